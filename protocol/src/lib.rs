@@ -1,0 +1,20 @@
+//! Ferry's wire contract: the only place that defines what goes over the signaling WebSocket
+//! and over the browsers' data channels.
+//!
+//! Everything here is plain serde data so it builds for the server (native) and the app
+//! (`wasm32-unknown-unknown`) alike. Messages are JSON objects tagged with `"type"`;
+//! the exact shapes are pinned by tests in `tests/json.rs` so the two ends cannot drift.
+
+#![forbid(unsafe_code)]
+
+mod ids;
+mod nick;
+mod signaling;
+mod transfer;
+
+pub use ids::{IdError, PeerId, SessionToken, TransferId};
+pub use nick::{Nick, NickError};
+pub use signaling::{
+    ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMessage, SignalPayload, UserInfo,
+};
+pub use transfer::{FileMeta, Sha256Hex, TRANSFER_CHANNEL_LABEL, TransferMessage};

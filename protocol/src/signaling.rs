@@ -1,0 +1,181 @@
+//! Messages between a browser and the signaling server, as JSON text frames over `GET /ws`.
+//!
+//! A connection's first message must be [`ClientMessage::Join`]; it carries
+//! [`PROTOCOL_VERSION`] so an outdated client gets a clear refusal instead of odd failures.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Nick, PeerId, SessionToken};
+
+/// The version of this contract; the server refuses a `join` that names another.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a browser sends to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Claims a nickname. With the token of an earlier session that is still within its
+    /// time-to-live, reclaims that session's nick and id without anyone seeing a leave or join.
+    Join {
+        /// Must equal [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The wanted nickname, validated by the server with [`Nick::new`] so that an invalid
+        /// one gets an [`ErrorCode::InvalidNick`] reply that says why.
+        nick: String,
+        /// The token from an earlier [`ServerMessage::Welcome`], when reconnecting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<SessionToken>,
+    },
+    /// A sign of life that keeps the user online; send one every
+    /// [`ServerMessage::Welcome::heartbeat_secs`].
+    Heartbeat,
+    /// Asks the server to relay `payload` to the user `to`, and to nobody else.
+    Signal {
+        /// The addressee.
+        to: PeerId,
+        /// What to deliver.
+        payload: SignalPayload,
+    },
+    /// Leaves at once, telling everyone, instead of waiting for the connection to close.
+    Leave,
+}
+
+/// What the server sends to a browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The join succeeded.
+    Welcome {
+        /// This user's id.
+        id: PeerId,
+        /// This user's nick as the server stored it (trimmed).
+        nick: Nick,
+        /// Present it in a later `join` to reclaim this nick and id after a reconnect.
+        token: SessionToken,
+        /// True when this join reclaimed an earlier session with its token.
+        resumed: bool,
+        /// Everyone else online now.
+        users: Vec<UserInfo>,
+        /// ICE servers for `RTCPeerConnection`; empty on a LAN.
+        ice_servers: Vec<IceServer>,
+        /// How often to send [`ClientMessage::Heartbeat`], in seconds.
+        heartbeat_secs: u64,
+    },
+    /// Someone came online.
+    UserJoined {
+        /// Who.
+        user: UserInfo,
+    },
+    /// Someone left, closed their connection or expired.
+    UserLeft {
+        /// Who.
+        id: PeerId,
+    },
+    /// A relayed signal; `from` and `from_nick` are stamped by the server, never by the sender.
+    Signal {
+        /// The sender's id.
+        from: PeerId,
+        /// The sender's nick.
+        from_nick: Nick,
+        /// What the sender sent.
+        payload: SignalPayload,
+    },
+    /// A request was refused; see [`ErrorCode`] for which ones end the connection.
+    Error {
+        /// What went wrong, for programs.
+        code: ErrorCode,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+/// One online user as the others see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Their id: the address for [`ClientMessage::Signal`].
+    pub id: PeerId,
+    /// Their nick.
+    pub nick: Nick,
+}
+
+/// The WebRTC negotiation data one browser relays to another through the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignalPayload {
+    /// An SDP offer.
+    Offer {
+        /// The session description.
+        sdp: String,
+    },
+    /// An SDP answer.
+    Answer {
+        /// The session description.
+        sdp: String,
+    },
+    /// A trickled ICE candidate.
+    IceCandidate {
+        /// The `candidate` attribute line.
+        candidate: String,
+        /// The media stream identification tag the candidate belongs to.
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        /// The index of the m-line the candidate belongs to.
+        #[serde(default)]
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
+/// An ICE server for `RTCPeerConnection`'s configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:` or `turn:` URLs.
+    pub urls: Vec<String>,
+    /// The TURN user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The TURN credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Why the server refused a message.
+///
+/// Fatal ones are followed by a close frame; after the others the connection keeps working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The `join` named another protocol version. Fatal.
+    UnsupportedVersion,
+    /// The nickname failed validation; the message says why.
+    InvalidNick,
+    /// Someone online holds this nick (compared without case).
+    NickTaken,
+    /// The token does not belong to the session holding this nick.
+    InvalidToken,
+    /// Anything other than `join` was sent before joining.
+    NotJoined,
+    /// A second `join` on a connection that already joined.
+    AlreadyJoined,
+    /// The text frame was not a message of this protocol.
+    MalformedMessage,
+    /// A binary frame: this protocol is JSON text only.
+    BinaryNotSupported,
+    /// The frame is larger than the server accepts. Fatal.
+    MessageTooLarge,
+    /// Too many messages too quickly: this one was dropped. Fatal when it goes on.
+    RateLimited,
+    /// A signal's addressee is not online.
+    UnknownPeer,
+    /// The server is shutting down or the session was taken over by a reconnect. Fatal.
+    SessionEnded,
+}
+
+impl ErrorCode {
+    /// Whether the server closes the connection after sending this error.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            Self::UnsupportedVersion | Self::MessageTooLarge | Self::SessionEnded
+        )
+    }
+}

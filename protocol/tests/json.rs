@@ -1,0 +1,245 @@
+//! Exact-JSON tests: every message's wire shape is written out here, so a change to the
+//! contract shows up as a failing test on both the server's and the app's side.
+
+use ferry_protocol::{
+    ClientMessage, ErrorCode, FileMeta, IceServer, Nick, PROTOCOL_VERSION, PeerId, ServerMessage,
+    SessionToken, Sha256Hex, SignalPayload, TransferId, TransferMessage, UserInfo,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Asserts that `message` serializes to exactly `expected` and parses back to itself.
+fn check<T>(message: T, expected: &str)
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let expected: Value = serde_json::from_str(expected).expect("the expected JSON is valid");
+    let actual = serde_json::to_value(&message).expect("serializes");
+    assert_eq!(actual, expected);
+    let parsed: T = serde_json::from_value(expected).expect("parses back");
+    assert_eq!(parsed, message);
+}
+
+fn peer(byte: u8) -> PeerId {
+    PeerId::from_random_bytes([byte; 16])
+}
+
+fn nick(raw: &str) -> Nick {
+    Nick::new(raw).unwrap()
+}
+
+const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+#[test]
+fn join_without_and_with_token() {
+    check(
+        ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            nick: "ana".into(),
+            token: None,
+        },
+        r#"{"type":"join","version":1,"nick":"ana"}"#,
+    );
+    let token = SessionToken::from_random_bytes([0x11; 32]);
+    check(
+        ClientMessage::Join {
+            version: 1,
+            nick: "ana".into(),
+            token: Some(token),
+        },
+        &format!(
+            r#"{{"type":"join","version":1,"nick":"ana","token":"{}"}}"#,
+            "11".repeat(32)
+        ),
+    );
+}
+
+#[test]
+fn heartbeat_and_leave() {
+    check(ClientMessage::Heartbeat, r#"{"type":"heartbeat"}"#);
+    check(ClientMessage::Leave, r#"{"type":"leave"}"#);
+}
+
+#[test]
+fn client_signals() {
+    check(
+        ClientMessage::Signal {
+            to: peer(0xbb),
+            payload: SignalPayload::Offer { sdp: "v=0".into() },
+        },
+        &format!(r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"offer","sdp":"v=0"}}}}"#),
+    );
+    check(
+        ClientMessage::Signal {
+            to: peer(0xbb),
+            payload: SignalPayload::Answer { sdp: "v=0".into() },
+        },
+        &format!(r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"answer","sdp":"v=0"}}}}"#),
+    );
+    check(
+        ClientMessage::Signal {
+            to: peer(0xbb),
+            payload: SignalPayload::IceCandidate {
+                candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        },
+        &format!(
+            r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"ice_candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0","sdp_m_line_index":0}}}}"#
+        ),
+    );
+}
+
+#[test]
+fn welcome() {
+    check(
+        ServerMessage::Welcome {
+            id: peer(0xaa),
+            nick: nick("ana"),
+            token: SessionToken::from_random_bytes([0x22; 32]),
+            resumed: false,
+            users: vec![UserInfo {
+                id: peer(0xbb),
+                nick: nick("bo"),
+            }],
+            ice_servers: vec![IceServer {
+                urls: vec!["turn:turn.example:3478".into()],
+                username: Some("u".into()),
+                credential: Some("c".into()),
+            }],
+            heartbeat_secs: 30,
+        },
+        &format!(
+            r#"{{"type":"welcome","id":"{ID_A}","nick":"ana","token":"{}","resumed":false,
+                "users":[{{"id":"{ID_B}","nick":"bo"}}],
+                "ice_servers":[{{"urls":["turn:turn.example:3478"],"username":"u","credential":"c"}}],
+                "heartbeat_secs":30}}"#,
+            "22".repeat(32)
+        ),
+    );
+}
+
+#[test]
+fn presence_changes() {
+    check(
+        ServerMessage::UserJoined {
+            user: UserInfo {
+                id: peer(0xbb),
+                nick: nick("bo"),
+            },
+        },
+        &format!(r#"{{"type":"user_joined","user":{{"id":"{ID_B}","nick":"bo"}}}}"#),
+    );
+    check(
+        ServerMessage::UserLeft { id: peer(0xbb) },
+        &format!(r#"{{"type":"user_left","id":"{ID_B}"}}"#),
+    );
+}
+
+#[test]
+fn relayed_signal_names_its_sender() {
+    check(
+        ServerMessage::Signal {
+            from: peer(0xaa),
+            from_nick: nick("ana"),
+            payload: SignalPayload::Answer { sdp: "v=0".into() },
+        },
+        &format!(
+            r#"{{"type":"signal","from":"{ID_A}","from_nick":"ana","payload":{{"kind":"answer","sdp":"v=0"}}}}"#
+        ),
+    );
+}
+
+#[test]
+fn errors() {
+    check(
+        ServerMessage::Error {
+            code: ErrorCode::NickTaken,
+            message: "someone online is already called ana".into(),
+        },
+        r#"{"type":"error","code":"nick_taken","message":"someone online is already called ana"}"#,
+    );
+    let codes = [
+        (ErrorCode::UnsupportedVersion, "unsupported_version"),
+        (ErrorCode::InvalidNick, "invalid_nick"),
+        (ErrorCode::NickTaken, "nick_taken"),
+        (ErrorCode::InvalidToken, "invalid_token"),
+        (ErrorCode::NotJoined, "not_joined"),
+        (ErrorCode::AlreadyJoined, "already_joined"),
+        (ErrorCode::MalformedMessage, "malformed_message"),
+        (ErrorCode::BinaryNotSupported, "binary_not_supported"),
+        (ErrorCode::MessageTooLarge, "message_too_large"),
+        (ErrorCode::RateLimited, "rate_limited"),
+        (ErrorCode::UnknownPeer, "unknown_peer"),
+        (ErrorCode::SessionEnded, "session_ended"),
+    ];
+    for (code, wire) in codes {
+        check(code, &format!("\"{wire}\""));
+    }
+}
+
+#[test]
+fn invalid_ids_and_nicks_do_not_parse() {
+    let bad_to = r#"{"type":"signal","to":"../etc","payload":{"kind":"offer","sdp":""}}"#;
+    assert!(serde_json::from_str::<ClientMessage>(bad_to).is_err());
+    let bad_nick = format!(r#"{{"type":"user_joined","user":{{"id":"{ID_B}","nick":" "}}}}"#);
+    assert!(serde_json::from_str::<ServerMessage>(&bad_nick).is_err());
+    let unknown = r#"{"type":"teleport"}"#;
+    assert!(serde_json::from_str::<ClientMessage>(unknown).is_err());
+}
+
+#[test]
+fn transfer_messages() {
+    let id = TransferId::from_random_bytes([0x33; 16]);
+    check(
+        TransferMessage::Offer {
+            id,
+            files: vec![FileMeta {
+                name: "holiday ü 🚢.mov".into(),
+                size: 1_200_000_000,
+                mime: "video/quicktime".into(),
+            }],
+        },
+        &format!(
+            r#"{{"type":"offer","id":"{}","files":[{{"name":"holiday ü 🚢.mov","size":1200000000,"mime":"video/quicktime"}}]}}"#,
+            "33".repeat(16)
+        ),
+    );
+    check(TransferMessage::Accept, r#"{"type":"accept"}"#);
+    check(TransferMessage::Decline, r#"{"type":"decline"}"#);
+    check(TransferMessage::Cancel, r#"{"type":"cancel"}"#);
+    check(
+        TransferMessage::FileEnd {
+            index: 2,
+            sha256: Sha256Hex::from_digest([0xcd; 32]),
+        },
+        &format!(
+            r#"{{"type":"file_end","index":2,"sha256":"{}"}}"#,
+            "cd".repeat(32)
+        ),
+    );
+    check(
+        TransferMessage::FileVerified { index: 2 },
+        r#"{"type":"file_verified","index":2}"#,
+    );
+    check(
+        TransferMessage::Failed {
+            reason: "integrity check failed".into(),
+        },
+        r#"{"type":"failed","reason":"integrity check failed"}"#,
+    );
+}
+
+#[test]
+fn file_sizes_beyond_four_gibibytes_survive() {
+    let meta = FileMeta {
+        name: "big.iso".into(),
+        size: 5 * 1024 * 1024 * 1024,
+        mime: String::new(),
+    };
+    let json = serde_json::to_string(&meta).unwrap();
+    assert_eq!(serde_json::from_str::<FileMeta>(&json).unwrap(), meta);
+}
