@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every Ferry test: formatting and lints, native unit and integration tests, wasm tests in
+# headless Chromium, and end-to-end tests with two real browsers. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh
+
+# Runs a command in a network namespace that has nothing but loopback, so every socket and ICE
+# candidate is 127.0.0.1 and nothing the browsers do can leave the machine.
+in_loopback_namespace() {
+  local unshare_flags=(-n)
+  [ "$(id -u)" -eq 0 ] || unshare_flags=(-r -n)
+  unshare "${unshare_flags[@]}" -- bash -c 'ip link set lo up && exec "$@"' in_loopback_namespace "$@"
+}
+
+step "formatting"
+cargo fmt --all --check
+step "lints (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "lints (wasm32)"
+cargo clippy -p ferry-protocol -p ferry-app --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+step "native tests"
+cargo test --workspace --exclude ferry-e2e --locked
+
+step "building the app (release) for the end-to-end tests"
+trunk build --release
+
+step "building the browser tests"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export CHROMEDRIVER=/usr/bin/chromedriver
+cargo test -p ferry-app --target wasm32-unknown-unknown --locked --no-run
+cargo test -p ferry-e2e --locked --no-run
+
+# Inside the namespace there is no registry to reach, so cargo must not try.
+export CARGO_NET_OFFLINE=true
+step "wasm tests in headless Chromium (loopback-only namespace)"
+in_loopback_namespace bash -c 'cd app && cargo test -p ferry-app --target wasm32-unknown-unknown --locked'
+step "end-to-end tests with two browsers (loopback-only namespace)"
+in_loopback_namespace cargo test -p ferry-e2e --locked -- --test-threads=1
