@@ -1,1 +1,19 @@
-//! placeholder
+//! Ferry's end-to-end harness: the real signaling server in-process, real Chromium sessions over
+//! WebDriver (one per person), and helpers that drive the app only by what a person sees.
+
+#![forbid(unsafe_code)]
+
+mod browser;
+mod driver;
+mod files;
+mod harness;
+mod server;
+mod user;
+mod wait;
+
+pub use browser::{Browser, Role};
+pub use files::{SourceFile, finished_download, listing, random_file};
+pub use harness::{Harness, run};
+pub use server::Server;
+pub use user::{User, is_final};
+pub use wait::{DEADLINE, wait_for};

@@ -1,0 +1,292 @@
+//! One user's browser: a Chromium of its own over WebDriver, with its own profile and downloads
+//! folder, and the few queries a test needs to find controls by their accessible role and name.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use fantoccini::elements::Element;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use http::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// Debian's Chromium.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The kinds of controls a test looks for, by ARIA role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A button, native or `role="button"`.
+    Button,
+    /// A text field.
+    Textbox,
+    /// A file chooser: `<input type="file">`, which has no ARIA role of its own.
+    FileInput,
+    /// A list or listbox.
+    List,
+    /// An item of a list or listbox.
+    ListItem,
+    /// A dialog, native or `role="dialog"`.
+    Dialog,
+    /// A progress bar.
+    ProgressBar,
+    /// An alert or status message, which screen readers announce.
+    Live,
+}
+
+impl Role {
+    /// The elements that can carry this role: the native ones and the ARIA ones.
+    fn selector(self) -> &'static str {
+        match self {
+            Role::Button => "button, [role=button], input[type=button], input[type=submit]",
+            Role::Textbox => {
+                "input:not([type]), input[type=text], input[type=search], textarea, [role=textbox]"
+            }
+            Role::FileInput => "input[type=file]",
+            Role::List => "ul, ol, [role=list], [role=listbox]",
+            Role::ListItem => "li, [role=listitem], [role=option]",
+            Role::Dialog => "dialog, [role=dialog], [role=alertdialog]",
+            Role::ProgressBar => "progress, [role=progressbar]",
+            Role::Live => "[role=alert], [role=status], output",
+        }
+    }
+}
+
+/// A Chromium session with a fresh profile, deleted when this is dropped.
+#[derive(Debug)]
+pub struct Browser {
+    client: Client,
+    downloads: TempDir,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// Starts a Chromium through the chromedriver at `webdriver`.
+    pub async fn launch(webdriver: &str) -> Result<Self> {
+        let profile = tempfile::Builder::new()
+            .prefix("ferry-profile-")
+            .tempdir()?;
+        let downloads = tempfile::Builder::new()
+            .prefix("ferry-downloads-")
+            .tempdir()?;
+        let options = json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new",
+                // Tests run as root, where Chromium's sandbox refuses to start.
+                "--no-sandbox",
+                // Without it, Chromium gathers no ICE candidates in a loopback-only namespace.
+                "--allow-loopback-in-peer-connection",
+                "--disable-gpu",
+                "--no-first-run",
+                // The network is closed here: these stop Chromium's own background fetches.
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+            "prefs": {
+                // Chromium gathers ICE candidates on loopback only for an origin allowed to use
+                // the camera and microphone (measured; see shared/TOOLCHAIN.md). Ferry uses
+                // neither, so this grants nothing a user would be asked about.
+                "profile.default_content_setting_values.media_stream_camera": 1,
+                "profile.default_content_setting_values.media_stream_mic": 1,
+                "download.default_directory": downloads.path(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false,
+            },
+        });
+        let mut capabilities = Capabilities::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        // Kept so a failing test can print what the page logged.
+        capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(webdriver)
+            .await
+            .context("starting a Chromium session")?;
+        Ok(Self {
+            client,
+            downloads,
+            _profile: profile,
+        })
+    }
+
+    /// The WebDriver client of this session.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Where this browser saves downloads.
+    pub fn downloads(&self) -> &Path {
+        self.downloads.path()
+    }
+
+    /// The displayed elements under `scope` (the whole page if `None`) with `role` whose
+    /// accessible name, as the browser computes it for screen readers, is exactly `name`.
+    pub async fn all_named(
+        &self,
+        scope: Option<&Element>,
+        role: Role,
+        name: &str,
+    ) -> Result<Vec<Element>> {
+        let candidates = match scope {
+            Some(element) => element.find_all(Locator::Css(role.selector())).await?,
+            None => self.client.find_all(Locator::Css(role.selector())).await?,
+        };
+        let mut found = Vec::new();
+        for element in candidates {
+            // A file input is usually hidden behind its visible label, which is what people
+            // click; everything else must be visible to count.
+            if role != Role::FileInput && !element.is_displayed().await? {
+                continue;
+            }
+            let accessible_name = match role {
+                Role::FileInput => self.file_input_name(&element).await?,
+                _ => self.accessible_name(&element).await?,
+            };
+            if accessible_name == name {
+                found.push(element);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The one displayed element with `role` and accessible name `name`, if there is one.
+    pub async fn named(
+        &self,
+        scope: Option<&Element>,
+        role: Role,
+        name: &str,
+    ) -> Result<Option<Element>> {
+        Ok(self.all_named(scope, role, name).await?.into_iter().next())
+    }
+
+    /// All displayed elements with `role` under `scope`, whatever their names.
+    pub async fn all_with_role(&self, scope: &Element, role: Role) -> Result<Vec<Element>> {
+        let mut found = Vec::new();
+        for element in scope.find_all(Locator::Css(role.selector())).await? {
+            if element.is_displayed().await? {
+                found.push(element);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The accessible name of `element`, computed by the browser (WebDriver "Get Computed
+    /// Label"), so a test sees exactly what a screen reader announces.
+    pub async fn accessible_name(&self, element: &Element) -> Result<String> {
+        let path = format!("element/{}/computedlabel", element.element_id());
+        let value = self.command(Method::GET, path, None).await?;
+        Ok(value.as_str().unwrap_or_default().trim().to_owned())
+    }
+
+    /// The name of a file input: its computed accessible name or, when the input itself is
+    /// hidden behind a styled label (which leaves it out of the accessibility tree), the text of
+    /// that label — the words a person clicks.
+    async fn file_input_name(&self, input: &Element) -> Result<String> {
+        let computed = self.accessible_name(input).await?;
+        if !computed.is_empty() {
+            return Ok(computed);
+        }
+        let labels = self
+            .client
+            .execute(
+                "const input = arguments[0];
+                 const labels = Array.from(input.labels || [], (label) => label.textContent);
+                 return (labels.join(' ') || input.getAttribute('aria-label') || '').trim();",
+                vec![serde_json::to_value(input)?],
+            )
+            .await?;
+        Ok(labels
+            .as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    /// Closes the app's tab the way a person does, leaving the browser itself running on a
+    /// blank tab, so the page goes through its normal unload.
+    pub async fn close_tab(&self) -> Result<()> {
+        let app = self.client.window().await?;
+        let blank = self.client.new_window(true).await?;
+        self.client.switch_to_window(app).await?;
+        self.client.close_window().await?;
+        self.client.switch_to_window(blank.handle).await?;
+        Ok(())
+    }
+
+    /// What the page logged to its console since the last call, one line per entry.
+    pub async fn console(&self) -> Result<Vec<String>> {
+        let entries = self
+            .command(
+                Method::POST,
+                "se/log".into(),
+                Some(json!({ "type": "browser" })),
+            )
+            .await?;
+        Ok(entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            // The browser's own pages (the new-tab page it starts on) are noise here.
+            .filter(|entry| {
+                !entry["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("chrome://")
+            })
+            .map(|entry| {
+                format!(
+                    "{} {}",
+                    entry["level"].as_str().unwrap_or("?"),
+                    entry["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect())
+    }
+
+    /// Ends the session, which closes Chromium.
+    pub async fn quit(&self) -> Result<()> {
+        self.client.clone().close().await?;
+        Ok(())
+    }
+
+    async fn command(&self, method: Method, path: String, body: Option<Value>) -> Result<Value> {
+        let command = SessionCommand { method, path, body };
+        Ok(self.client.issue_cmd(command).await?)
+    }
+}
+
+/// A WebDriver command fantoccini has no method for, addressed to the current session.
+#[derive(Debug)]
+struct SessionCommand {
+    method: Method,
+    /// The path after `/session/{id}/`.
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
+}

@@ -1,0 +1,110 @@
+//! What every scenario starts from and how it ends: one test at a time, a fresh server, a
+//! fresh chromedriver, users that each have their own browser, and cleanup that always runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use crate::browser::Browser;
+use crate::driver::ChromeDriver;
+use crate::server::Server;
+use crate::user::User;
+
+/// The longest a whole scenario may run before it counts as hung.
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Each scenario runs two Chromium processes, which take both cores of the machines Ferry is
+/// tested on; two scenarios at once would starve each other's transfers and make timing
+/// assertions meaningless. So scenarios take turns, whatever `--test-threads` says.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The world of one scenario.
+#[derive(Debug)]
+pub struct Harness {
+    server: Server,
+    driver: ChromeDriver,
+    browsers: Mutex<Vec<(String, Arc<Browser>)>>,
+    files: TempDir,
+}
+
+impl Harness {
+    /// The signaling server, which serves the app too.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// A folder for the files a scenario sends, deleted afterwards.
+    pub fn files_dir(&self) -> &std::path::Path {
+        self.files.path()
+    }
+
+    /// A new person with their own browser, on Ferry's page and not joined yet. `label` names
+    /// them in failure reports.
+    pub async fn open_user(&self, label: &str) -> Result<User> {
+        let browser = Arc::new(
+            Browser::launch(self.driver.url())
+                .await
+                .with_context(|| format!("{label}'s browser"))?,
+        );
+        self.browsers
+            .lock()
+            .expect("no code panics while holding this lock")
+            .push((label.to_owned(), Arc::clone(&browser)));
+        User::open(label, browser, &self.server.url()).await
+    }
+
+    async fn start() -> Result<Self> {
+        Ok(Self {
+            server: Server::start().await?,
+            driver: ChromeDriver::start().await?,
+            browsers: Mutex::new(Vec::new()),
+            files: tempfile::Builder::new().prefix("ferry-files-").tempdir()?,
+        })
+    }
+
+    /// Closes every browser; on failure first prints what each page logged, which usually
+    /// says what went wrong inside the app.
+    async fn finish(self, failed: bool) {
+        let browsers = std::mem::take(
+            &mut *self
+                .browsers
+                .lock()
+                .expect("no code panics while holding this lock"),
+        );
+        for (label, browser) in browsers {
+            if failed {
+                match browser.console().await {
+                    Ok(lines) => {
+                        eprintln!("--- {label}'s console ---");
+                        lines.iter().for_each(|line| eprintln!("{line}"));
+                    }
+                    Err(error) => eprintln!("--- {label}'s console is gone: {error:#}"),
+                }
+            }
+            // A browser whose last tab a scenario closed has ended its session already.
+            let _ = browser.quit().await;
+        }
+    }
+}
+
+/// Runs one scenario in a fresh world and always cleans up after it.
+pub async fn run<F>(scenario: F) -> Result<()>
+where
+    F: AsyncFnOnce(&Harness) -> Result<()>,
+{
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let harness = Harness::start().await?;
+    let result = match tokio::time::timeout(SCENARIO_DEADLINE, scenario(&harness)).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow::anyhow!(
+            "the scenario did not finish within {SCENARIO_DEADLINE:?}"
+        )),
+    };
+    if let Err(error) = &result {
+        eprintln!("scenario failed: {error:#}");
+    }
+    harness.finish(result.is_err()).await;
+    result
+}

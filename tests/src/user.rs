@@ -1,0 +1,411 @@
+//! One person using Ferry in their own browser, driven only through what they see: controls
+//! found by role and accessible name (the names the app promises in its issue), and visible text.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+
+use crate::browser::{Browser, Role};
+use crate::files::SourceFile;
+use crate::wait::{DEADLINE, wait_for};
+
+/// The status texts a transfer row can show; a row's status is the line that starts with one.
+const STATUSES: [&str; 8] = [
+    "Waiting for ",
+    "Sending",
+    "Receiving",
+    "Verifying",
+    "Complete",
+    "Declined",
+    "Cancelled",
+    "Failed: ",
+];
+
+/// A person with Ferry open in their browser.
+#[derive(Debug, Clone)]
+pub struct User {
+    label: String,
+    browser: Arc<Browser>,
+}
+
+impl User {
+    /// Opens Ferry at `url` in `browser` and waits until its join form is there.
+    pub async fn open(label: &str, browser: Arc<Browser>, url: &str) -> Result<Self> {
+        browser.client().goto(url).await?;
+        let user = Self {
+            label: label.to_owned(),
+            browser,
+        };
+        user.wait("the Nickname field", DEADLINE, async |user| {
+            user.named(Role::Textbox, "Nickname").await
+        })
+        .await?;
+        Ok(user)
+    }
+
+    /// Where this person's browser saves downloads.
+    pub fn downloads(&self) -> &Path {
+        self.browser.downloads()
+    }
+
+    /// Types `nick`, presses Join, and waits until the list of online users is shown.
+    pub async fn join(&self, nick: &str) -> Result<()> {
+        self.submit_nick(nick).await?;
+        self.wait(&format!("joining as {nick:?}"), DEADLINE, async |user| {
+            if let Some(alert) = user.alert_text().await? {
+                bail!("joining as {nick:?} was refused: {alert:?}");
+            }
+            user.named(Role::List, "Online users").await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Types `nick`, presses Join, and returns the refusal the app shows next to the field.
+    /// Fails if the app lets this person in instead.
+    pub async fn join_refused(&self, nick: &str) -> Result<String> {
+        self.submit_nick(nick).await?;
+        let alert = self
+            .wait(&format!("a refusal of {nick:?}"), DEADLINE, async |user| {
+                if user.named(Role::List, "Online users").await?.is_some() {
+                    bail!("the app let a second {nick:?} in");
+                }
+                user.alert_text().await
+            })
+            .await?;
+        Ok(alert)
+    }
+
+    /// The nicks under "Online users", in order, without this person's own entry.
+    pub async fn online_users(&self) -> Result<Vec<String>> {
+        let list = self
+            .named(Role::List, "Online users")
+            .await?
+            .context("no list named \"Online users\" is shown")?;
+        let mut nicks = Vec::new();
+        for item in self.browser.all_with_role(&list, Role::ListItem).await? {
+            let text = item.text().await?;
+            let nick = text.lines().next().unwrap_or_default().trim().to_owned();
+            if !nick.is_empty() && !is_self_entry(&text) {
+                nicks.push(nick);
+            }
+        }
+        Ok(nicks)
+    }
+
+    /// Waits until the list of online users is exactly `expected`, in any order.
+    pub async fn wait_online_users(&self, expected: &[&str]) -> Result<()> {
+        let mut want: Vec<String> = expected.iter().map(|nick| nick.to_lowercase()).collect();
+        want.sort();
+        self.wait(
+            &format!("\"Online users\" = {expected:?}"),
+            DEADLINE,
+            async |user| {
+                let mut shown: Vec<String> = user
+                    .online_users()
+                    .await?
+                    .iter()
+                    .map(|nick| nick.to_lowercase())
+                    .collect();
+                shown.sort();
+                Ok((shown == want).then_some(()))
+            },
+        )
+        .await
+        .with_context(|| format!("in {}'s browser", self.label))
+    }
+
+    /// Sends `files` to `nick`: selects them in the list, chooses the files, presses Send.
+    pub async fn send(&self, nick: &str, files: &[&SourceFile]) -> Result<()> {
+        let item = self
+            .wait(
+                &format!("{nick:?} under \"Online users\""),
+                DEADLINE,
+                async |user| user.online_user_item(nick).await,
+            )
+            .await?;
+        item.click().await?;
+        self.choose_files(files).await?;
+        let send = self
+            .wait("the Send button to be enabled", DEADLINE, async |user| {
+                let Some(button) = user.named(Role::Button, "Send").await? else {
+                    return Ok(None);
+                };
+                Ok(button.is_enabled().await?.then_some(button))
+            })
+            .await?;
+        send.click().await?;
+        Ok(())
+    }
+
+    /// Gives `files` to the "Choose files" input, as choosing them in the file picker does.
+    pub async fn choose_files(&self, files: &[&SourceFile]) -> Result<()> {
+        let input = self
+            .browser
+            .named(None, Role::FileInput, "Choose files")
+            .await?
+            .context("no file input labelled \"Choose files\"")?;
+        let paths: Vec<String> = files
+            .iter()
+            .map(|file| file.path.display().to_string())
+            .collect();
+        // WebDriver selects several files at once when their paths are separated by newlines.
+        input.send_keys(&paths.join("\n")).await?;
+        Ok(())
+    }
+
+    /// Waits for the "Incoming files" dialog and returns its text.
+    pub async fn incoming_offer(&self) -> Result<String> {
+        let dialog = self.incoming_dialog().await?;
+        Ok(dialog.text().await?)
+    }
+
+    /// Presses "Accept" in the "Incoming files" dialog.
+    pub async fn accept(&self) -> Result<()> {
+        self.press_in_dialog("Accept").await
+    }
+
+    /// Presses "Decline" in the "Incoming files" dialog.
+    pub async fn decline(&self) -> Result<()> {
+        self.press_in_dialog("Decline").await
+    }
+
+    /// The status text of the transfer row of `file`, if there is such a row.
+    pub async fn status(&self, file: &str) -> Result<Option<String>> {
+        let Some(row) = self.transfer_row(file).await? else {
+            return Ok(None);
+        };
+        let text = row.text().await?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .find(|line| STATUSES.iter().any(|status| line.starts_with(status)))
+            .map(str::to_owned))
+    }
+
+    /// Waits until the status of `file` satisfies `done`, failing early on a final status
+    /// that does not, and returns it.
+    pub async fn wait_status(
+        &self,
+        file: &str,
+        expected: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        self.wait_status_within(file, expected, DEADLINE, done)
+            .await
+    }
+
+    /// [`User::wait_status`] with a deadline of its own.
+    pub async fn wait_status_within(
+        &self,
+        file: &str,
+        expected: &str,
+        deadline: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let what = format!("{file:?} to show {expected}");
+        self.wait(&what, deadline, async |user| {
+            let Some(status) = user.status(file).await? else {
+                return Ok(None);
+            };
+            if done(&status) {
+                return Ok(Some(status));
+            }
+            if is_final(&status) {
+                bail!("{file:?} ended as {status:?}, expected {expected}");
+            }
+            Ok(None)
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.label))
+    }
+
+    /// How far the progress bar named after `file` is, as its accessible value.
+    pub async fn progress(&self, file: &str) -> Result<Option<f64>> {
+        let Some(bar) = self.named(Role::ProgressBar, file).await? else {
+            return Ok(None);
+        };
+        let value = match bar.attr("aria-valuenow").await? {
+            Some(value) => Some(value),
+            None => bar.prop("value").await?,
+        };
+        Ok(value.and_then(|value| value.parse().ok()))
+    }
+
+    /// Waits until the progress bar of `file` shows bytes moving, but the transfer running.
+    pub async fn wait_progress_moving(&self, file: &str) -> Result<()> {
+        self.wait(
+            &format!("{file:?} to make progress"),
+            DEADLINE,
+            async |user| {
+                if let Some(status) = user.status(file).await?
+                    && is_final(&status)
+                {
+                    bail!("{file:?} ended as {status:?} before it could be interrupted");
+                }
+                Ok(user
+                    .progress(file)
+                    .await?
+                    .filter(|value| *value > 0.0)
+                    .map(|_| ()))
+            },
+        )
+        .await
+        .with_context(|| format!("in {}'s browser", self.label))
+    }
+
+    /// Presses "Cancel" in the transfer row of `file`.
+    pub async fn cancel(&self, file: &str) -> Result<()> {
+        let row = self
+            .transfer_row(file)
+            .await?
+            .with_context(|| format!("no transfer row for {file:?}"))?;
+        let cancel = self
+            .browser
+            .named(Some(&row), Role::Button, "Cancel")
+            .await?
+            .with_context(|| format!("no Cancel button in the row of {file:?}"))?;
+        cancel.click().await?;
+        Ok(())
+    }
+
+    /// The text of the banner shown while the connection to the server is lost, if shown.
+    pub async fn connection_banner(&self) -> Result<Option<String>> {
+        for live in self
+            .browser
+            .client()
+            .find_all(Locator::Css("[role=alert], [role=status]"))
+            .await?
+        {
+            if live.is_displayed().await? {
+                let text = live.text().await?.trim().to_owned();
+                if text.to_lowercase().contains("connect") {
+                    return Ok(Some(text));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Closes Ferry's tab.
+    pub async fn close_tab(&self) -> Result<()> {
+        self.browser.close_tab().await
+    }
+
+    async fn submit_nick(&self, nick: &str) -> Result<()> {
+        let field = self
+            .named(Role::Textbox, "Nickname")
+            .await?
+            .context("no textbox named \"Nickname\"")?;
+        field.clear().await?;
+        field.send_keys(nick).await?;
+        let join = self
+            .named(Role::Button, "Join")
+            .await?
+            .context("no button named \"Join\"")?;
+        join.click().await?;
+        Ok(())
+    }
+
+    async fn alert_text(&self) -> Result<Option<String>> {
+        for live in self
+            .browser
+            .client()
+            .find_all(Locator::Css("[role=alert]"))
+            .await?
+        {
+            if live.is_displayed().await? {
+                let text = live.text().await?.trim().to_owned();
+                if !text.is_empty() {
+                    return Ok(Some(text));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn online_user_item(&self, nick: &str) -> Result<Option<Element>> {
+        let Some(list) = self.named(Role::List, "Online users").await? else {
+            return Ok(None);
+        };
+        for item in self.browser.all_with_role(&list, Role::ListItem).await? {
+            let text = item.text().await?;
+            if text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case(nick)
+            {
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn incoming_dialog(&self) -> Result<Element> {
+        self.wait("the \"Incoming files\" dialog", DEADLINE, async |user| {
+            user.named(Role::Dialog, "Incoming files").await
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.label))
+    }
+
+    async fn press_in_dialog(&self, button: &str) -> Result<()> {
+        let dialog = self.incoming_dialog().await?;
+        let found = self
+            .browser
+            .named(Some(&dialog), Role::Button, button)
+            .await?
+            .with_context(|| format!("no {button:?} button in the \"Incoming files\" dialog"))?;
+        found.click().await?;
+        Ok(())
+    }
+
+    /// The row of the transfers list that holds the progress bar named after `file`.
+    async fn transfer_row(&self, file: &str) -> Result<Option<Element>> {
+        let Some(bar) = self.named(Role::ProgressBar, file).await? else {
+            return Ok(None);
+        };
+        let row = bar
+            .find(Locator::XPath(
+                "./ancestor::*[self::li or self::tr or @role='listitem' or @role='row'][1]",
+            ))
+            .await?;
+        Ok(Some(row))
+    }
+
+    async fn named(&self, role: Role, name: &str) -> Result<Option<Element>> {
+        self.browser.named(None, role, name).await
+    }
+
+    /// [`wait_for`] with this person's browser handed to the probe, and their name on errors.
+    async fn wait<T>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        probe: impl AsyncFn(&Self) -> Result<Option<T>>,
+    ) -> Result<T> {
+        wait_for(&format!("{what} ({})", self.label), deadline, || {
+            probe(self)
+        })
+        .await
+    }
+}
+
+/// Whether a status is one a transfer never leaves.
+pub fn is_final(status: &str) -> bool {
+    ["Complete", "Declined", "Cancelled", "Failed: "]
+        .iter()
+        .any(|end| status.starts_with(end))
+}
+
+/// Whether a list entry is this person's own, which the app marks as "you".
+fn is_self_entry(text: &str) -> bool {
+    text.lines()
+        .any(|line| line.trim().eq_ignore_ascii_case("you") || line.contains("(you)"))
+}
