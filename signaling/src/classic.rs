@@ -1,0 +1,185 @@
+//! The classic HTTP user API at `/`, in the XML shape of Adobe's reg.cgi, and what `/` serves
+//! otherwise.
+//!
+//! `?username=NICK&identity=ID` registers or refreshes a nick (`identity=0` unregisters it),
+//! `?friends=A&friends=B` looks names up and `?listUsers=true` lists everyone online; they may
+//! be combined in one request and are answered in that order. Unlike reg.cgi, a nick belongs
+//! to its holder until it expires: a registration never takes a nick from a WebSocket user or
+//! from another unexpired identity.
+
+use axum::extract::{RawQuery, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use ferry_protocol::Nick;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::AppState;
+
+/// The longest identity accepted; reg.cgi's were 64 hexadecimal digits.
+const MAX_IDENTITY_CHARS: usize = 256;
+
+/// What one request to the classic API asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Query {
+    username: Option<String>,
+    identity: Option<String>,
+    friends: Vec<String>,
+    list_users: bool,
+}
+
+/// `GET /`: the classic API when the query names one of its parameters, else the app (or, with
+/// no app to serve, a line saying what this server is).
+pub(crate) async fn root(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    request: Request,
+) -> Response {
+    if let Some(query) = raw.as_deref().and_then(Query::parse) {
+        let body = answer(&state, &query, Instant::now());
+        return ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();
+    }
+    match &state.shared.static_files {
+        Some(files) => match files.clone().oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        },
+        None => "Ferry's signaling server: browsers connect to /ws.\n".into_response(),
+    }
+}
+
+impl Query {
+    /// Parses a query string; `None` when it has none of the classic parameters.
+    fn parse(raw: &str) -> Option<Self> {
+        let mut query = Self::default();
+        let mut classic = false;
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match &*key {
+                "username" => query.username = Some(value.into_owned()),
+                "identity" => query.identity = Some(value.into_owned()),
+                "friends" => query.friends.push(value.into_owned()),
+                "listUsers" => query.list_users = value == "true",
+                _ => continue,
+            }
+            classic = true;
+        }
+        classic.then_some(query)
+    }
+}
+
+/// Carries out `query` at `now` and writes the XML answer.
+fn answer(state: &AppState, query: &Query, now: Instant) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<result>");
+    let mut registry = state.registry();
+    if query.username.is_some() || query.identity.is_some() {
+        let updated = match (&query.username, &query.identity) {
+            (Some(username), Some(identity)) => match Nick::new(username) {
+                Ok(nick) if identity == "0" => registry.unregister_http(&nick),
+                Ok(nick) if valid_identity(identity) => registry.register_http(nick, identity, now),
+                Ok(_) | Err(_) => false,
+            },
+            _ => false,
+        };
+        if !updated {
+            tracing::info!(username = ?query.username, identity = ?query.identity, "refused an HTTP registration");
+        }
+        xml.push_str(if updated {
+            "<update>true</update>"
+        } else {
+            "<update>false</update>"
+        });
+    }
+    for name in &query.friends {
+        let identity = Nick::new(name)
+            .ok()
+            .and_then(|nick| registry.identity(&nick, now));
+        push_friend(&mut xml, name, identity.as_deref());
+    }
+    if query.list_users {
+        for (nick, identity) in registry.online(now) {
+            push_friend(&mut xml, nick.as_str(), Some(&identity));
+        }
+    }
+    drop(registry);
+    xml.push_str("</result>");
+    xml
+}
+
+/// An identity is any run of 1 to [`MAX_IDENTITY_CHARS`] visible ASCII characters.
+fn valid_identity(identity: &str) -> bool {
+    !identity.is_empty()
+        && identity.len() <= MAX_IDENTITY_CHARS
+        && identity.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn push_friend(xml: &mut String, user: &str, identity: Option<&str>) {
+    xml.push_str("<friend><user>");
+    push_escaped(xml, user);
+    xml.push_str("</user>");
+    if let Some(identity) = identity {
+        xml.push_str("<identity>");
+        push_escaped(xml, identity);
+        xml.push_str("</identity>");
+    }
+    xml.push_str("</friend>");
+}
+
+/// Appends `text` with XML's five special characters escaped, and any character XML 1.0
+/// cannot carry at all (a control character from an unvalidated friend name) replaced.
+fn push_escaped(xml: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => xml.push_str("&amp;"),
+            '<' => xml.push_str("&lt;"),
+            '>' => xml.push_str("&gt;"),
+            '"' => xml.push_str("&quot;"),
+            '\'' => xml.push_str("&apos;"),
+            '\t' | '\n' | '\r' => xml.push(c),
+            c if c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') => xml.push('\u{FFFD}'),
+            c => xml.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_repeated_friends_and_the_other_keys() {
+        assert_eq!(
+            Query::parse("friends=ana&friends=B%C3%B3&listUsers=true&username=cy&identity=42&x=1"),
+            Some(Query {
+                username: Some("cy".into()),
+                identity: Some("42".into()),
+                friends: vec!["ana".into(), "Bó".into()],
+                list_users: true,
+            })
+        );
+    }
+
+    #[test]
+    fn a_query_without_classic_keys_is_not_for_the_api() {
+        assert_eq!(Query::parse(""), None);
+        assert_eq!(Query::parse("utm_source=x"), None);
+        assert!(Query::parse("listUsers=false").is_some());
+    }
+
+    #[test]
+    fn escapes_markup_and_replaces_what_xml_cannot_hold() {
+        let mut xml = String::new();
+        push_escaped(&mut xml, "<a href=\"x\">Tom & Jerry's</a>\u{1}");
+        assert_eq!(
+            xml,
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn identities_are_visible_ascii() {
+        assert!(valid_identity("0123abcdef"));
+        assert!(!valid_identity(""));
+        assert!(!valid_identity("a b"));
+        assert!(!valid_identity(&"a".repeat(MAX_IDENTITY_CHARS + 1)));
+    }
+}

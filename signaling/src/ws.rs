@@ -1,0 +1,533 @@
+//! The WebSocket at `/ws`: the upgrade checks (origin, connections per IP) and one task per
+//! connection that reads, applies the protocol and, on every way out, unregisters.
+//!
+//! Each connection has a reader (this module's task, which owns the protocol state) and a
+//! writer task that drains the connection's outbound queue. Everyone, the reader included,
+//! queues without waiting; a client that lets its queue fill up is disconnected, so one slow
+//! reader never holds up the others or the lock.
+//!
+//! How a connection ends decides what the others see:
+//! - an explicit `leave`, or a clean close (a close frame from the client, which is what a
+//!   browser sends when its tab closes), announces `user_left` at once;
+//! - an abnormal end (an error, a TCP close without a close frame, or a connection closed by
+//!   the server for bad behaviour) keeps the session for the time-to-live, so the client can
+//!   reconnect with its token and nobody sees a leave/join flap; it is announced only if the
+//!   session expires;
+//! - a connection that stays open but silent for the time-to-live (half-open TCP) expires.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferry_protocol::{
+    ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken,
+};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::rate::{RateLimiter, Verdict};
+use crate::registry::{ConnId, Connection, Fresh, Kick, Outbound, Refusal, encode};
+use crate::{AppState, origin};
+
+/// How long a closing connection gets to flush its last messages and finish the close
+/// handshake before it is dropped; short, because shutdown waits for it.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// The read buffer of each WebSocket. tungstenite's default of 128 KiB is zero-filled per
+/// connection; signaling messages are small and a larger one is simply read in several steps.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Numbers connections for the logs and for telling a session's current one from an old one.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// `GET /ws`: checks the origin and the per-IP limit, then hands the socket to its task.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    let config = state.config();
+    if !origin::is_allowed(origin.as_deref(), host, &config.allowed_origins) {
+        let origin = origin.unwrap_or_default();
+        tracing::warn!(%origin, ?host, "refused a WebSocket from a page of another origin");
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "WebSocket connections from pages at {origin} are not allowed here; \
+                 start the server with --allowed-origin {origin} to allow them\n"
+            ),
+        )
+            .into_response();
+    }
+    let limits = config.limits;
+    // Without the peer's address (a router driven by `oneshot`) there is nothing to count by.
+    let slot = match connect_info {
+        Some(Extension(ConnectInfo(addr))) => {
+            match IpSlot::take(&state, addr.ip(), limits.max_connections_per_ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(ip = %addr.ip(), "refused a WebSocket: too many connections from one address");
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!(
+                            "too many connections from {}; at most {} are allowed\n",
+                            addr.ip(),
+                            limits.max_connections_per_ip
+                        ),
+                    )
+                        .into_response();
+                }
+            }
+        }
+        None => None,
+    };
+    let tracked = state.tasks().token();
+    ws.max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_failed_upgrade(|err| tracing::info!(error = %err, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            run(socket, state).await;
+            drop(slot);
+            drop(tracked);
+        })
+}
+
+/// One counted connection from an address; dropping it uncounts it.
+#[derive(Debug)]
+struct IpSlot {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(state: &AppState, ip: IpAddr, max: usize) -> Option<Self> {
+        state.registry().open_connection(ip, max).then(|| Self {
+            state: state.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        self.state.registry().close_connection(self.ip);
+    }
+}
+
+/// Why a connection's read loop stopped.
+#[derive(Debug)]
+enum Ending {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket failed or ended without a close frame.
+    Dropped,
+    /// The server is shutting down.
+    Shutdown,
+    /// The registry ended the connection.
+    Kicked(Kick),
+    /// The client broke a rule that ends the connection: tell it why, then close with `code`.
+    Fatal {
+        refusal: Refusal,
+        code: u16,
+        reason: &'static str,
+    },
+    /// The server could not go on with this connection.
+    Internal,
+}
+
+/// The reader's protocol state for one connection.
+struct Reader {
+    state: AppState,
+    conn: ConnId,
+    tx: mpsc::Sender<Outbound>,
+    /// The session this connection holds, once joined.
+    joined: Option<PeerId>,
+    /// Fires when the registry ends the connection; present while joined.
+    kick: Option<oneshot::Receiver<Kick>>,
+    limiter: RateLimiter,
+}
+
+/// Runs one connection to its end.
+async fn run(socket: WebSocket, state: AppState) {
+    let limits = state.config().limits;
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(limits.outbound_queue.max(1));
+    let writer = tokio::spawn(write(sink, rx));
+    let mut reader = Reader {
+        conn,
+        tx,
+        joined: None,
+        kick: None,
+        limiter: RateLimiter::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_dropped_messages,
+            Instant::now(),
+        ),
+        state,
+    };
+    tracing::debug!(conn, "connected");
+    let ending = reader.read(&mut stream).await;
+    reader.finish(ending, stream, writer).await;
+}
+
+/// Sends what is queued until the queue closes, a close frame has gone out or the socket fails.
+async fn write(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Outbound>) {
+    while let Some(outbound) = rx.recv().await {
+        let (message, last) = match outbound {
+            Outbound::Text(text) => (Message::Text(text), false),
+            Outbound::Close(frame) => (Message::Close(Some(frame)), true),
+        };
+        if let Err(err) = sink.send(message).await {
+            tracing::debug!(error = %err, "could not write to a WebSocket");
+            return;
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+impl Reader {
+    /// Reads and handles messages until something ends the connection.
+    async fn read(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
+        loop {
+            tokio::select! {
+                biased;
+                () = self.state.shutdown().cancelled() => return Ending::Shutdown,
+                kick = kicked(&mut self.kick) => match kick {
+                    Some(kick) => return Ending::Kicked(kick),
+                    // The registry let go of this connection without a word (it left).
+                    None => self.kick = None,
+                },
+                frame = stream.next() => {
+                    let ending = match frame {
+                        Some(Ok(message)) => self.on_message(message),
+                        Some(Err(err)) => Some(self.on_read_error(err)),
+                        None => {
+                            tracing::info!(conn = self.conn, "connection ended without a close frame");
+                            Some(Ending::Dropped)
+                        }
+                    };
+                    if let Some(ending) = ending {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one frame; `Some` ends the connection.
+    fn on_message(&mut self, message: Message) -> Option<Ending> {
+        if let Message::Close(frame) = &message {
+            tracing::debug!(conn = self.conn, ?frame, "client closed");
+            return Some(Ending::ClientClosed);
+        }
+        let now = Instant::now();
+        match self.limiter.check(now) {
+            Verdict::Allow => {}
+            Verdict::Drop => {
+                return self.refuse(Refusal {
+                    code: ErrorCode::RateLimited,
+                    message: "too many messages; this one was dropped".into(),
+                });
+            }
+            Verdict::Disconnect => {
+                tracing::warn!(conn = self.conn, "closing a connection that keeps flooding");
+                return Some(Ending::Fatal {
+                    refusal: Refusal {
+                        code: ErrorCode::RateLimited,
+                        message: "too many messages for too long; closing the connection".into(),
+                    },
+                    code: close_code::POLICY,
+                    reason: "message flood",
+                });
+            }
+        }
+        if let Some(id) = &self.joined {
+            self.state.registry().touch(id, self.conn, now);
+        }
+        match message {
+            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Binary(_) => self.refuse(Refusal {
+                code: ErrorCode::BinaryNotSupported,
+                message: "this protocol uses JSON text frames only".into(),
+            }),
+            // tungstenite answers pings itself; either kind is just a sign of life.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+        }
+    }
+
+    fn on_text(&mut self, text: &str) -> Option<Ending> {
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(err) => {
+                return self.refuse(Refusal {
+                    code: ErrorCode::MalformedMessage,
+                    message: format!("not a message of this protocol: {err}"),
+                });
+            }
+        };
+        let Some(id) = self.joined.clone() else {
+            return match message {
+                ClientMessage::Join {
+                    version,
+                    nick,
+                    token,
+                } => self.join(version, &nick, token),
+                _ => self.refuse(Refusal {
+                    code: ErrorCode::NotJoined,
+                    message: "send a join message first".into(),
+                }),
+            };
+        };
+        match message {
+            ClientMessage::Join { .. } => self.refuse(Refusal {
+                code: ErrorCode::AlreadyJoined,
+                message: "this connection has already joined".into(),
+            }),
+            ClientMessage::Heartbeat => None,
+            ClientMessage::Signal { to, payload } => {
+                let relayed = self.state.registry().relay(&id, &to, payload);
+                match relayed {
+                    Ok(()) => None,
+                    Err(refusal) => self.refuse(refusal),
+                }
+            }
+            ClientMessage::Leave => {
+                self.state.registry().leave(&id, self.conn);
+                // The connection stays open and may join again, say under another nick.
+                self.joined = None;
+                self.kick = None;
+                None
+            }
+        }
+    }
+
+    fn join(&mut self, version: u32, nick: &str, token: Option<SessionToken>) -> Option<Ending> {
+        if version != PROTOCOL_VERSION {
+            return Some(Ending::Fatal {
+                refusal: Refusal {
+                    code: ErrorCode::UnsupportedVersion,
+                    message: format!(
+                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}; reload the page"
+                    ),
+                },
+                code: close_code::POLICY,
+                reason: "unsupported protocol version",
+            });
+        }
+        let nick = match Nick::new(nick) {
+            Ok(nick) => nick,
+            Err(err) => {
+                return self.refuse(Refusal {
+                    code: ErrorCode::InvalidNick,
+                    message: err.to_string(),
+                });
+            }
+        };
+        let fresh = match fresh_ids() {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                tracing::error!(error = %err, "no random numbers for a new session");
+                return Some(Ending::Internal);
+            }
+        };
+        let (kick_tx, kick_rx) = oneshot::channel();
+        let conn = Connection::new(self.conn, self.tx.clone(), kick_tx);
+        let joined = self
+            .state
+            .registry()
+            .join(nick, token.as_ref(), fresh, conn, Instant::now());
+        match joined {
+            Ok(id) => {
+                self.joined = Some(id);
+                self.kick = Some(kick_rx);
+                None
+            }
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    fn on_read_error(&self, err: axum::Error) -> Ending {
+        let err = err.into_inner();
+        if let Some(tungstenite::Error::Capacity(capacity)) =
+            err.downcast_ref::<tungstenite::Error>()
+        {
+            tracing::warn!(conn = self.conn, error = %capacity, "closing a connection that sent a message too large");
+            return Ending::Fatal {
+                refusal: Refusal {
+                    code: ErrorCode::MessageTooLarge,
+                    message: format!(
+                        "messages can have at most {} bytes",
+                        self.state.config().limits.max_message_bytes
+                    ),
+                },
+                code: close_code::SIZE,
+                reason: "message too large",
+            };
+        }
+        tracing::info!(conn = self.conn, error = %err, "connection failed");
+        Ending::Dropped
+    }
+
+    /// Tells the client its message was refused; the connection goes on unless the client
+    /// does not even read its replies.
+    fn refuse(&self, refusal: Refusal) -> Option<Ending> {
+        tracing::info!(conn = self.conn, code = ?refusal.code, message = %refusal.message, "refused a message");
+        let reply = ServerMessage::Error {
+            code: refusal.code,
+            message: refusal.message,
+        };
+        let text = encode(&reply)?;
+        match self.tx.try_send(Outbound::Text(text)) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    conn = self.conn,
+                    "outbound queue full; disconnecting a client that does not read"
+                );
+                Some(Ending::Kicked(Kick::TooSlow))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Some(Ending::Dropped),
+        }
+    }
+
+    /// Unregisters as `ending` demands, says goodbye and closes, within [`CLOSE_GRACE`].
+    async fn finish(
+        self,
+        ending: Ending,
+        mut stream: SplitStream<WebSocket>,
+        mut writer: JoinHandle<()>,
+    ) {
+        tracing::debug!(conn = self.conn, ?ending, "closing");
+        if let Some(id) = &self.joined {
+            let mut registry = self.state.registry();
+            match &ending {
+                Ending::ClientClosed => registry.leave(id, self.conn),
+                Ending::Dropped
+                | Ending::Fatal { .. }
+                | Ending::Internal
+                | Ending::Kicked(Kick::TooSlow) => registry.linger(id, self.conn, Instant::now()),
+                // On shutdown nobody is left to tell; a taken-over or expired session has
+                // already been handed on or announced.
+                Ending::Shutdown | Ending::Kicked(Kick::TakenOver | Kick::Expired) => {}
+            }
+        }
+        let deadline = Instant::now() + CLOSE_GRACE;
+        let handshake = match self.farewell(ending) {
+            Some((refusal, code, reason)) => {
+                if let Some(Refusal { code, message }) = refusal
+                    && let Some(text) = encode(&ServerMessage::Error { code, message })
+                {
+                    // A full queue means the client does not read; it gets the close alone.
+                    let _ = self.tx.try_send(Outbound::Text(text));
+                }
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into_owned().into(),
+                };
+                self.tx.try_send(Outbound::Close(frame)).is_ok()
+            }
+            None => false,
+        };
+        drop(self.tx);
+        if tokio::time::timeout_at(deadline, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+        if handshake {
+            // Reading on lets the client's close reply arrive, so the TCP connection ends
+            // cleanly instead of being reset with unread data.
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
+        }
+    }
+
+    /// The error message, close code and close reason a connection ending this way gets.
+    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, u16, Cow<'static, str>)> {
+        let ended = |message: String| {
+            Some(Refusal {
+                code: ErrorCode::SessionEnded,
+                message,
+            })
+        };
+        match ending {
+            Ending::ClientClosed => {
+                // tungstenite answered the client's close frame itself.
+                None
+            }
+            Ending::Dropped => None,
+            Ending::Shutdown => Some((
+                ended("the server is shutting down".into()),
+                close_code::AWAY,
+                "server shutting down".into(),
+            )),
+            Ending::Kicked(Kick::TakenOver) => Some((
+                ended("a newer connection reclaimed this session".into()),
+                close_code::NORMAL,
+                "session taken over".into(),
+            )),
+            Ending::Kicked(Kick::Expired) => {
+                let ttl = self.state.config().presence_ttl;
+                Some((
+                    ended(format!("no sign of life for {ttl:?}")),
+                    close_code::NORMAL,
+                    "no sign of life".into(),
+                ))
+            }
+            Ending::Kicked(Kick::TooSlow) => {
+                Some((None, close_code::POLICY, "not reading its messages".into()))
+            }
+            Ending::Fatal {
+                refusal,
+                code,
+                reason,
+            } => Some((Some(refusal), code, reason.into())),
+            Ending::Internal => Some((None, close_code::ERROR, "internal error".into())),
+        }
+    }
+}
+
+/// Waits for the registry to end the connection: `Some` with why, or `None` once the registry
+/// has dropped its handle without a word; never while there is no handle.
+async fn kicked(kick: &mut Option<oneshot::Receiver<Kick>>) -> Option<Kick> {
+    match kick {
+        Some(receiver) => receiver.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// A new peer id and session token from the operating system's secure random source.
+fn fresh_ids() -> Result<Fresh, getrandom::Error> {
+    let mut id = [0; PeerId::BYTES];
+    let mut token = [0; SessionToken::BYTES];
+    getrandom::fill(&mut id)?;
+    getrandom::fill(&mut token)?;
+    Ok(Fresh {
+        id: PeerId::from_random_bytes(id),
+        token: SessionToken::from_random_bytes(token),
+    })
+}
