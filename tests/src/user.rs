@@ -291,6 +291,22 @@ impl User {
         Ok(None)
     }
 
+    /// Waits until the banner that says the connection to the server is lost is shown.
+    pub async fn wait_connection_banner(&self) -> Result<String> {
+        self.wait("the connection-lost banner", DEADLINE, async |user| {
+            user.connection_banner().await
+        })
+        .await
+    }
+
+    /// Waits until the connection-lost banner is gone again.
+    pub async fn wait_no_connection_banner(&self) -> Result<()> {
+        self.wait("the connection-lost banner to go", DEADLINE, async |user| {
+            Ok(user.connection_banner().await?.is_none().then_some(()))
+        })
+        .await
+    }
+
     /// Closes Ferry's tab.
     pub async fn close_tab(&self) -> Result<()> {
         self.browser.close_tab().await
