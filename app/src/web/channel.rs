@@ -1,0 +1,154 @@
+//! One transfer's `RTCDataChannel`: messages in as a queue, sends out with backpressure.
+//!
+//! The browser buffers whatever `send` is given, without limit, until it is on the wire; a
+//! sender that does not wait would copy a whole file into memory. So [`Channel::send_bytes`]
+//! waits while more than [`HIGH_WATER`] bytes are queued, until `bufferedamountlow` says the
+//! queue drained to [`LOW_WATER`] (8 MiB / 4 MiB, measured as fine in `shared/TOOLCHAIN.md`).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType};
+
+use super::{Context, JsError, Listener, Notify};
+
+/// Above this many queued bytes, sending waits.
+pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
+
+/// Sending resumes when the queue drains to this many bytes.
+pub const LOW_WATER: u32 = 4 * 1024 * 1024;
+
+/// Something that happened on a channel, in order.
+#[derive(Debug)]
+pub enum ChannelEvent {
+    /// The channel can carry messages.
+    Open,
+    /// A control message (JSON).
+    Text(String),
+    /// File bytes, still in JavaScript memory so a sink can write them without another copy.
+    Binary(Uint8Array),
+    /// The channel closed (or failed); nothing follows.
+    Closed,
+}
+
+/// A data channel with its listeners; dropping it closes the channel.
+#[derive(Debug)]
+pub struct Channel {
+    channel: RtcDataChannel,
+    events: RefCell<mpsc::UnboundedReceiver<ChannelEvent>>,
+    drained: Notify,
+    closed: Rc<Cell<bool>>,
+    _listeners: [Listener; 4],
+}
+
+impl Channel {
+    /// Wraps a channel this browser created or was handed by `datachannel`.
+    pub fn new(channel: RtcDataChannel) -> Self {
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+        channel.set_buffered_amount_low_threshold(LOW_WATER);
+        let (sender, events) = mpsc::unbounded();
+        if channel.ready_state() == RtcDataChannelState::Open {
+            let _ = sender.unbounded_send(ChannelEvent::Open);
+        }
+        let drained = Notify::default();
+        let closed = Rc::new(Cell::new(false));
+        let target = channel.unchecked_ref();
+        let on_open = {
+            let sender = sender.clone();
+            Listener::new(target, "open", move |_| {
+                let _ = sender.unbounded_send(ChannelEvent::Open);
+            })
+        };
+        let on_message = {
+            let sender = sender.clone();
+            Listener::new(target, "message", move |event| {
+                let data = event.unchecked_into::<MessageEvent>().data();
+                let event = if let Some(text) = data.as_string() {
+                    ChannelEvent::Text(text)
+                } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+                    ChannelEvent::Binary(Uint8Array::new(buffer))
+                } else {
+                    // binaryType is "arraybuffer", so nothing else can arrive.
+                    return;
+                };
+                let _ = sender.unbounded_send(event);
+            })
+        };
+        let on_close = {
+            let drained = drained.clone();
+            let closed = Rc::clone(&closed);
+            Listener::new(target, "close", move |_| {
+                closed.set(true);
+                let _ = sender.unbounded_send(ChannelEvent::Closed);
+                // Wake a sender blocked on backpressure so it sees the close.
+                drained.notify_all();
+            })
+        };
+        let on_low = {
+            let drained = drained.clone();
+            Listener::new(target, "bufferedamountlow", move |_| drained.notify_all())
+        };
+        Self {
+            channel,
+            events: RefCell::new(events),
+            drained,
+            closed,
+            _listeners: [on_open, on_message, on_close, on_low],
+        }
+    }
+
+    /// The next event; [`ChannelEvent::Closed`] forever after the channel closed.
+    pub async fn next(&self) -> ChannelEvent {
+        // Only the task that owns the transfer reads its channel, so this borrow is never
+        // contended; a second reader would be a bug worth a panic.
+        let mut events = self.events.borrow_mut();
+        events.next().await.unwrap_or(ChannelEvent::Closed)
+    }
+
+    /// Sends a control message.
+    pub fn send_text(&self, text: &str) -> Result<(), JsError> {
+        self.channel
+            .send_with_str(text)
+            .context("sending a message to the other browser")
+    }
+
+    /// Sends file bytes, first waiting while the browser's send queue is above
+    /// [`HIGH_WATER`].
+    pub async fn send_bytes(&self, bytes: &Uint8Array) -> Result<(), JsError> {
+        while self.channel.buffered_amount() > HIGH_WATER && !self.closed.get() {
+            let drained = self.drained.notified();
+            let _ = drained.await;
+        }
+        if self.closed.get() {
+            return Err(JsError::plain("sending file bytes", "the channel closed"));
+        }
+        self.channel
+            .send_with_array_buffer_view(bytes)
+            .context("sending file bytes")
+    }
+
+    /// Bytes handed to `send` but not yet on the wire.
+    pub fn buffered_amount(&self) -> u32 {
+        self.channel.buffered_amount()
+    }
+
+    /// Whether the channel has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get() || self.channel.ready_state() == RtcDataChannelState::Closed
+    }
+
+    /// Closes the channel; queued messages are still delivered first.
+    pub fn close(&self) {
+        self.channel.close();
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}

@@ -1,0 +1,308 @@
+//! One `RTCPeerConnection` per pair of users, negotiated over an injected signaling path with
+//! trickle ICE and the "perfect negotiation" pattern, and reused for every later transfer.
+//!
+//! Both users may start a transfer at the same moment, so both may send an offer (glare). The
+//! polite side (the one with the smaller peer id) yields: it rolls back its own offer and
+//! answers the other; the impolite side ignores the colliding offer. Signals are applied one at
+//! a time, in order, by one task per link, so a candidate never overtakes its description.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+
+use ferry_protocol::{IceServer, PeerId, SignalPayload, TRANSFER_CHANNEL_LABEL};
+use futures::StreamExt;
+use futures::channel::mpsc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{
+    RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
+    RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
+    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+};
+
+use super::{Context, JsError, Listener, call_method, log, property, wait};
+
+/// Where a link's outgoing signals go: to the server, or straight to another link in a test.
+pub type SignalOut = Rc<dyn Fn(PeerId, SignalPayload)>;
+
+/// What a link tells its owner.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// The other browser opened a transfer channel.
+    Channel(RtcDataChannel),
+    /// The connection failed or closed; every transfer on it is over.
+    Gone,
+}
+
+/// Receives a link's events.
+pub type LinkEvents = Rc<dyn Fn(&PeerId, LinkEvent)>;
+
+/// The connection to one other user.
+pub struct PeerLink {
+    remote: PeerId,
+    connection: RtcPeerConnection,
+    signals: mpsc::UnboundedSender<SignalPayload>,
+    _listeners: [Listener; 4],
+}
+
+/// Negotiation state shared by the link's callbacks and its signal task.
+#[derive(Default)]
+struct Negotiation {
+    making_offer: Cell<bool>,
+    ignore_offer: Cell<bool>,
+}
+
+impl PeerLink {
+    /// Creates the connection to `remote`. `me` decides politeness; `out` carries signals to
+    /// the other side; `events` hears of incoming channels and of the link's end.
+    pub fn new(
+        me: &PeerId,
+        remote: PeerId,
+        ice_servers: &[IceServer],
+        out: SignalOut,
+        events: LinkEvents,
+    ) -> Result<Self, JsError> {
+        let config = RtcConfiguration::new();
+        config.set_ice_servers(&ice_servers_js(ice_servers));
+        let connection = RtcPeerConnection::new_with_configuration(&config)
+            .context("creating the peer connection")?;
+        let polite = me < &remote;
+        let negotiation = Rc::new(Negotiation::default());
+        let target = connection.unchecked_ref();
+
+        let on_negotiation_needed = {
+            let connection = connection.clone();
+            let negotiation = Rc::clone(&negotiation);
+            let out = Rc::clone(&out);
+            let remote = remote.clone();
+            Listener::new(target, "negotiationneeded", move |_| {
+                let connection = connection.clone();
+                let negotiation = Rc::clone(&negotiation);
+                let out = Rc::clone(&out);
+                let remote = remote.clone();
+                spawn_local(async move {
+                    negotiation.making_offer.set(true);
+                    let result = set_local_description(&connection).await;
+                    negotiation.making_offer.set(false);
+                    match result {
+                        Ok(sdp) => out(remote, SignalPayload::Offer { sdp }),
+                        Err(error) => log(&format!("offer to {remote} failed: {error}")),
+                    }
+                });
+            })
+        };
+        let on_candidate = {
+            let out = Rc::clone(&out);
+            let remote = remote.clone();
+            Listener::new(target, "icecandidate", move |event| {
+                let event = event.unchecked_into::<RtcPeerConnectionIceEvent>();
+                // A null candidate marks the end of gathering; trickle ICE needs no message.
+                let Some(candidate) = event.candidate() else {
+                    return;
+                };
+                out(
+                    remote.clone(),
+                    SignalPayload::IceCandidate {
+                        candidate: candidate.candidate(),
+                        sdp_mid: candidate.sdp_mid(),
+                        sdp_m_line_index: candidate.sdp_m_line_index(),
+                    },
+                );
+            })
+        };
+        let on_channel = {
+            let events = Rc::clone(&events);
+            let remote = remote.clone();
+            Listener::new(target, "datachannel", move |event| {
+                let channel = event.unchecked_into::<RtcDataChannelEvent>().channel();
+                if channel.label() == TRANSFER_CHANNEL_LABEL {
+                    events(&remote, LinkEvent::Channel(channel));
+                } else {
+                    channel.close();
+                }
+            })
+        };
+        let on_state = {
+            let connection = connection.clone();
+            let remote = remote.clone();
+            Listener::new(target, "connectionstatechange", move |_| {
+                if matches!(
+                    connection.connection_state(),
+                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+                ) {
+                    events(&remote, LinkEvent::Gone);
+                }
+            })
+        };
+
+        let (signals, mut incoming) = mpsc::unbounded::<SignalPayload>();
+        {
+            let connection = connection.clone();
+            let remote = remote.clone();
+            spawn_local(async move {
+                // Ends when the link (the only sender) is dropped.
+                while let Some(payload) = incoming.next().await {
+                    let result = apply_signal(&connection, &negotiation, polite, &remote, &out, payload).await;
+                    if let Err(error) = result {
+                        log(&format!("signal from {remote} not applied: {error}"));
+                    }
+                }
+            });
+        }
+
+        Ok(Self {
+            remote,
+            connection,
+            signals,
+            _listeners: [on_negotiation_needed, on_candidate, on_channel, on_state],
+        })
+    }
+
+    /// Hands the link a signal from the other side; it is applied after earlier ones.
+    pub fn signal(&self, payload: SignalPayload) {
+        let _ = self.signals.unbounded_send(payload);
+    }
+
+    /// Opens a new transfer channel (ordered and reliable), starting negotiation if needed.
+    pub fn open_channel(&self) -> RtcDataChannel {
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(true);
+        self.connection
+            .create_data_channel_with_data_channel_dict(TRANSFER_CHANNEL_LABEL, &init)
+    }
+
+    /// The SCTP transport's `maxMessageSize`, once the connection has one.
+    pub fn max_message_size(&self) -> Option<f64> {
+        let sctp = property(&self.connection, "sctp");
+        if sctp.is_null() || sctp.is_undefined() {
+            return None;
+        }
+        property(&sctp, "maxMessageSize").as_f64()
+    }
+
+    /// Whether the connection is beyond use.
+    pub fn is_dead(&self) -> bool {
+        matches!(
+            self.connection.connection_state(),
+            RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+        )
+    }
+
+    /// The user at the other end.
+    pub fn remote(&self) -> &PeerId {
+        &self.remote
+    }
+}
+
+impl Drop for PeerLink {
+    fn drop(&mut self) {
+        self.connection.close();
+    }
+}
+
+impl fmt::Debug for PeerLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerLink")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies one signal from the other side, per perfect negotiation.
+async fn apply_signal(
+    connection: &RtcPeerConnection,
+    negotiation: &Negotiation,
+    polite: bool,
+    remote: &PeerId,
+    out: &SignalOut,
+    payload: SignalPayload,
+) -> Result<(), JsError> {
+    match payload {
+        SignalPayload::Offer { sdp } => {
+            let collision = negotiation.making_offer.get()
+                || connection.signaling_state() != RtcSignalingState::Stable;
+            negotiation.ignore_offer.set(!polite && collision);
+            if negotiation.ignore_offer.get() {
+                return Ok(());
+            }
+            // On a collision the polite side's pending offer is rolled back implicitly.
+            set_remote_description(connection, RtcSdpType::Offer, &sdp).await?;
+            let answer = set_local_description(connection).await?;
+            out(remote.clone(), SignalPayload::Answer { sdp: answer });
+        }
+        SignalPayload::Answer { sdp } => {
+            set_remote_description(connection, RtcSdpType::Answer, &sdp).await?;
+        }
+        SignalPayload::IceCandidate {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+        } => {
+            let init = RtcIceCandidateInit::new(&candidate);
+            init.set_sdp_mid(sdp_mid.as_deref());
+            init.set_sdp_m_line_index(sdp_m_line_index);
+            let added = wait(
+                connection.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+                "adding an ICE candidate",
+            )
+            .await;
+            // Candidates of an offer this side ignored are expected to fail.
+            if added.is_err() && !negotiation.ignore_offer.get() {
+                added?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Calls the argument-less `setLocalDescription()`, which creates the right offer or answer
+/// for the current state (web-sys only binds the form that takes a description), and returns
+/// the resulting SDP.
+async fn set_local_description(connection: &RtcPeerConnection) -> Result<String, JsError> {
+    let promise = call_method(connection, "setLocalDescription", &[], "describing the session")?;
+    wait(promise.unchecked_into(), "describing the session").await?;
+    connection
+        .local_description()
+        .map(|description| description.sdp())
+        .ok_or_else(|| JsError::plain("describing the session", "no local description"))
+}
+
+async fn set_remote_description(
+    connection: &RtcPeerConnection,
+    kind: RtcSdpType,
+    sdp: &str,
+) -> Result<(), JsError> {
+    let init = RtcSessionDescriptionInit::new(kind);
+    init.set_sdp(sdp);
+    wait(
+        connection.set_remote_description(&init),
+        "applying the other browser's session description",
+    )
+    .await
+    .map(drop)
+}
+
+/// The `iceServers` array of an `RTCConfiguration`.
+fn ice_servers_js(servers: &[IceServer]) -> JsValue {
+    servers
+        .iter()
+        .map(|server| {
+            let entry = web_sys::RtcIceServer::new();
+            let urls = server
+                .urls
+                .iter()
+                .map(|url| JsValue::from_str(url))
+                .collect::<js_sys::Array>();
+            entry.set_urls(&urls);
+            if let Some(username) = &server.username {
+                entry.set_username(username);
+            }
+            if let Some(credential) = &server.credential {
+                entry.set_credential(credential);
+            }
+            JsValue::from(entry)
+        })
+        .collect::<js_sys::Array>()
+        .into()
+}

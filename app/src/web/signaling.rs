@@ -1,0 +1,303 @@
+//! The signaling client: joins with a nickname, keeps the user online with heartbeats, relays
+//! SDP and ICE for [`super::peer::PeerLink`]s, and reconnects by itself with backoff when the
+//! connection drops, reclaiming its nick with its token.
+//!
+//! Losing this connection never touches peer connections: transfers in flight carry on, since
+//! their bytes never pass through the server.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ferry_protocol::{
+    ClientMessage, ErrorCode, IceServer, Nick, PROTOCOL_VERSION, PeerId, ServerMessage,
+    SessionToken, SignalPayload, UserInfo,
+};
+use futures::channel::mpsc;
+use futures::{FutureExt, SinkExt, StreamExt};
+use gloo_net::websocket::{Message, WebSocketError};
+use gloo_net::websocket::futures::WebSocket;
+use wasm_bindgen_futures::spawn_local;
+
+use super::{log, sleep};
+use crate::backoff::Backoff;
+
+/// What the signaling connection reports.
+#[derive(Clone, Debug)]
+pub enum SignalingEvent {
+    /// Joined (first time, or again after a reconnect).
+    Welcome {
+        /// This user's id now.
+        id: PeerId,
+        /// This user's nick as stored.
+        nick: Nick,
+        /// Everyone else online.
+        users: Vec<UserInfo>,
+        /// For new peer connections.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Joining was refused, or the server could not be reached at first; the client stopped.
+    Refused {
+        /// The server's reason, `None` when it was unreachable.
+        code: Option<ErrorCode>,
+        /// What to tell the user.
+        message: String,
+    },
+    /// The connection dropped; reconnecting.
+    Lost,
+    /// Someone came online.
+    UserJoined(UserInfo),
+    /// Someone left.
+    UserLeft(PeerId),
+    /// A relayed WebRTC signal.
+    Signal {
+        /// The sender.
+        from: PeerId,
+        /// The sender's nick.
+        from_nick: Nick,
+        /// The signal.
+        payload: SignalPayload,
+    },
+}
+
+/// Receives signaling events.
+pub type SignalingEvents = Rc<dyn Fn(SignalingEvent)>;
+
+/// A running signaling client; dropping it stops it.
+#[derive(Debug)]
+pub struct Signaling {
+    outbox: mpsc::UnboundedSender<ClientMessage>,
+    stopped: Rc<Cell<bool>>,
+}
+
+impl Signaling {
+    /// Connects to `url` (a `ws:` or `wss:` URL) and joins as `nick`.
+    pub fn start(url: String, nick: String, events: SignalingEvents) -> Self {
+        let (outbox, queue) = mpsc::unbounded();
+        let stopped = Rc::new(Cell::new(false));
+        spawn_local(run(url, nick, events, queue, Rc::clone(&stopped)));
+        Self { outbox, stopped }
+    }
+
+    /// Relays `payload` to `to`; queued while the connection is down.
+    pub fn signal(&self, to: PeerId, payload: SignalPayload) {
+        let _ = self
+            .outbox
+            .unbounded_send(ClientMessage::Signal { to, payload });
+    }
+
+    /// Says goodbye to the server and stops.
+    pub fn leave(&self) {
+        let _ = self.outbox.unbounded_send(ClientMessage::Leave);
+        self.stopped.set(true);
+    }
+}
+
+impl Drop for Signaling {
+    fn drop(&mut self) {
+        self.stopped.set(true);
+        self.outbox.close_channel();
+    }
+}
+
+/// The URL of the signaling endpoint on the page's own origin.
+pub fn same_origin_url() -> String {
+    let location = web_sys::window().expect("Ferry runs in a window").location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}://{host}/ws")
+}
+
+/// How one connection ended.
+enum Outcome {
+    Lost,
+    Refused(ErrorCode, String),
+    Stopped,
+}
+
+/// State kept across connections.
+struct Session {
+    token: Option<SessionToken>,
+    joined_once: bool,
+    backoff: Backoff,
+}
+
+async fn run(
+    url: String,
+    nick: String,
+    events: SignalingEvents,
+    mut outbox: mpsc::UnboundedReceiver<ClientMessage>,
+    stopped: Rc<Cell<bool>>,
+) {
+    let mut session = Session {
+        token: None,
+        joined_once: false,
+        backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+    };
+    while !stopped.get() {
+        match connect_once(&url, &nick, &mut session, &events, &mut outbox).await {
+            Outcome::Stopped => return,
+            Outcome::Refused(ErrorCode::InvalidToken, _) => {
+                // The server forgot this session (e.g. it restarted): join afresh.
+                session.token = None;
+            }
+            Outcome::Refused(code, message) => {
+                events(SignalingEvent::Refused {
+                    code: Some(code),
+                    message,
+                });
+                return;
+            }
+            Outcome::Lost if !session.joined_once => {
+                events(SignalingEvent::Refused {
+                    code: None,
+                    message: "Cannot reach the Ferry server. Check your connection and try again."
+                        .to_owned(),
+                });
+                return;
+            }
+            Outcome::Lost => {
+                events(SignalingEvent::Lost);
+                let delay = session.backoff.next_delay(js_sys::Math::random());
+                sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+            }
+        }
+    }
+}
+
+async fn connect_once(
+    url: &str,
+    nick: &str,
+    session: &mut Session,
+    events: &SignalingEvents,
+    outbox: &mut mpsc::UnboundedReceiver<ClientMessage>,
+) -> Outcome {
+    let Ok(socket) = WebSocket::open(url) else {
+        return Outcome::Lost;
+    };
+    let (mut write, read) = socket.split();
+    let mut read = read.fuse();
+    let join = ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        nick: nick.to_owned(),
+        token: session.token.clone(),
+    };
+    if write.send(Message::Text(encode(&join))).await.is_err() {
+        return Outcome::Lost;
+    }
+    let heartbeat_secs = loop {
+        match decode(read.next().await) {
+            Frame::Message(ServerMessage::Welcome {
+                id,
+                nick,
+                token,
+                users,
+                ice_servers,
+                heartbeat_secs,
+                ..
+            }) => {
+                session.token = Some(token);
+                session.joined_once = true;
+                session.backoff.reset();
+                events(SignalingEvent::Welcome {
+                    id,
+                    nick,
+                    users,
+                    ice_servers,
+                });
+                break heartbeat_secs;
+            }
+            Frame::Message(ServerMessage::Error { code, message }) => {
+                return Outcome::Refused(code, message);
+            }
+            Frame::Message(_) | Frame::Skip => continue,
+            Frame::Closed => return Outcome::Lost,
+        }
+    };
+    let period = u32::try_from(heartbeat_secs.clamp(1, 3600) * 1000).unwrap_or(30_000);
+    let mut tick = Box::pin(sleep(period).fuse());
+    loop {
+        futures::select! {
+            frame = read.next() => match decode(frame) {
+                Frame::Message(message) => {
+                    if let Some(outcome) = dispatch(message, events) {
+                        return outcome;
+                    }
+                }
+                Frame::Skip => {}
+                Frame::Closed => return Outcome::Lost,
+            },
+            queued = outbox.next() => {
+                let Some(queued) = queued else {
+                    return Outcome::Stopped;
+                };
+                let leaving = queued == ClientMessage::Leave;
+                if write.send(Message::Text(encode(&queued))).await.is_err() {
+                    return Outcome::Lost;
+                }
+                if leaving {
+                    return Outcome::Stopped;
+                }
+            },
+            () = tick => {
+                if write.send(Message::Text(encode(&ClientMessage::Heartbeat))).await.is_err() {
+                    return Outcome::Lost;
+                }
+                tick = Box::pin(sleep(period).fuse());
+            },
+        }
+    }
+}
+
+/// Passes a server message on; returns how the connection ends, if it does.
+fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome> {
+    match message {
+        ServerMessage::UserJoined { user } => events(SignalingEvent::UserJoined(user)),
+        ServerMessage::UserLeft { id } => events(SignalingEvent::UserLeft(id)),
+        ServerMessage::Signal {
+            from,
+            from_nick,
+            payload,
+        } => events(SignalingEvent::Signal {
+            from,
+            from_nick,
+            payload,
+        }),
+        ServerMessage::Error { code, message } if code.is_fatal() => {
+            log(&format!("the server ended the session: {message}"));
+            return Some(Outcome::Lost);
+        }
+        ServerMessage::Error { message, .. } => log(&format!("the server said: {message}")),
+        ServerMessage::Welcome { .. } => log("unexpected second welcome"),
+    }
+    None
+}
+
+fn encode(message: &ClientMessage) -> String {
+    serde_json::to_string(message).expect("client messages always serialize")
+}
+
+/// One read from the socket, sorted.
+enum Frame {
+    Message(ServerMessage),
+    /// Something this client cannot read (logged), or an error event that a close follows.
+    Skip,
+    Closed,
+}
+
+fn decode(frame: Option<Result<Message, WebSocketError>>) -> Frame {
+    match frame {
+        Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+            Ok(message) => Frame::Message(message),
+            Err(error) => {
+                log(&format!("unreadable server message: {error}"));
+                Frame::Skip
+            }
+        },
+        Some(Ok(Message::Bytes(_)) | Err(WebSocketError::ConnectionError)) => Frame::Skip,
+        Some(Err(_)) | None => Frame::Closed,
+    }
+}

@@ -1,0 +1,311 @@
+//! Where received bytes go, as they arrive: never an ever-growing array of chunks.
+//!
+//! 1. A file the user picked with `showSaveFilePicker` (or in a folder from
+//!    `showDirectoryPicker`): bytes go straight to its `FileSystemWritableFileStream`.
+//! 2. By default, a file in the origin-private file system (OPFS), under
+//!    `ferry-incoming/<tab>/`; once verified it is handed to the browser as a download and
+//!    deleted when its row is dismissed or the page goes. Each tab holds a Web Lock named
+//!    after its folder, so start-up clears the folders of tabs that are gone without touching
+//!    a tab that is still open.
+//! 3. Memory, only where neither exists, up to [`MEMORY_LIMIT`] bytes, told to the user.
+
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::stream::JsStream;
+use futures::StreamExt;
+use web_sys::{
+    Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
+    FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
+    FileSystemWritableFileStream,
+};
+
+use super::{Context, JsError, call_method, property, wait};
+
+/// The most bytes one offer may hold when it can only be received into memory.
+pub const MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+
+const INCOMING_FOLDER: &str = "ferry-incoming";
+const LOCK_PREFIX: &str = "ferry-tab-";
+
+/// Whether this browser has the File System Access save picker.
+pub fn has_save_picker() -> bool {
+    property(&js_sys::global(), "showSaveFilePicker").is_function()
+}
+
+/// What the user picked up front with "Choose where to save…".
+#[derive(Clone, Debug)]
+pub enum Picked {
+    /// One file's handle, for a one-file offer.
+    File(FileSystemFileHandle),
+    /// A folder, for an offer of several files.
+    Folder(FileSystemDirectoryHandle),
+}
+
+/// Asks where to save: a save dialog for one file, a folder for several. `None` when the user
+/// dismissed the picker.
+pub async fn pick_location(names: &[String]) -> Result<Option<Picked>, JsError> {
+    let window = js_sys::global();
+    let picked = if let [name] = names {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"suggestedName".into(), &name.into());
+        call_method(&window, "showSaveFilePicker", &[&options], "opening the save dialog")
+            .map(|promise| promise.unchecked_into::<Promise>())
+    } else {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"mode".into(), &"readwrite".into());
+        call_method(&window, "showDirectoryPicker", &[&options], "opening the folder dialog")
+            .map(|promise| promise.unchecked_into::<Promise>())
+    }?;
+    match wait(picked, "choosing where to save").await {
+        Ok(handle) if names.len() == 1 => Ok(Some(Picked::File(handle.unchecked_into()))),
+        Ok(handle) => Ok(Some(Picked::Folder(handle.unchecked_into()))),
+        Err(error) if error.is_abort() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// This tab's folder in the origin-private file system.
+#[derive(Clone, Debug)]
+pub struct Opfs {
+    folder: FileSystemDirectoryHandle,
+}
+
+impl Opfs {
+    /// Opens (creating) this tab's folder, holding the tab's lock on it for the page's life
+    /// and clearing the folders of tabs that are gone. `None` where OPFS is missing.
+    pub async fn open(tab: &str) -> Result<Option<Self>, JsError> {
+        let storage = property(&property(&js_sys::global(), "navigator"), "storage");
+        if !property(&storage, "getDirectory").is_function() {
+            return Ok(None);
+        }
+        let root: FileSystemDirectoryHandle = wait(
+            storage.unchecked_ref::<web_sys::StorageManager>().get_directory(),
+            "opening the browser's private storage",
+        )
+        .await?
+        .unchecked_into();
+        let create = FileSystemGetDirectoryOptions::new();
+        create.set_create(true);
+        let incoming: FileSystemDirectoryHandle = wait(
+            root.get_directory_handle_with_options(INCOMING_FOLDER, &create),
+            "opening the incoming folder",
+        )
+        .await?
+        .unchecked_into();
+        let held = hold_lock(tab).await;
+        if held {
+            clear_abandoned(&incoming, tab).await;
+        }
+        let folder = wait(
+            incoming.get_directory_handle_with_options(tab, &create),
+            "opening this tab's incoming folder",
+        )
+        .await?
+        .unchecked_into();
+        Ok(Some(Self { folder }))
+    }
+
+    /// Deletes one entry of this tab's folder, if it exists.
+    pub async fn remove(&self, entry: &str) {
+        let _ = wait(self.folder.remove_entry(entry), "deleting a received file").await;
+    }
+}
+
+/// Takes the Web Lock that marks `tab`'s folder as in use, for the rest of the page's life.
+/// Returns false where Web Locks are missing (then no folder counts as abandoned).
+async fn hold_lock(tab: &str) -> bool {
+    let locks = property(&property(&js_sys::global(), "navigator"), "locks");
+    if !property(&locks, "request").is_function() {
+        return false;
+    }
+    // The callback returns a promise that never settles, so the lock is held until the page
+    // goes; a JavaScript function, so no Rust closure has to outlive everything.
+    let forever = js_sys::Function::new_no_args("return new Promise(() => {});");
+    let name = JsValue::from_str(&format!("{LOCK_PREFIX}{tab}"));
+    call_method(&locks, "request", &[&name, &forever], "locking this tab's folder").is_ok()
+}
+
+/// Removes the folders of tabs whose lock nobody holds any more.
+async fn clear_abandoned(incoming: &FileSystemDirectoryHandle, tab: &str) {
+    let locks = property(&property(&js_sys::global(), "navigator"), "locks");
+    let Ok(query) = call_method(&locks, "query", &[], "listing tabs") else {
+        return;
+    };
+    let Ok(snapshot) = wait(query.unchecked_into(), "listing tabs").await else {
+        return;
+    };
+    let held: Vec<String> = js_sys::Array::from(&property(&snapshot, "held"))
+        .iter()
+        .filter_map(|lock| property(&lock, "name").as_string())
+        .collect();
+    let mut names = JsStream::from(incoming.keys());
+    let mut abandoned = Vec::new();
+    while let Some(Ok(name)) = names.next().await {
+        let Some(name) = name.as_string() else {
+            continue;
+        };
+        if name != tab && !held.contains(&format!("{LOCK_PREFIX}{name}")) {
+            abandoned.push(name);
+        }
+    }
+    let recursive = FileSystemRemoveOptions::new();
+    recursive.set_recursive(true);
+    for name in abandoned {
+        let _ = JsFuture::from(incoming.remove_entry_with_options(&name, &recursive)).await;
+    }
+}
+
+/// An open destination for one received file.
+#[derive(Debug)]
+pub struct Sink {
+    target: Target,
+}
+
+#[derive(Debug)]
+enum Target {
+    Stream {
+        stream: FileSystemWritableFileStream,
+        handle: FileSystemFileHandle,
+        /// The OPFS folder and entry name, when this is a private file to clean up later.
+        private: Option<(Opfs, String)>,
+    },
+    Memory(Vec<u8>),
+}
+
+/// A received, verified file, ready to be handed over.
+#[derive(Debug)]
+pub enum Finished {
+    /// Written where the user chose; nothing more to do.
+    Saved,
+    /// In private storage or memory, to be offered as a download; `entry` names the OPFS file
+    /// to delete later.
+    Download {
+        /// The file's bytes.
+        blob: Blob,
+        /// The OPFS entry behind `blob`, if any.
+        entry: Option<String>,
+    },
+}
+
+impl Sink {
+    /// A new private file `entry` in this tab's OPFS folder.
+    pub async fn private(opfs: &Opfs, entry: &str) -> Result<Self, JsError> {
+        let create = FileSystemGetFileOptions::new();
+        create.set_create(true);
+        let handle: FileSystemFileHandle = wait(
+            opfs.folder.get_file_handle_with_options(entry, &create),
+            "creating the incoming file",
+        )
+        .await?
+        .unchecked_into();
+        let stream = writable(&handle).await?;
+        Ok(Self {
+            target: Target::Stream {
+                stream,
+                handle,
+                private: Some((opfs.clone(), entry.to_owned())),
+            },
+        })
+    }
+
+    /// The file the user picked, or `name` inside the folder they picked.
+    pub async fn picked(picked: &Picked, name: &str) -> Result<Self, JsError> {
+        let handle = match picked {
+            Picked::File(handle) => handle.clone(),
+            Picked::Folder(folder) => {
+                let create = FileSystemGetFileOptions::new();
+                create.set_create(true);
+                wait(
+                    folder.get_file_handle_with_options(name, &create),
+                    "creating the file in the chosen folder",
+                )
+                .await?
+                .unchecked_into()
+            }
+        };
+        let stream = writable(&handle).await?;
+        Ok(Self {
+            target: Target::Stream {
+                stream,
+                handle,
+                private: None,
+            },
+        })
+    }
+
+    /// A buffer in memory for a file of `size` bytes (at most [`MEMORY_LIMIT`]).
+    pub fn memory(size: u64) -> Self {
+        let capacity = usize::try_from(size.min(MEMORY_LIMIT)).unwrap_or(0);
+        Self {
+            target: Target::Memory(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Appends bytes; resolves once the browser has taken them.
+    pub async fn write(&mut self, bytes: &Uint8Array) -> Result<(), JsError> {
+        match &mut self.target {
+            Target::Stream { stream, .. } => {
+                let promise = stream
+                    .write_with_js_u8_array(bytes)
+                    .context("writing the received file")?;
+                wait(promise, "writing the received file").await.map(drop)
+            }
+            Target::Memory(buffer) => {
+                let start = buffer.len();
+                buffer.resize(start + bytes.length() as usize, 0);
+                bytes.copy_to(&mut buffer[start..]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes and closes the file; what is left to do with it.
+    pub async fn finish(self, mime: &str) -> Result<Finished, JsError> {
+        match self.target {
+            Target::Stream {
+                stream,
+                handle,
+                private,
+            } => {
+                wait(stream.close(), "saving the received file").await?;
+                let Some((_, entry)) = private else {
+                    return Ok(Finished::Saved);
+                };
+                let file = wait(handle.get_file(), "reading the received file").await?;
+                Ok(Finished::Download {
+                    blob: file.unchecked_into(),
+                    entry: Some(entry),
+                })
+            }
+            Target::Memory(buffer) => {
+                let parts = js_sys::Array::of1(&Uint8Array::from(buffer.as_slice()));
+                let options = BlobPropertyBag::new();
+                options.set_type(mime);
+                let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+                    .context("assembling the received file")?;
+                Ok(Finished::Download { blob, entry: None })
+            }
+        }
+    }
+
+    /// Throws the partial file away: aborts the write (a picked file keeps its old content)
+    /// and deletes a private file at once.
+    pub async fn discard(self) {
+        if let Target::Stream {
+            stream, private, ..
+        } = self.target
+        {
+            let _ = JsFuture::from(stream.abort()).await;
+            if let Some((opfs, entry)) = private {
+                opfs.remove(&entry).await;
+            }
+        }
+    }
+}
+
+async fn writable(handle: &FileSystemFileHandle) -> Result<FileSystemWritableFileStream, JsError> {
+    Ok(wait(handle.create_writable(), "opening the file for writing")
+        .await?
+        .unchecked_into())
+}
