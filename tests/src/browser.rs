@@ -53,6 +53,18 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether an element with this role counts only when WebDriver deems it displayed.
+    ///
+    /// Two exceptions: a file input is usually hidden behind its styled label, which is what
+    /// people click; and an empty list has no size, which WebDriver calls "not displayed",
+    /// though it is there. For both, a name computed by the browser shows the element is in the
+    /// accessibility tree, which a `display: none` or `hidden` element is not.
+    fn must_be_displayed(self) -> bool {
+        !matches!(self, Role::FileInput | Role::List)
+    }
+}
+
 /// A Chromium session with a fresh profile, deleted when this is dropped.
 #[derive(Debug)]
 pub struct Browser {
@@ -141,9 +153,7 @@ impl Browser {
         };
         let mut found = Vec::new();
         for element in candidates {
-            // A file input is usually hidden behind its visible label, which is what people
-            // click; everything else must be visible to count.
-            if role != Role::FileInput && !element.is_displayed().await? {
+            if role.must_be_displayed() && !element.is_displayed().await? {
                 continue;
             }
             let accessible_name = match role {
