@@ -2,8 +2,9 @@
 //!
 //! The browser buffers whatever `send` is given, without limit, until it is on the wire; a
 //! sender that does not wait would copy a whole file into memory. So [`Channel::send_bytes`]
-//! waits while more than [`HIGH_WATER`] bytes are queued, until `bufferedamountlow` says the
-//! queue drained to [`LOW_WATER`] (8 MiB / 4 MiB, measured as fine in `shared/TOOLCHAIN.md`).
+//! waits while more than the high-water mark is queued, until `bufferedamountlow` says the
+//! queue drained to half of it (8 MiB / 4 MiB by default, measured as fine in
+//! `shared/TOOLCHAIN.md`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -16,11 +17,8 @@ use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelT
 
 use super::{Context, JsError, Listener, Notify};
 
-/// Above this many queued bytes, sending waits.
+/// The default high-water mark: above this many queued bytes, sending waits.
 pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
-
-/// Sending resumes when the queue drains to this many bytes.
-pub const LOW_WATER: u32 = 4 * 1024 * 1024;
 
 /// Something that happened on a channel, in order.
 #[derive(Debug)]
@@ -42,14 +40,16 @@ pub struct Channel {
     events: RefCell<mpsc::UnboundedReceiver<ChannelEvent>>,
     drained: Notify,
     closed: Rc<Cell<bool>>,
+    high_water: u32,
     _listeners: [Listener; 4],
 }
 
 impl Channel {
-    /// Wraps a channel this browser created or was handed by `datachannel`.
-    pub fn new(channel: RtcDataChannel) -> Self {
+    /// Wraps a channel this browser created or was handed by `datachannel`; sending waits
+    /// above `high_water` queued bytes until half of them are gone.
+    pub fn new(channel: RtcDataChannel, high_water: u32) -> Self {
         channel.set_binary_type(RtcDataChannelType::Arraybuffer);
-        channel.set_buffered_amount_low_threshold(LOW_WATER);
+        channel.set_buffered_amount_low_threshold(high_water / 2);
         let (sender, events) = mpsc::unbounded();
         if channel.ready_state() == RtcDataChannelState::Open {
             let _ = sender.unbounded_send(ChannelEvent::Open);
@@ -97,6 +97,7 @@ impl Channel {
             events: RefCell::new(events),
             drained,
             closed,
+            high_water,
             _listeners: [on_open, on_message, on_close, on_low],
         }
     }
@@ -116,10 +117,12 @@ impl Channel {
             .context("sending a message to the other browser")
     }
 
-    /// Sends file bytes, first waiting while the browser's send queue is above
-    /// [`HIGH_WATER`].
-    pub async fn send_bytes(&self, bytes: &Uint8Array) -> Result<(), JsError> {
-        while self.channel.buffered_amount() > HIGH_WATER && !self.closed.get() {
+    /// Sends file bytes, first waiting while the browser's send queue is above the
+    /// high-water mark. Returns whether it had to wait.
+    pub async fn send_bytes(&self, bytes: &Uint8Array) -> Result<bool, JsError> {
+        let mut waited = false;
+        while self.channel.buffered_amount() > self.high_water && !self.closed.get() {
+            waited = true;
             let drained = self.drained.notified();
             let _ = drained.await;
         }
@@ -128,12 +131,8 @@ impl Channel {
         }
         self.channel
             .send_with_array_buffer_view(bytes)
-            .context("sending file bytes")
-    }
-
-    /// Bytes handed to `send` but not yet on the wire.
-    pub fn buffered_amount(&self) -> u32 {
-        self.channel.buffered_amount()
+            .context("sending file bytes")?;
+        Ok(waited)
     }
 
     /// Whether the channel has closed.

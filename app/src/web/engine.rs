@@ -19,7 +19,7 @@ use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Blob, File};
 
-use super::channel::{Channel, ChannelEvent};
+use super::channel::{Channel, ChannelEvent, HIGH_WATER};
 use super::files::{self, read_slice};
 use super::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
 use super::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
@@ -41,6 +41,17 @@ pub struct EngineConfig {
     /// Hand verified files to the browser as downloads at once (the app); tests read them
     /// with [`Engine::received_file`] instead.
     pub auto_download: bool,
+    /// Sending waits while more than this many bytes are queued on a channel.
+    pub high_water: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            auto_download: true,
+            high_water: HIGH_WATER,
+        }
+    }
 }
 
 /// One file of one transfer, as a row shows it.
@@ -144,6 +155,7 @@ struct Inner {
     jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
     storage: RefCell<Storage>,
     tab: String,
+    backpressure_waits: Cell<u64>,
 }
 
 enum Storage {
@@ -186,6 +198,7 @@ impl Engine {
                 jobs: RefCell::new(HashMap::new()),
                 storage: RefCell::new(Storage::Unknown),
                 tab,
+                backpressure_waits: Cell::new(0),
             }),
         }
     }
@@ -235,7 +248,7 @@ impl Engine {
         let id = TransferId::from_random_bytes(random_bytes());
         let metas: Vec<FileMeta> = files.iter().map(files::describe).collect();
         let nick = self.nick_of(to);
-        let channel = Rc::new(Channel::new(link.open_channel()));
+        let channel = Rc::new(Channel::new(link.open_channel(), self.inner.config.high_water));
         let job = Rc::new(Job::new(
             to.clone(),
             Rc::clone(&channel),
@@ -346,6 +359,11 @@ impl Engine {
         let job = self.job(id)?;
         let received = job.received.borrow();
         received.get(index)?.as_ref().map(|file| file.blob.clone())
+    }
+
+    /// How many times sending has waited for a channel's queue to drain.
+    pub fn backpressure_waits(&self) -> u64 {
+        self.inner.backpressure_waits.get()
     }
 
     /// The current rows of a transfer.
@@ -494,7 +512,8 @@ impl Engine {
                 .collect(),
         };
         if job.channel.send_text(&encode(&offer)).is_err() {
-            return job.transfer.borrow_mut().fail(&gone());
+            let error = gone();
+            return job.transfer.borrow_mut().fail(&error);
         }
         match job.channel.next().await {
             ChannelEvent::Text(text) => match decode(&text) {
@@ -539,14 +558,23 @@ impl Engine {
                     Ok(bytes) => bytes,
                     Err(error) => return self.fail(job, &TransferError::Local(error.to_string())),
                 };
-                if let Err(error) = job.transfer.borrow_mut().add_bytes(&bytes.to_vec()) {
+                // The receiver may have ended the transfer while the slice was read; `fail`
+                // then changes nothing.
+                let added = job.transfer.borrow_mut().add_bytes(&bytes.to_vec());
+                if let Err(error) = added {
                     return self.fail(job, &error);
                 }
-                if job.channel.send_bytes(&bytes).await.is_err() {
-                    if !job.transfer.borrow().is_ended() {
-                        self.end_on_close(job);
+                match job.channel.send_bytes(&bytes).await {
+                    Ok(waited) => {
+                        let waits = &self.inner.backpressure_waits;
+                        waits.set(waits.get() + u64::from(waited));
                     }
-                    return;
+                    Err(_) => {
+                        if !job.transfer.borrow().is_ended() {
+                            self.end_on_close(job);
+                        }
+                        return;
+                    }
                 }
                 self.progress(job, index);
             }
@@ -617,7 +645,7 @@ impl Engine {
 
     /// Receiver: a new transfer channel from `peer`.
     fn incoming(&self, peer: PeerId, channel: web_sys::RtcDataChannel) {
-        let channel = Rc::new(Channel::new(channel));
+        let channel = Rc::new(Channel::new(channel, self.inner.config.high_water));
         let engine = self.clone();
         spawn_local(async move { engine.run_incoming(peer, channel).await });
     }
@@ -772,7 +800,8 @@ impl Engine {
                             }
                         }
                         let index = u32::try_from(index).unwrap_or(u32::MAX);
-                        if let Err(error) = job.transfer.borrow_mut().complete_file(index) {
+                        let completed = job.transfer.borrow_mut().complete_file(index);
+                        if let Err(error) = completed {
                             log(&error.to_string());
                         }
                         let _ = job

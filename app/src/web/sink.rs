@@ -106,6 +106,16 @@ impl Opfs {
         Ok(Some(Self { folder }))
     }
 
+    /// The names of the files in this tab's folder.
+    pub async fn entries(&self) -> Vec<String> {
+        let mut names = JsStream::from(self.folder.keys());
+        let mut entries = Vec::new();
+        while let Some(Ok(name)) = names.next().await {
+            entries.extend(name.as_string());
+        }
+        entries
+    }
+
     /// Deletes one entry of this tab's folder, if it exists.
     pub async fn remove(&self, entry: &str) {
         let _ = wait(self.folder.remove_entry(entry), "deleting a received file").await;

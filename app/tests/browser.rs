@@ -1,0 +1,330 @@
+//! Headless-Chromium tests of the web glue through the code the app runs: two engines in one
+//! page, their signaling wired straight to each other, move real files over real
+//! `RTCPeerConnection`s; the OPFS sink writes and reads back a file.
+//!
+//! Run with `wasm-bindgen-test-runner` (see `webdriver.json` for the browser flags that let
+//! Chromium gather ICE candidates on loopback only).
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ferry_app::transfer::Status;
+use ferry_app::web::channel::{Channel, ChannelEvent};
+use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow};
+use ferry_app::web::peer::{LinkEvent, PeerLink};
+use ferry_app::web::sink::{Finished, Opfs, Sink};
+use ferry_app::web::sleep;
+use ferry_protocol::{
+    FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage,
+};
+use js_sys::Uint8Array;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{Blob, File};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// One side of a test: an engine and everything it reported.
+struct Side {
+    engine: Engine,
+    events: Rc<RefCell<Vec<EngineEvent>>>,
+}
+
+impl Side {
+    /// The latest row of every file of `id`, in file order.
+    fn rows(&self, id: &TransferId) -> Vec<FileRow> {
+        self.engine.rows(id)
+    }
+
+    fn statuses(&self, id: &TransferId) -> Vec<String> {
+        self.rows(id)
+            .iter()
+            .map(|row| row.status.to_string())
+            .collect()
+    }
+
+    /// The first offer this side was shown.
+    fn offer(&self) -> Option<TransferId> {
+        self.events.borrow().iter().find_map(|event| match event {
+            EngineEvent::Offer(offer) => Some(offer.id.clone()),
+            _ => None,
+        })
+    }
+}
+
+fn peer(byte: u8) -> PeerId {
+    PeerId::from_random_bytes([byte; 16])
+}
+
+/// Two engines, "ana" (id 0x0a…) and "bo" (id 0x0b…), whose signals go straight to each
+/// other.
+fn pair(config: EngineConfig) -> (Side, Side) {
+    let slots: [Rc<RefCell<Option<Engine>>>; 2] = Default::default();
+    let ids = [peer(0x0a), peer(0x0b)];
+    let nicks = ["ana", "bo"];
+    let mut sides = Vec::new();
+    for me in 0..2 {
+        let other = Rc::clone(&slots[1 - me]);
+        let (my_id, my_nick) = (ids[me].clone(), nicks[me]);
+        let out = Rc::new(move |_to: PeerId, payload| {
+            if let Some(engine) = other.borrow().as_ref() {
+                engine.handle_signal(my_id.clone(), my_nick, payload);
+            }
+        });
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&events);
+        let engine = Engine::new(
+            config.clone(),
+            out,
+            Rc::new(move |event| sink.borrow_mut().push(event)),
+        );
+        engine.set_identity(ids[me].clone(), Vec::new());
+        engine.set_nick(&ids[1 - me], nicks[1 - me]);
+        *slots[me].borrow_mut() = Some(engine.clone());
+        sides.push(Side { engine, events });
+    }
+    let bo = sides.pop().unwrap();
+    let ana = sides.pop().unwrap();
+    (ana, bo)
+}
+
+/// Polls `condition` every 20 ms for up to `seconds`.
+async fn until(seconds: u32, what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..seconds * 50 {
+        if condition() {
+            return;
+        }
+        sleep(20).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn file(name: &str, bytes: &[u8]) -> File {
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
+    File::new_with_u8_array_sequence(&parts, name).unwrap()
+}
+
+async fn bytes_of(blob: &Blob) -> Vec<u8> {
+    let buffer = JsFuture::from(blob.array_buffer()).await.unwrap();
+    Uint8Array::new(&buffer).to_vec()
+}
+
+#[wasm_bindgen_test]
+async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
+    // A high-water mark below one chunk makes every send after the first wait for the
+    // queue to drain, however fast the sender reads (a debug build reads slowly).
+    let config = EngineConfig {
+        auto_download: false,
+        high_water: 64 * 1024,
+    };
+    let (ana, bo) = pair(config);
+    let big = noise(8 * 1024 * 1024 + 123, 7);
+    let files = vec![file("big.bin", &big), file("empty.txt", b""), file("one.txt", b"x")];
+    let id = ana.engine.send_files(&peer(0x0b), files).unwrap();
+    assert_eq!(ana.statuses(&id), vec!["Waiting for bo"; 3]);
+
+    until(20, "the offer", || bo.offer().is_some()).await;
+    assert_eq!(bo.offer(), Some(id.clone()));
+    bo.engine.answer(&id, Answer::Download);
+
+    until(60, "completion", || {
+        ana.statuses(&id) == ["Complete"; 3] && bo.statuses(&id) == ["Complete"; 3]
+    })
+    .await;
+    for (index, expected) in [big.as_slice(), b"", b"x"].into_iter().enumerate() {
+        let blob = bo.engine.received_file(&id, index).expect("kept for saving");
+        assert!(bytes_of(&blob).await == expected, "file {index} differs");
+    }
+    let rows = bo.rows(&id);
+    assert_eq!(rows[0].done, big.len() as u64);
+    assert_eq!(rows[0].name, "big.bin");
+    assert!(rows.iter().all(|row| row.can_save));
+    assert!(
+        ana.engine.backpressure_waits() > 0,
+        "the sender never waited for the channel to drain"
+    );
+
+    // The link is reused for a second transfer, this time the other way round.
+    let back = bo
+        .engine
+        .send_files(&peer(0x0a), vec![file("reply.txt", b"thanks")])
+        .unwrap();
+    until(20, "the second offer", || ana.offer().is_some()).await;
+    ana.engine.answer(&back, Answer::Download);
+    until(20, "the reply", || ana.statuses(&back) == ["Complete"]).await;
+    let reply = ana.engine.received_file(&back, 0).unwrap();
+    assert_eq!(bytes_of(&reply).await, b"thanks");
+}
+
+#[wasm_bindgen_test]
+async fn decline_and_cancel_reach_both_sides() {
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        ..EngineConfig::default()
+    });
+    let declined = ana
+        .engine
+        .send_files(&peer(0x0b), vec![file("no.txt", b"no")])
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine.answer(&declined, Answer::Decline);
+    until(20, "the decline", || ana.statuses(&declined) == ["Declined"]).await;
+    assert_eq!(bo.statuses(&declined), ["Declined"]);
+
+    // A file large enough to still be moving when the receiver cancels.
+    let big = noise(64 * 1024 * 1024, 3);
+    let cancelled = ana
+        .engine
+        .send_files(&peer(0x0b), vec![file("big.bin", &big)])
+        .unwrap();
+    until(20, "the second offer", || {
+        bo.events.borrow().iter().any(
+            |event| matches!(event, EngineEvent::Offer(offer) if offer.id == cancelled),
+        )
+    })
+    .await;
+    bo.engine.answer(&cancelled, Answer::Download);
+    until(20, "bytes to flow", || {
+        bo.rows(&cancelled).first().is_some_and(|row| row.done > 0)
+    })
+    .await;
+    bo.engine.cancel(&cancelled);
+    assert_eq!(bo.statuses(&cancelled), ["Cancelled"]);
+    until(10, "the sender to see the cancel", || {
+        ana.statuses(&cancelled) == ["Cancelled"]
+    })
+    .await;
+    assert!(bo.engine.received_file(&cancelled, 0).is_none());
+}
+
+#[wasm_bindgen_test]
+async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
+    // Ana is played by hand here, on a bare link, so she can lie about the hash.
+    let bo_id = peer(0x0b);
+    let ana_id = peer(0x0a);
+    let ana_link: Rc<RefCell<Option<Rc<PeerLink>>>> = Rc::default();
+    let to_ana = Rc::clone(&ana_link);
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&events);
+    let bo = Engine::new(
+        EngineConfig {
+            auto_download: false,
+            ..EngineConfig::default()
+        },
+        Rc::new(move |_to, payload| {
+            if let Some(link) = to_ana.borrow().as_ref() {
+                link.signal(payload);
+            }
+        }),
+        Rc::new(move |event| sink.borrow_mut().push(event)),
+    );
+    bo.set_identity(bo_id.clone(), Vec::new());
+    let to_bo = bo.clone();
+    let ana_out_id = ana_id.clone();
+    let link = Rc::new(
+        PeerLink::new(
+            &ana_id,
+            bo_id,
+            &[],
+            Rc::new(move |_to, payload| to_bo.handle_signal(ana_out_id.clone(), "ana", payload)),
+            Rc::new(|_: &PeerId, _: LinkEvent| {}),
+        )
+        .unwrap(),
+    );
+    *ana_link.borrow_mut() = Some(Rc::clone(&link));
+    let channel = Channel::new(link.open_channel(), 1024 * 1024);
+    assert!(matches!(channel.next().await, ChannelEvent::Open));
+
+    let id = TransferId::from_random_bytes([9; 16]);
+    let offer = TransferMessage::Offer {
+        id: id.clone(),
+        files: vec![FileMeta {
+            name: "lie.bin".into(),
+            size: 4,
+            mime: String::new(),
+        }],
+    };
+    channel
+        .send_text(&serde_json::to_string(&offer).unwrap())
+        .unwrap();
+    until(20, "the offer", || {
+        events
+            .borrow()
+            .iter()
+            .any(|event| matches!(event, EngineEvent::Offer(_)))
+    })
+    .await;
+    bo.answer(&id, Answer::Download);
+    let ChannelEvent::Text(accept) = channel.next().await else {
+        panic!("expected an answer");
+    };
+    assert_eq!(
+        serde_json::from_str::<TransferMessage>(&accept).unwrap(),
+        TransferMessage::Accept
+    );
+    channel
+        .send_bytes(&Uint8Array::from(&b"abcd"[..]))
+        .await
+        .unwrap();
+    let end = TransferMessage::FileEnd {
+        index: 0,
+        sha256: Sha256Hex::from_digest([0; 32]),
+    };
+    channel
+        .send_text(&serde_json::to_string(&end).unwrap())
+        .unwrap();
+    let ChannelEvent::Text(verdict) = channel.next().await else {
+        panic!("expected a verdict");
+    };
+    assert_eq!(
+        serde_json::from_str::<TransferMessage>(&verdict).unwrap(),
+        TransferMessage::Failed {
+            reason: "integrity check failed".into()
+        }
+    );
+    until(5, "the failure", || {
+        bo.rows(&id)
+            .first()
+            .is_some_and(|row| row.status == Status::Failed("integrity check failed".into()))
+    })
+    .await;
+    assert!(bo.received_file(&id, 0).is_none());
+}
+
+#[wasm_bindgen_test]
+async fn the_opfs_sink_writes_and_reads_back_a_file() {
+    let opfs = Opfs::open("wasm-test").await.unwrap().expect("Chromium has OPFS");
+    let content = noise(3 * 1024 * 1024 + 5, 11);
+    let mut sink = Sink::private(&opfs, "sample").await.unwrap();
+    for chunk in content.chunks(256 * 1024) {
+        sink.write(&Uint8Array::from(chunk)).await.unwrap();
+    }
+    let Finished::Download { blob, entry } = sink.finish("application/octet-stream").await.unwrap()
+    else {
+        panic!("a private file is handed over as a download");
+    };
+    assert_eq!(entry.as_deref(), Some("sample"));
+    assert!(bytes_of(&blob).await == content);
+
+    // A discarded partial file is gone at once.
+    let mut partial = Sink::private(&opfs, "partial").await.unwrap();
+    partial.write(&Uint8Array::from(&b"half"[..])).await.unwrap();
+    partial.discard().await;
+    opfs.remove("sample").await;
+    assert!(opfs.entries().await.is_empty());
+}
