@@ -1,0 +1,98 @@
+//! Relaying offers, answers and ICE candidates: only to the addressee, stamped by the server.
+
+use ferry_protocol::{ErrorCode, ServerMessage, SignalPayload};
+use ferry_signaling::Config;
+
+use crate::support::{Client, TestServer, assert_signal, offer, stranger};
+
+#[tokio::test]
+async fn a_signal_reaches_only_its_addressee() -> anyhow::Result<()> {
+    let server = TestServer::start(Config::default()).await?;
+    let (mut ana, _) = Client::join(&server, "ana").await?;
+    let (mut bo, _) = Client::join(&server, "bo").await?;
+    let (mut cy, _) = Client::join(&server, "cy").await?;
+    ana.recv().await?;
+    ana.recv().await?;
+    bo.recv().await?;
+
+    let payloads = [
+        offer("ana to bo"),
+        SignalPayload::Answer {
+            sdp: "v=0 answer".into(),
+        },
+        SignalPayload::IceCandidate {
+            candidate: "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        },
+        SignalPayload::IceCandidate {
+            candidate: "candidate:2 1 udp 1 192.0.2.2 1 typ host".into(),
+            sdp_mid: None,
+            sdp_m_line_index: None,
+        },
+    ];
+    for payload in &payloads {
+        ana.signal(&bo.id(), payload.clone()).await?;
+    }
+    for payload in &payloads {
+        assert_signal(&bo.recv().await?, &ana, "ana", payload);
+    }
+
+    // Had cy or ana received any of those, it would arrive before these markers.
+    ana.signal(&cy.id(), offer("marker for cy")).await?;
+    assert_signal(&cy.recv().await?, &ana, "ana", &offer("marker for cy"));
+    bo.signal(&ana.id(), offer("marker for ana")).await?;
+    assert_signal(&ana.recv().await?, &bo, "bo", &offer("marker for ana"));
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sender_cannot_be_spoofed() -> anyhow::Result<()> {
+    let server = TestServer::start(Config::default()).await?;
+    let (mut ana, _) = Client::join(&server, "ana").await?;
+    let (mut bo, _) = Client::join(&server, "bo").await?;
+    let (cy, _) = Client::join(&server, "cy").await?;
+    ana.recv().await?;
+    ana.recv().await?;
+    bo.recv().await?;
+    ana.send_text(&format!(
+        r#"{{"type":"signal","to":"{}","from":"{}","from_nick":"cy","payload":{{"kind":"offer","sdp":"v=0 forged"}}}}"#,
+        bo.id(),
+        cy.id(),
+    ))
+    .await?;
+    assert_signal(&bo.recv().await?, &ana, "ana", &offer("forged"));
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_signal_to_an_unknown_peer_is_refused() -> anyhow::Result<()> {
+    let server = TestServer::start(Config::default()).await?;
+    let (mut ana, _) = Client::join(&server, "ana").await?;
+    let nobody = stranger();
+    ana.signal(&nobody, offer("into the void")).await?;
+    let message = ana.expect_error(ErrorCode::UnknownPeer).await?;
+    assert!(message.contains(nobody.as_str()), "{message}");
+
+    // An address that is not even an id is not a message of the protocol.
+    ana.send_text(r#"{"type":"signal","to":"bo","payload":{"kind":"offer","sdp":"v=0"}}"#)
+        .await?;
+    ana.expect_error(ErrorCode::MalformedMessage).await?;
+
+    // A user who left is unknown as well.
+    let (bo, bo_welcome) = Client::join(&server, "bo").await?;
+    ana.recv().await?;
+    bo.close().await?;
+    assert_eq!(
+        ana.recv().await?,
+        ServerMessage::UserLeft {
+            id: bo_welcome.id.clone()
+        }
+    );
+    ana.signal(&bo_welcome.id, offer("too late")).await?;
+    ana.expect_error(ErrorCode::UnknownPeer).await?;
+    server.stop().await?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! Test helpers: a server on a free port, a WebSocket client that speaks the protocol, and a
+//! bare HTTP client.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use ferry_protocol::{
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken, SignalPayload,
+    UserInfo,
+};
+use ferry_signaling::Config;
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The safety net on every wait: far longer than anything should take.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running in this test's runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with `config` on a free loopback port.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse()?, config).await
+    }
+
+    /// Starts a server with `config` on `addr`.
+    pub async fn start_on(addr: SocketAddr, config: Config) -> anyhow::Result<Self> {
+        let listener = ferry_signaling::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(ferry_signaling::serve(listener, config, async {
+            // A dropped sender stops the server as well.
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Asks the server to stop and waits until `serve` has returned; gives how long that took.
+    pub async fn stop(mut self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .context("serve did not return after shutdown")???;
+        Ok(started.elapsed())
+    }
+}
+
+/// A config with a short presence time-to-live, for expiry tests.
+pub fn short_ttl(ttl: Duration) -> Config {
+    Config {
+        presence_ttl: ttl,
+        ..Config::default()
+    }
+}
+
+/// A protocol client over a real WebSocket.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The id from the last welcome this client received.
+    id: Option<PeerId>,
+}
+
+/// A welcome's contents.
+#[derive(Clone, Debug)]
+pub struct Welcome {
+    pub id: PeerId,
+    pub nick: String,
+    pub token: SessionToken,
+    pub resumed: bool,
+    pub users: Vec<UserInfo>,
+    pub heartbeat_secs: u64,
+    pub ice_servers: Vec<ferry_protocol::IceServer>,
+}
+
+impl Client {
+    /// Opens a WebSocket to `server` without joining.
+    pub async fn connect(server: &TestServer) -> anyhow::Result<Self> {
+        Self::connect_with_origin(server, None).await
+    }
+
+    /// Opens a WebSocket to `server`, sending `origin` as the `Origin` header.
+    pub async fn connect_with_origin(
+        server: &TestServer,
+        origin: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        Self::try_connect(server, origin)
+            .await
+            .map_err(|err| anyhow!("connecting to {}: {err}", server.addr))
+    }
+
+    /// Opens a WebSocket, returning tungstenite's error (an HTTP refusal, say) as it is.
+    pub async fn try_connect(
+        server: &TestServer,
+        origin: Option<&str>,
+    ) -> Result<Self, tungstenite::Error> {
+        let mut request = server.ws_url().into_client_request()?;
+        if let Some(origin) = origin {
+            let value = HeaderValue::from_str(origin).map_err(tungstenite::http::Error::from)?;
+            request.headers_mut().insert("origin", value);
+        }
+        let (ws, _response) =
+            tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
+                .await
+                .map_err(|_| tungstenite::Error::ConnectionClosed)??;
+        Ok(Self { ws, id: None })
+    }
+
+    /// Connects and joins as `nick`, expecting a fresh welcome.
+    pub async fn join(server: &TestServer, nick: &str) -> anyhow::Result<(Self, Welcome)> {
+        let mut client = Self::connect(server).await?;
+        let welcome = client.join_as(nick, None).await?;
+        if welcome.resumed {
+            bail!("{nick}: a fresh join came back resumed");
+        }
+        Ok((client, welcome))
+    }
+
+    /// Sends a join on this connection and expects a welcome.
+    pub async fn join_as(
+        &mut self,
+        nick: &str,
+        token: Option<SessionToken>,
+    ) -> anyhow::Result<Welcome> {
+        self.send(&join(nick, token)).await?;
+        match self.recv().await? {
+            ServerMessage::Welcome {
+                id,
+                nick,
+                token,
+                resumed,
+                users,
+                ice_servers,
+                heartbeat_secs,
+            } => {
+                let nick = nick.to_string();
+                self.id = Some(id.clone());
+                Ok(Welcome {
+                    id,
+                    nick,
+                    token,
+                    resumed,
+                    users,
+                    heartbeat_secs,
+                    ice_servers,
+                })
+            }
+            other => bail!("expected a welcome for {nick}, got {other:?}"),
+        }
+    }
+
+    /// This client's id; it must have joined.
+    pub fn id(&self) -> PeerId {
+        self.id.clone().expect("the client has joined")
+    }
+
+    pub async fn send(&mut self, message: &ClientMessage) -> anyhow::Result<()> {
+        self.send_text(&serde_json::to_string(message)?).await
+    }
+
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::text(text)).await.context("sending")
+    }
+
+    pub async fn send_frame(&mut self, message: Message) -> anyhow::Result<()> {
+        self.ws.send(message).await.context("sending")
+    }
+
+    /// Sends a signal with `payload` to `to`.
+    pub async fn signal(&mut self, to: &PeerId, payload: SignalPayload) -> anyhow::Result<()> {
+        self.send(&ClientMessage::Signal {
+            to: to.clone(),
+            payload,
+        })
+        .await
+    }
+
+    /// The next frame, whatever it is; `None` when the connection has ended.
+    pub async fn next_frame(&mut self) -> anyhow::Result<Option<Message>> {
+        match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+            Err(_) => bail!("nothing arrived within {PATIENCE:?}"),
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(message))) => Ok(Some(message)),
+            Ok(Some(Err(err))) => bail!("reading: {err}"),
+        }
+    }
+
+    /// The next protocol message; a close or the end of the connection is an error.
+    pub async fn recv(&mut self) -> anyhow::Result<ServerMessage> {
+        loop {
+            match self.next_frame().await? {
+                Some(Message::Text(text)) => {
+                    return serde_json::from_str(&text).with_context(|| format!("parsing {text}"));
+                }
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                other => bail!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message, sending heartbeats every `period` while waiting for it.
+    pub async fn recv_heartbeating(&mut self, period: Duration) -> anyhow::Result<ServerMessage> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            self.send(&ClientMessage::Heartbeat).await?;
+            match tokio::time::timeout(period, self.ws.next()).await {
+                Err(_) if Instant::now() > deadline => bail!("nothing arrived within {PATIENCE:?}"),
+                Err(_) => {}
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return serde_json::from_str(&text).with_context(|| format!("parsing {text}"));
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(other) => bail!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Expects the next message to be an error with `code`; returns its text.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> anyhow::Result<String> {
+        match self.recv().await? {
+            ServerMessage::Error {
+                code: actual,
+                message,
+            } if actual == code => Ok(message),
+            other => bail!("expected a {code:?} error, got {other:?}"),
+        }
+    }
+
+    /// Reads until the server's close frame; returns the messages before it and its code.
+    pub async fn expect_close(&mut self) -> anyhow::Result<(Vec<ServerMessage>, u16)> {
+        let mut before = Vec::new();
+        loop {
+            match self.next_frame().await? {
+                Some(Message::Text(text)) => before.push(serde_json::from_str(&text)?),
+                Some(Message::Close(Some(frame))) => return Ok((before, frame.code.into())),
+                Some(Message::Close(None)) => bail!("a close frame without a code"),
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                Some(other) => bail!("expected a close frame, got {other:?}"),
+                None => bail!("the connection ended without a close frame"),
+            }
+        }
+    }
+
+    /// Closes cleanly with a close frame, as a browser does when its tab closes.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.ws.close(None).await.context("closing")?;
+        // Wait for the server's close reply so the close is complete.
+        while let Some(Ok(_)) = tokio::time::timeout(PATIENCE, self.ws.next())
+            .await
+            .context("waiting for the close reply")?
+        {}
+        Ok(())
+    }
+
+    /// Ends the TCP connection without a close frame, as a crashed browser or a network
+    /// failure would.
+    pub fn drop_connection(self) {
+        drop(self.ws);
+    }
+}
+
+/// A join message with the current protocol version.
+pub fn join(nick: &str, token: Option<SessionToken>) -> ClientMessage {
+    ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        nick: nick.into(),
+        token,
+    }
+}
+
+/// An id that no user has.
+pub fn stranger() -> PeerId {
+    PeerId::from_random_bytes([0x5a; PeerId::BYTES])
+}
+
+/// An offer whose SDP names `tag`, to tell signals apart.
+pub fn offer(tag: &str) -> SignalPayload {
+    SignalPayload::Offer {
+        sdp: format!("v=0 {tag}"),
+    }
+}
+
+/// Expects `message` to be a signal from `from` with `payload`.
+pub fn assert_signal(
+    message: &ServerMessage,
+    from: &Client,
+    from_nick: &str,
+    payload: &SignalPayload,
+) {
+    match message {
+        ServerMessage::Signal {
+            from: actual_from,
+            from_nick: actual_nick,
+            payload: actual_payload,
+        } => {
+            assert_eq!(actual_from, &from.id(), "the signal's sender");
+            assert_eq!(actual_nick.as_str(), from_nick, "the signal's sender nick");
+            assert_eq!(actual_payload, payload, "the signal's payload");
+        }
+        other => panic!("expected a signal, got {other:?}"),
+    }
+}
+
+/// A response from [`http_get`].
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// `GET path` over a fresh TCP connection, HTTP/1.1 with `Connection: close`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .context("waiting for the HTTP response")??;
+    let raw = String::from_utf8(raw)?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .context("a response without a blank line")?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .context("no status line")?
+        .parse()?;
+    let content_type = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-type")
+            .then(|| value.trim().to_owned())
+    });
+    Ok(HttpResponse {
+        status,
+        content_type,
+        body: body.to_owned(),
+    })
+}
