@@ -15,7 +15,6 @@
 //!   session expires;
 //! - a connection that stays open but silent for the time-to-live (half-open TCP) expires.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -45,6 +44,11 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(250);
 /// The read buffer of each WebSocket. tungstenite's default of 128 KiB is zero-filled per
 /// connection; signaling messages are small and a larger one is simply read in several steps.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The most bytes tungstenite gathers before writing them out. Its buffer keeps the largest
+/// size it ever reached for the connection's lifetime, so this stays small (the default is
+/// 128 KiB); batching a few dozen messages per write is all the writer needs.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Numbers connections for the logs and for telling a session's current one from an old one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -101,6 +105,7 @@ pub(crate) async fn upgrade(
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_failed_upgrade(|err| tracing::info!(error = %err, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             run(socket, state).await;
@@ -190,17 +195,25 @@ async fn run(socket: WebSocket, state: AppState) {
 }
 
 /// Sends what is queued until the queue closes, a close frame has gone out or the socket fails.
+///
+/// Messages are fed into tungstenite's write buffer and flushed once the queue is empty, so a
+/// burst (a hundred people joining) costs a few system calls instead of one per message.
 async fn write(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Outbound>) {
     while let Some(outbound) = rx.recv().await {
-        let (message, last) = match outbound {
-            Outbound::Text(text) => (Message::Text(text), false),
-            Outbound::Close(frame) => (Message::Close(Some(frame)), true),
+        let written = match outbound {
+            Outbound::Text(text) => match sink.feed(Message::Text(text)).await {
+                Ok(()) if rx.is_empty() => sink.flush().await,
+                fed => fed,
+            },
+            Outbound::Close(frame) => {
+                if let Err(err) = sink.send(Message::Close(Some(frame))).await {
+                    tracing::debug!(error = %err, "could not send a close frame");
+                }
+                return;
+            }
         };
-        if let Err(err) = sink.send(message).await {
+        if let Err(err) = written {
             tracing::debug!(error = %err, "could not write to a WebSocket");
-            return;
-        }
-        if last {
             return;
         }
     }
@@ -433,22 +446,21 @@ impl Reader {
             }
         }
         let deadline = Instant::now() + CLOSE_GRACE;
-        let handshake = match self.farewell(ending) {
-            Some((refusal, code, reason)) => {
-                if let Some(Refusal { code, message }) = refusal
-                    && let Some(text) = encode(&ServerMessage::Error { code, message })
-                {
-                    // A full queue means the client does not read; it gets the close alone.
-                    let _ = self.tx.try_send(Outbound::Text(text));
-                }
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into_owned().into(),
-                };
-                self.tx.try_send(Outbound::Close(frame)).is_ok()
+        // After a client's close frame, reading once more sends tungstenite's reply.
+        let mut handshake = matches!(ending, Ending::ClientClosed);
+        if let Some((refusal, code, reason)) = self.farewell(ending) {
+            if let Some(Refusal { code, message }) = refusal
+                && let Some(text) = encode(&ServerMessage::Error { code, message })
+            {
+                // A full queue means the client does not read; it gets the close alone.
+                let _ = self.tx.try_send(Outbound::Text(text));
             }
-            None => false,
-        };
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            handshake = self.tx.try_send(Outbound::Close(frame)).is_ok();
+        }
         drop(self.tx);
         if tokio::time::timeout_at(deadline, &mut writer)
             .await
@@ -457,8 +469,8 @@ impl Reader {
             writer.abort();
         }
         if handshake {
-            // Reading on lets the client's close reply arrive, so the TCP connection ends
-            // cleanly instead of being reset with unread data.
+            // Reading on completes the close handshake, so the TCP connection ends cleanly
+            // instead of being reset with unread data.
             let _ = tokio::time::timeout_at(deadline, async {
                 while let Some(Ok(_)) = stream.next().await {}
             })
@@ -467,7 +479,7 @@ impl Reader {
     }
 
     /// The error message, close code and close reason a connection ending this way gets.
-    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, u16, Cow<'static, str>)> {
+    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, u16, &'static str)> {
         let ended = |message: String| {
             Some(Refusal {
                 code: ErrorCode::SessionEnded,
@@ -475,38 +487,34 @@ impl Reader {
             })
         };
         match ending {
-            Ending::ClientClosed => {
-                // tungstenite answered the client's close frame itself.
-                None
-            }
-            Ending::Dropped => None,
+            Ending::ClientClosed | Ending::Dropped => None,
             Ending::Shutdown => Some((
                 ended("the server is shutting down".into()),
                 close_code::AWAY,
-                "server shutting down".into(),
+                "server shutting down",
             )),
             Ending::Kicked(Kick::TakenOver) => Some((
                 ended("a newer connection reclaimed this session".into()),
                 close_code::NORMAL,
-                "session taken over".into(),
+                "session taken over",
             )),
             Ending::Kicked(Kick::Expired) => {
                 let ttl = self.state.config().presence_ttl;
                 Some((
                     ended(format!("no sign of life for {ttl:?}")),
                     close_code::NORMAL,
-                    "no sign of life".into(),
+                    "no sign of life",
                 ))
             }
             Ending::Kicked(Kick::TooSlow) => {
-                Some((None, close_code::POLICY, "not reading its messages".into()))
+                Some((None, close_code::POLICY, "not reading its messages"))
             }
             Ending::Fatal {
                 refusal,
                 code,
                 reason,
-            } => Some((Some(refusal), code, reason.into())),
-            Ending::Internal => Some((None, close_code::ERROR, "internal error".into())),
+            } => Some((Some(refusal), code, reason)),
+            Ending::Internal => Some((None, close_code::ERROR, "internal error")),
         }
     }
 }

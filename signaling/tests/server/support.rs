@@ -268,15 +268,17 @@ impl Client {
         }
     }
 
-    /// Closes cleanly with a close frame, as a browser does when its tab closes.
+    /// Closes cleanly with a close frame, as a browser does when its tab closes, and expects
+    /// the server's close reply.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.ws.close(None).await.context("closing")?;
-        // Wait for the server's close reply so the close is complete.
-        while let Some(Ok(_)) = tokio::time::timeout(PATIENCE, self.ws.next())
-            .await
-            .context("waiting for the close reply")?
-        {}
-        Ok(())
+        loop {
+            match self.next_frame().await? {
+                Some(Message::Close(_)) => return Ok(()),
+                Some(_) => {}
+                None => bail!("the server did not answer the close frame"),
+            }
+        }
     }
 
     /// Ends the TCP connection without a close frame, as a crashed browser or a network
