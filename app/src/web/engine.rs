@@ -327,8 +327,15 @@ impl Engine {
         (self.inner.events)(EngineEvent::Removed(id.clone()));
     }
 
-    /// Deletes every private file this tab holds, at once (for `pagehide`).
-    pub fn forget_files(&self) {
+    /// The page is going: closes every peer connection, so the other browsers see their
+    /// transfers with this one end at once, and deletes this tab's private files.
+    pub fn shutdown(&self) {
+        self.forget_files();
+        self.inner.links.borrow_mut().clear();
+    }
+
+    /// Deletes every private file this tab holds, at once.
+    fn forget_files(&self) {
         let opfs = match &*self.inner.storage.borrow() {
             Storage::Known(Some(opfs)) => opfs.clone(),
             _ => return,

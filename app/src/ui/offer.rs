@@ -1,0 +1,104 @@
+//! The "Incoming files" dialog: who sends what, and the user's answer.
+
+use leptos::prelude::*;
+
+use super::{AppState, Services};
+use crate::format::human_size;
+use crate::web::engine::{Answer, IncomingOffer};
+use crate::web::sink::{has_save_picker, pick_location};
+
+/// Shows the oldest offer waiting for an answer, with "Accept", "Decline" and, where the
+/// browser has the save picker, "Choose where to save…".
+#[component]
+pub fn OfferDialog() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let current = move || state.offers.get().into_iter().next();
+    view! {
+        {move || current().map(|offer| view! { <OfferCard offer/> })}
+    }
+}
+
+#[component]
+fn OfferCard(offer: IncomingOffer) -> impl IntoView {
+    let services = expect_context::<Services>();
+    let id = offer.id.clone();
+    let answer = move |answer: Answer| {
+        services.engine.with_value(|engine| engine.answer(&id, answer));
+    };
+    let accept = {
+        let answer = answer.clone();
+        move |_| answer(Answer::Download)
+    };
+    let decline = {
+        let answer = answer.clone();
+        move |_| answer(Answer::Decline)
+    };
+    let names: Vec<String> = offer.files.iter().map(|file| file.name.clone()).collect();
+    let choose = move |_| {
+        let names = names.clone();
+        let answer = answer.clone();
+        // The picker must open while the click still counts as the user's gesture.
+        leptos::task::spawn_local(async move {
+            match pick_location(&names).await {
+                Ok(Some(picked)) => answer(Answer::SaveTo(picked)),
+                Ok(None) => {}
+                Err(error) => crate::web::log(&error.to_string()),
+            }
+        });
+    };
+    let total = human_size(offer.total_size());
+    let summary = match offer.files.as_slice() {
+        [one] => format!("{} ({})", one.name, human_size(one.size)),
+        many => format!("{} files ({total})", many.len()),
+    };
+    let too_large = offer.too_large();
+    let memory_note = offer.memory_only.then(|| {
+        format!(
+            "This browser can only keep received files in memory, up to {} per offer.",
+            human_size(offer.memory_limit)
+        )
+    });
+    view! {
+        <dialog open class="offer card" aria-label="Incoming files" aria-describedby="offer-summary">
+            <h2>"Incoming files"</h2>
+            <p id="offer-summary">
+                <strong>{offer.from.clone()}</strong>
+                " wants to send you "
+                {summary}
+            </p>
+            <ul class="offer-files">
+                {offer
+                    .files
+                    .iter()
+                    .map(|file| {
+                        view! {
+                            <li>
+                                <span class="name">{file.name.clone()}</span>
+                                <span class="size">{human_size(file.size)}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            {memory_note.map(|note| view! { <p class="note">{note}</p> })}
+            {too_large
+                .then(|| view! { <p class="error">"That is more than this browser can take."</p> })}
+            <div class="actions">
+                <button type="button" class="secondary" on:click=decline>
+                    "Decline"
+                </button>
+                {has_save_picker()
+                    .then(|| {
+                        view! {
+                            <button type="button" class="secondary" on:click=choose.clone()>
+                                "Choose where to save…"
+                            </button>
+                        }
+                    })}
+                <button type="button" class="primary" disabled=too_large on:click=accept>
+                    "Accept"
+                </button>
+            </div>
+        </dialog>
+    }
+}

@@ -1,0 +1,113 @@
+//! The transfers list: one row per file with progress, speed, time left, status and actions.
+
+use leptos::prelude::*;
+
+use super::{AppState, Services};
+use crate::format::{progress_text, speed_text, time_left_text};
+use crate::transfer::{Direction, Status};
+use crate::web::engine::FileRow;
+
+/// Every file sent or received in this session, newest first.
+#[component]
+pub fn Transfers() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <section class="panel transfers" aria-labelledby="transfers-title">
+            <h2 id="transfers-title">"Transfers"</h2>
+            <p class="hint" hidden=move || !state.rows.get().is_empty()>
+                "Files you send or receive show up here."
+            </p>
+            <ul class="rows" aria-label="Transfers">
+                <For
+                    each=move || state.rows.get()
+                    key=|(key, _)| key.clone()
+                    children=|(_, row)| view! { <Row row/> }
+                />
+            </ul>
+        </section>
+    }
+}
+
+/// One file's row. Its progress bar is named after the file.
+#[component]
+fn Row(row: RwSignal<FileRow>) -> impl IntoView {
+    let services = expect_context::<Services>();
+    let read = move |f: fn(&FileRow) -> String| move || row.with(f);
+    let status = move || row.with(|row| row.status.clone());
+    let kind = move || match status() {
+        Status::Complete => "complete",
+        Status::Declined | Status::Cancelled => "stopped",
+        Status::Failed(_) => "failed",
+        Status::Waiting { .. } | Status::Verifying => "waiting",
+        Status::Sending | Status::Receiving => "moving",
+    };
+    let transfer = row.with_untracked(|row| row.transfer.clone());
+    let index = row.with_untracked(|row| row.index);
+    let cancel = {
+        let transfer = transfer.clone();
+        move |_| services.engine.with_value(|engine| engine.cancel(&transfer))
+    };
+    let save = {
+        let transfer = transfer.clone();
+        move |_| services.engine.with_value(|engine| engine.save_again(&transfer, index))
+    };
+    let dismiss = move |_| services.engine.with_value(|engine| engine.dismiss(&transfer));
+    view! {
+        <li class="row" data-state=kind>
+            <div class="row-head">
+                <span
+                    class="direction"
+                    aria-hidden="true"
+                    data-direction=move || row.with(|row| match row.direction {
+                        Direction::Outgoing => "out",
+                        Direction::Incoming => "in",
+                    })
+                ></span>
+                <span class="name">{read(|row| row.name.clone())}</span>
+                <span class="peer">
+                    {read(|row| match row.direction {
+                        Direction::Outgoing => format!("to {}", row.peer),
+                        Direction::Incoming => format!("from {}", row.peer),
+                    })}
+                </span>
+            </div>
+            <progress
+                aria-label=read(|row| row.name.clone())
+                max=move || row.with(|row| row.size.max(1).to_string())
+                value=move || row.with(|row| {
+                    if row.size == 0 && row.status == Status::Complete { 1 } else { row.done }
+                }.to_string())
+            ></progress>
+            <div class="row-meta">
+                <span>{read(|row| progress_text(row.done, row.size))}</span>
+                <span>{read(|row| row.bytes_per_sec.map(speed_text).unwrap_or_default())}</span>
+                <span>{read(|row| row.seconds_left.map(time_left_text).unwrap_or_default())}</span>
+            </div>
+            <div class="row-foot">
+                <span class="status">{move || status().to_string()}</span>
+                <span class="actions">
+                    <Show when=move || status().is_running()>
+                        <button type="button" class="secondary small" on:click=cancel.clone()>
+                            "Cancel"
+                        </button>
+                    </Show>
+                    <Show when=move || row.with(|row| row.can_save)>
+                        <button type="button" class="secondary small" on:click=save.clone()>
+                            {read(|row| format!("Save {}", row.name))}
+                        </button>
+                    </Show>
+                    <Show when=move || !status().is_running()>
+                        <button
+                            type="button"
+                            class="ghost small"
+                            aria-label=read(|row| format!("Clear {} from the list", row.name))
+                            on:click=dismiss.clone()
+                        >
+                            "Clear"
+                        </button>
+                    </Show>
+                </span>
+            </div>
+        </li>
+    }
+}
