@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use axum::extract::ws::{CloseFrame, Utf8Bytes};
 use ferry_protocol::{
     ErrorCode, IceServer, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::presence::Presence;
 

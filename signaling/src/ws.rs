@@ -20,18 +20,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::{
     ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken,
 };
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 
 use crate::rate::{RateLimiter, Verdict};
 use crate::registry::{ConnId, Connection, Fresh, Kick, Outbound, Refusal, encode};
@@ -45,21 +53,48 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(250);
 /// connection; signaling messages are small and a larger one is simply read in several steps.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-/// The most bytes tungstenite gathers before writing them out. Its buffer keeps the largest
-/// size it ever reached for the connection's lifetime, so this stays small (the default is
-/// 128 KiB); batching a few dozen messages per write is all the writer needs.
+/// The most bytes tungstenite gathers before writing them out. Its write buffer keeps the
+/// largest size it ever reached for the connection's lifetime, so this stays small (the
+/// default is 128 KiB); batching a few dozen messages per write is all the writer needs.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Messages longer than this go out in fragments of this size. The write buffer grows to the
+/// largest frame it formats and never shrinks, and a welcome lists everyone online: sent
+/// whole, every connection would keep a buffer as large as the user list at its join.
+const FRAGMENT_BYTES: usize = 8 * 1024;
 
 /// Numbers connections for the logs and for telling a session's current one from an old one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// `GET /ws`: checks the origin and the per-IP limit, then hands the socket to its task.
+/// A server-side WebSocket over a connection hyper has handed over.
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// `GET /ws`: checks the handshake, the origin and the per-IP limit, then answers 101 and
+/// hands the socket to its task.
+///
+/// The upgrade is done here rather than with axum's `WebSocketUpgrade` because axum's
+/// `Message` cannot express fragments, which [`FRAGMENT_BYTES`] needs.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
+    let accept = match accept_key(request.method(), request.headers()) {
+        Ok(accept) => accept,
+        Err(problem) => {
+            tracing::info!(
+                problem,
+                "refused a request to /ws that is not a WebSocket handshake"
+            );
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::SEC_WEBSOCKET_VERSION, "13")],
+                format!("this is a WebSocket endpoint: {problem}\n"),
+            )
+                .into_response();
+        }
+    };
+    let headers = request.headers();
     let origin = headers
         .get(header::ORIGIN)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
@@ -101,17 +136,71 @@ pub(crate) async fn upgrade(
         }
         None => None,
     };
-    let tracked = state.tasks().token();
-    ws.max_message_size(limits.max_message_bytes)
-        .max_frame_size(limits.max_message_bytes)
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        tracing::error!("a WebSocket handshake on a connection that cannot be upgraded");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded\n",
+        )
+            .into_response();
+    };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes))
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_failed_upgrade(|err| tracing::info!(error = %err, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            run(socket, state).await;
-            drop(slot);
-            drop(tracked);
+        .write_buffer_size(WRITE_BUFFER_BYTES);
+    state.tasks().clone().spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::info!(error = %err, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
+                .await;
+        run(socket, state).await;
+        drop(slot);
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455, section 4.2.1) and computes its
+/// `Sec-WebSocket-Accept`; the error says what is missing.
+fn accept_key(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
         })
+    };
+    if method != Method::GET {
+        return Err("the handshake must be a GET");
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err("expected Connection: upgrade and Upgrade: websocket");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return Err("only WebSocket version 13 is supported");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("the Sec-WebSocket-Key header is missing")?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| "the Sec-WebSocket-Key header is not valid")
 }
 
 /// One counted connection from an address; dropping it uncounts it.
@@ -150,7 +239,7 @@ enum Ending {
     /// The client broke a rule that ends the connection: tell it why, then close with `code`.
     Fatal {
         refusal: Refusal,
-        code: u16,
+        code: CloseCode,
         reason: &'static str,
     },
     /// The server could not go on with this connection.
@@ -170,7 +259,7 @@ struct Reader {
 }
 
 /// Runs one connection to its end.
-async fn run(socket: WebSocket, state: AppState) {
+async fn run(socket: Socket, state: AppState) {
     let limits = state.config().limits;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (sink, mut stream) = socket.split();
@@ -198,10 +287,10 @@ async fn run(socket: WebSocket, state: AppState) {
 ///
 /// Messages are fed into tungstenite's write buffer and flushed once the queue is empty, so a
 /// burst (a hundred people joining) costs a few system calls instead of one per message.
-async fn write(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Outbound>) {
+async fn write(mut sink: SplitSink<Socket, Message>, mut rx: mpsc::Receiver<Outbound>) {
     while let Some(outbound) = rx.recv().await {
         let written = match outbound {
-            Outbound::Text(text) => match sink.feed(Message::Text(text)).await {
+            Outbound::Text(text) => match feed_text(&mut sink, text).await {
                 Ok(()) if rx.is_empty() => sink.flush().await,
                 fed => fed,
             },
@@ -219,9 +308,38 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<O
     }
 }
 
+/// Feeds one text message to the sink, in fragments of [`FRAGMENT_BYTES`] when it is longer.
+async fn feed_text(
+    sink: &mut SplitSink<Socket, Message>,
+    text: Utf8Bytes,
+) -> Result<(), tungstenite::Error> {
+    if text.len() <= FRAGMENT_BYTES {
+        return sink.feed(Message::Text(text)).await;
+    }
+    // Fragments may split a character; only the whole message has to be valid UTF-8.
+    let bytes = Bytes::from(text);
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = (start + FRAGMENT_BYTES).min(bytes.len());
+        let opcode = if start == 0 {
+            Data::Text
+        } else {
+            Data::Continue
+        };
+        let frame = Frame::message(
+            bytes.slice(start..end),
+            OpCode::Data(opcode),
+            end == bytes.len(),
+        );
+        sink.feed(Message::Frame(frame)).await?;
+        start = end;
+    }
+    Ok(())
+}
+
 impl Reader {
     /// Reads and handles messages until something ends the connection.
-    async fn read(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
+    async fn read(&mut self, stream: &mut SplitStream<Socket>) -> Ending {
         loop {
             tokio::select! {
                 biased;
@@ -270,7 +388,7 @@ impl Reader {
                         code: ErrorCode::RateLimited,
                         message: "too many messages for too long; closing the connection".into(),
                     },
-                    code: close_code::POLICY,
+                    code: CloseCode::Policy,
                     reason: "message flood",
                 });
             }
@@ -285,7 +403,7 @@ impl Reader {
                 message: "this protocol uses JSON text frames only".into(),
             }),
             // tungstenite answers pings itself; either kind is just a sign of life.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => None,
         }
     }
 
@@ -344,7 +462,7 @@ impl Reader {
                         "this server speaks protocol version {PROTOCOL_VERSION}, not {version}; reload the page"
                     ),
                 },
-                code: close_code::POLICY,
+                code: CloseCode::Policy,
                 reason: "unsupported protocol version",
             });
         }
@@ -380,11 +498,8 @@ impl Reader {
         }
     }
 
-    fn on_read_error(&self, err: axum::Error) -> Ending {
-        let err = err.into_inner();
-        if let Some(tungstenite::Error::Capacity(capacity)) =
-            err.downcast_ref::<tungstenite::Error>()
-        {
+    fn on_read_error(&self, err: tungstenite::Error) -> Ending {
+        if let tungstenite::Error::Capacity(capacity) = &err {
             tracing::warn!(conn = self.conn, error = %capacity, "closing a connection that sent a message too large");
             return Ending::Fatal {
                 refusal: Refusal {
@@ -394,7 +509,7 @@ impl Reader {
                         self.state.config().limits.max_message_bytes
                     ),
                 },
-                code: close_code::SIZE,
+                code: CloseCode::Size,
                 reason: "message too large",
             };
         }
@@ -428,7 +543,7 @@ impl Reader {
     async fn finish(
         self,
         ending: Ending,
-        mut stream: SplitStream<WebSocket>,
+        mut stream: SplitStream<Socket>,
         mut writer: JoinHandle<()>,
     ) {
         tracing::debug!(conn = self.conn, ?ending, "closing");
@@ -479,7 +594,7 @@ impl Reader {
     }
 
     /// The error message, close code and close reason a connection ending this way gets.
-    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, u16, &'static str)> {
+    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, CloseCode, &'static str)> {
         let ended = |message: String| {
             Some(Refusal {
                 code: ErrorCode::SessionEnded,
@@ -490,31 +605,31 @@ impl Reader {
             Ending::ClientClosed | Ending::Dropped => None,
             Ending::Shutdown => Some((
                 ended("the server is shutting down".into()),
-                close_code::AWAY,
+                CloseCode::Away,
                 "server shutting down",
             )),
             Ending::Kicked(Kick::TakenOver) => Some((
                 ended("a newer connection reclaimed this session".into()),
-                close_code::NORMAL,
+                CloseCode::Normal,
                 "session taken over",
             )),
             Ending::Kicked(Kick::Expired) => {
                 let ttl = self.state.config().presence_ttl;
                 Some((
                     ended(format!("no sign of life for {ttl:?}")),
-                    close_code::NORMAL,
+                    CloseCode::Normal,
                     "no sign of life",
                 ))
             }
             Ending::Kicked(Kick::TooSlow) => {
-                Some((None, close_code::POLICY, "not reading its messages"))
+                Some((None, CloseCode::Policy, "not reading its messages"))
             }
             Ending::Fatal {
                 refusal,
                 code,
                 reason,
             } => Some((Some(refusal), code, reason)),
-            Ending::Internal => Some((None, close_code::ERROR, "internal error")),
+            Ending::Internal => Some((None, CloseCode::Error, "internal error")),
         }
     }
 }
@@ -538,4 +653,55 @@ fn fresh_ids() -> Result<Fresh, getrandom::Error> {
         id: PeerId::from_random_bytes(id),
         token: SessionToken::from_random_bytes(token),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_the_rfc_example_handshake() {
+        let headers = handshake(&[
+            (header::CONNECTION, "keep-alive, Upgrade"),
+            (header::UPGRADE, "websocket"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert_eq!(
+            accept_key(&Method::GET, &headers),
+            Ok(HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_handshake() {
+        let complete = [
+            (header::CONNECTION, "upgrade"),
+            (header::UPGRADE, "websocket"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        assert!(accept_key(&Method::POST, &handshake(&complete)).is_err());
+        for missing in 0..complete.len() {
+            let mut partial = complete.to_vec();
+            partial.remove(missing);
+            assert!(
+                accept_key(&Method::GET, &handshake(&partial)).is_err(),
+                "{missing}"
+            );
+        }
+        let mut old = complete.to_vec();
+        old[2].1 = "8";
+        assert_eq!(
+            accept_key(&Method::GET, &handshake(&old)),
+            Err("only WebSocket version 13 is supported")
+        );
+    }
 }

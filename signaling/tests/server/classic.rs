@@ -263,5 +263,8 @@ async fn root_serves_the_app_and_healthz_answers() -> anyhow::Result<()> {
     assert!(body.contains("/ws"), "{body}");
     let (status, _, _) = bare.get("/app.js").await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = bare.get("/ws").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("WebSocket"), "{body}");
     Ok(())
 }

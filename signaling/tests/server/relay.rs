@@ -96,3 +96,27 @@ async fn a_signal_to_an_unknown_peer_is_refused() -> anyhow::Result<()> {
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_large_welcome_arrives_whole() -> anyhow::Result<()> {
+    // Over 8 KiB of user list, which the server sends in fragments.
+    let server = TestServer::start(Config {
+        limits: ferry_signaling::Limits {
+            max_connections_per_ip: 200,
+            ..ferry_signaling::Limits::default()
+        },
+        ..Config::default()
+    })
+    .await?;
+    let mut others = Vec::new();
+    for i in 0..120 {
+        let (client, welcome) = Client::join(&server, &format!("{i:0>32}")).await?;
+        others.push((client, welcome.id));
+    }
+    let (_last, welcome) = Client::join(&server, "last").await?;
+    let listed: Vec<_> = welcome.users.iter().map(|user| user.id.clone()).collect();
+    let expected: Vec<_> = others.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(listed, expected, "everyone, sorted by nick");
+    server.stop().await?;
+    Ok(())
+}
