@@ -197,10 +197,17 @@ pub async fn serve(
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(signal);
-    // axum's graceful shutdown waits for every connection; the WebSocket tasks end on the
-    // token, but a stuck HTTP client must not hold the port, so the wait is bounded.
-    let served = tokio::select! {
-        served = server => served,
+    // Shutdown waits for axum's connections and for the WebSocket tasks, which close on the
+    // token within their own grace period; whatever is still stuck after `SHUTDOWN_GRACE` is
+    // left behind, so the port is free and `serve` returns in bounded time.
+    let everything = async {
+        let served = server.await;
+        state.tasks().close();
+        state.tasks().wait().await;
+        served
+    };
+    tokio::select! {
+        served = everything => served,
         () = async {
             token.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -208,15 +215,7 @@ pub async fn serve(
             tracing::warn!("connections still open after the shutdown grace period; leaving them");
             Ok(())
         }
-    };
-    state.tasks().close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, state.tasks().wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("WebSocket tasks still running after the shutdown grace period");
     }
-    served
 }
 
 /// The router: the WebSocket at `/ws`, the classic API and the app at `/`, and `/healthz`.

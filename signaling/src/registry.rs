@@ -144,7 +144,7 @@ impl Refusal {
 }
 
 impl Registry {
-    /// An empty registry whose users stay online for `presence.ttl` after their last sign of
+    /// An empty registry whose users stay online for `ttl` after their last sign of
     /// life, and whose welcomes carry `ice_servers` and `heartbeat_secs`.
     pub(crate) fn new(
         ttl: std::time::Duration,
