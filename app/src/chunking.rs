@@ -66,6 +66,9 @@ mod tests {
         assert_eq!(ranges(15, 16), vec![0..15]);
         let big = 5 * 1024 * 1024 * 1024;
         assert_eq!(chunk_ranges(big, MAX_CHUNK).count(), 20 * 1024);
-        assert_eq!(chunk_ranges(big, MAX_CHUNK).last(), Some(big - 262_144..big));
+        assert_eq!(
+            chunk_ranges(big, MAX_CHUNK).last(),
+            Some(big - 262_144..big)
+        );
     }
 }

@@ -305,7 +305,11 @@ impl Transfer {
     }
 
     fn end_if_done(&mut self) {
-        if self.files.iter().all(|file| file.status == Status::Complete) {
+        if self
+            .files
+            .iter()
+            .all(|file| file.status == Status::Complete)
+        {
             self.phase = Phase::Ended;
         }
     }
@@ -436,7 +440,10 @@ mod tests {
         });
         assert_eq!(
             statuses(&receiver),
-            ["Failed: integrity check failed", "Failed: integrity check failed"]
+            [
+                "Failed: integrity check failed",
+                "Failed: integrity check failed"
+            ]
         );
     }
 

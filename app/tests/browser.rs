@@ -16,9 +16,7 @@ use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow}
 use ferry_app::web::peer::{LinkEvent, PeerLink};
 use ferry_app::web::sink::{Finished, Opfs, Sink};
 use ferry_app::web::sleep;
-use ferry_protocol::{
-    FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage,
-};
+use ferry_protocol::{FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage};
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -134,7 +132,11 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     };
     let (ana, bo) = pair(config);
     let big = noise(8 * 1024 * 1024 + 123, 7);
-    let files = vec![file("big.bin", &big), file("empty.txt", b""), file("one.txt", b"x")];
+    let files = vec![
+        file("big.bin", &big),
+        file("empty.txt", b""),
+        file("one.txt", b"x"),
+    ];
     let id = ana.engine.send_files(&peer(0x0b), files).unwrap();
     assert_eq!(ana.statuses(&id), vec!["Waiting for bo"; 3]);
 
@@ -147,7 +149,10 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     })
     .await;
     for (index, expected) in [big.as_slice(), b"", b"x"].into_iter().enumerate() {
-        let blob = bo.engine.received_file(&id, index).expect("kept for saving");
+        let blob = bo
+            .engine
+            .received_file(&id, index)
+            .expect("kept for saving");
         assert!(bytes_of(&blob).await == expected, "file {index} differs");
     }
     let rows = bo.rows(&id);
@@ -183,7 +188,10 @@ async fn decline_and_cancel_reach_both_sides() {
         .unwrap();
     until(20, "the offer", || bo.offer().is_some()).await;
     bo.engine.answer(&declined, Answer::Decline);
-    until(20, "the decline", || ana.statuses(&declined) == ["Declined"]).await;
+    until(20, "the decline", || {
+        ana.statuses(&declined) == ["Declined"]
+    })
+    .await;
     assert_eq!(bo.statuses(&declined), ["Declined"]);
 
     // A file large enough to still be moving when the receiver cancels.
@@ -193,9 +201,10 @@ async fn decline_and_cancel_reach_both_sides() {
         .send_files(&peer(0x0b), vec![file("big.bin", &big)])
         .unwrap();
     until(20, "the second offer", || {
-        bo.events.borrow().iter().any(
-            |event| matches!(event, EngineEvent::Offer(offer) if offer.id == cancelled),
-        )
+        bo.events
+            .borrow()
+            .iter()
+            .any(|event| matches!(event, EngineEvent::Offer(offer) if offer.id == cancelled))
     })
     .await;
     bo.engine.answer(&cancelled, Answer::Download);
@@ -308,7 +317,10 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
 
 #[wasm_bindgen_test]
 async fn the_opfs_sink_writes_and_reads_back_a_file() {
-    let opfs = Opfs::open("wasm-test").await.unwrap().expect("Chromium has OPFS");
+    let opfs = Opfs::open("wasm-test")
+        .await
+        .unwrap()
+        .expect("Chromium has OPFS");
     let content = noise(3 * 1024 * 1024 + 5, 11);
     let mut sink = Sink::private(&opfs, "sample").await.unwrap();
     for chunk in content.chunks(256 * 1024) {
@@ -323,7 +335,10 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
 
     // A discarded partial file is gone at once.
     let mut partial = Sink::private(&opfs, "partial").await.unwrap();
-    partial.write(&Uint8Array::from(&b"half"[..])).await.unwrap();
+    partial
+        .write(&Uint8Array::from(&b"half"[..]))
+        .await
+        .unwrap();
     partial.discard().await;
     opfs.remove("sample").await;
     assert!(opfs.entries().await.is_empty());

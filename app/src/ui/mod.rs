@@ -10,8 +10,8 @@ mod transfers;
 
 use ferry_protocol::{ErrorCode, PeerId, UserInfo};
 use leptos::ev;
-use leptos::prelude::*;
 use leptos::leptos_dom::helpers::window_event_listener;
+use leptos::prelude::*;
 use std::rc::Rc;
 use web_sys::File;
 
@@ -106,8 +106,8 @@ impl AppState {
             EngineEvent::OfferGone(id) => self.offers.update(|offers| {
                 offers.retain(|offer| offer.id != id);
             }),
-            EngineEvent::Removed(id) => self.rows.update(|rows| {
-                rows.retain(|(_, row)| row.with_untracked(|row| row.transfer != id));
+            EngineEvent::Removed(gone) => self.rows.update(|rows| {
+                rows.retain(|(key, _)| *key != gone);
             }),
         }
     }
@@ -162,11 +162,17 @@ impl Services {
                 let selected_nick = state.selected.with_untracked(|selected| {
                     let users = state.users.get_untracked();
                     selected.as_ref().and_then(|id| {
-                        users.into_iter().find(|user| &user.id == id).map(|user| user.nick)
+                        users
+                            .into_iter()
+                            .find(|user| &user.id == id)
+                            .map(|user| user.nick)
                     })
                 });
                 let reselected = selected_nick.and_then(|wanted| {
-                    users.iter().find(|user| user.nick == wanted).map(|user| user.id.clone())
+                    users
+                        .iter()
+                        .find(|user| user.nick == wanted)
+                        .map(|user| user.id.clone())
                 });
                 state.users.set(users);
                 state.selected.set(reselected);
@@ -190,7 +196,9 @@ impl Services {
                 });
             }
             SignalingEvent::UserLeft(id) => {
-                state.users.update(|users| users.retain(|user| user.id != id));
+                state
+                    .users
+                    .update(|users| users.retain(|user| user.id != id));
                 if state.selected.get_untracked().as_ref() == Some(&id) {
                     state.selected.set(None);
                 }

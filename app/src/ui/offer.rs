@@ -23,7 +23,9 @@ fn OfferCard(offer: IncomingOffer) -> impl IntoView {
     let services = expect_context::<Services>();
     let id = offer.id.clone();
     let answer = move |answer: Answer| {
-        services.engine.with_value(|engine| engine.answer(&id, answer));
+        services
+            .engine
+            .with_value(|engine| engine.answer(&id, answer));
     };
     let accept = {
         let answer = answer.clone();
@@ -83,21 +85,21 @@ fn OfferCard(offer: IncomingOffer) -> impl IntoView {
             {memory_note.map(|note| view! { <p class="note">{note}</p> })}
             {too_large
                 .then(|| view! { <p class="error">"That is more than this browser can take."</p> })}
-            <div class="actions">
+            <div class="answers">
                 <button type="button" class="secondary" on:click=decline>
                     "Decline"
+                </button>
+                <button type="button" class="primary" disabled=too_large on:click=accept>
+                    "Accept"
                 </button>
                 {has_save_picker()
                     .then(|| {
                         view! {
-                            <button type="button" class="secondary" on:click=choose.clone()>
+                            <button type="button" class="ghost wide" on:click=choose.clone()>
                                 "Choose where to save…"
                             </button>
                         }
                     })}
-                <button type="button" class="primary" disabled=too_large on:click=accept>
-                    "Accept"
-                </button>
             </div>
         </dialog>
     }

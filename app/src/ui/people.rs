@@ -52,5 +52,8 @@ pub fn People() -> impl IntoView {
 
 /// The first letter of a nick, for its avatar (drawn by CSS, so it is not part of the name).
 fn initial(nick: &str) -> String {
-    nick.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
+    nick.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
 }

@@ -48,7 +48,10 @@ pub fn SendPanel() -> impl IntoView {
         if files.is_empty() {
             return;
         }
-        match services.engine.with_value(|engine| engine.send_files(&to, files)) {
+        match services
+            .engine
+            .with_value(|engine| engine.send_files(&to, files))
+        {
             Ok(_) => {
                 error.set(None);
                 services.files.set_value(Vec::new());

@@ -45,13 +45,25 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
     let index = row.with_untracked(|row| row.index);
     let cancel = {
         let transfer = transfer.clone();
-        move |_| services.engine.with_value(|engine| engine.cancel(&transfer))
+        move |_| {
+            services
+                .engine
+                .with_value(|engine| engine.cancel(&transfer))
+        }
     };
     let save = {
         let transfer = transfer.clone();
-        move |_| services.engine.with_value(|engine| engine.save_again(&transfer, index))
+        move |_| {
+            services
+                .engine
+                .with_value(|engine| engine.save_again(&transfer, index))
+        }
     };
-    let dismiss = move |_| services.engine.with_value(|engine| engine.dismiss(&transfer));
+    let dismiss = move |_| {
+        services
+            .engine
+            .with_value(|engine| engine.dismiss(&transfer, index))
+    };
     view! {
         <li class="row" data-state=kind>
             <div class="row-head">

@@ -103,9 +103,11 @@ impl Channel {
     }
 
     /// The next event; [`ChannelEvent::Closed`] forever after the channel closed.
+    // Only one task at a time reads a transfer's channel, so this borrow is never contended
+    // (a second reader would be a bug worth a panic). Holding the borrow, rather than taking
+    // the receiver out, keeps the queue intact when a `select!` drops this future mid-wait.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn next(&self) -> ChannelEvent {
-        // Only the task that owns the transfer reads its channel, so this borrow is never
-        // contended; a second reader would be a bug worth a panic.
         let mut events = self.events.borrow_mut();
         events.next().await.unwrap_or(ChannelEvent::Closed)
     }

@@ -9,7 +9,7 @@
 //! sink in arrival order, hashing too, and checks the hash at each file's end marker.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 
@@ -120,8 +120,8 @@ pub enum EngineEvent {
     Offer(IncomingOffer),
     /// An offer no longer needs an answer (answered, or withdrawn by the sender).
     OfferGone(TransferId),
-    /// A transfer's rows were dismissed.
-    Removed(TransferId),
+    /// A row was dismissed; the key of the row.
+    Removed(String),
 }
 
 /// Receives engine events.
@@ -172,6 +172,7 @@ struct Job {
     last_published: Cell<f64>,
     answer: RefCell<Option<oneshot::Sender<Answer>>>,
     received: RefCell<Vec<Option<Received>>>,
+    dismissed: RefCell<HashSet<usize>>,
 }
 
 /// A verified file kept for "Save NAME".
@@ -248,7 +249,10 @@ impl Engine {
         let id = TransferId::from_random_bytes(random_bytes());
         let metas: Vec<FileMeta> = files.iter().map(files::describe).collect();
         let nick = self.nick_of(to);
-        let channel = Rc::new(Channel::new(link.open_channel(), self.inner.config.high_water));
+        let channel = Rc::new(Channel::new(
+            link.open_channel(),
+            self.inner.config.high_water,
+        ));
         let job = Rc::new(Job::new(
             to.clone(),
             Rc::clone(&channel),
@@ -305,26 +309,41 @@ impl Engine {
         }
     }
 
-    /// Removes a finished transfer's rows and deletes its private files.
-    pub fn dismiss(&self, id: &TransferId) {
+    /// Removes a finished file's row and deletes its private copy; the transfer is forgotten
+    /// with its last row.
+    pub fn dismiss(&self, id: &TransferId, index: usize) {
         let Some(job) = self.job(id) else {
             return;
         };
-        if !job.transfer.borrow().is_ended() {
+        let running = job
+            .transfer
+            .borrow()
+            .files
+            .get(index)
+            .is_none_or(|file| file.status.is_running());
+        if running || !job.dismissed.borrow_mut().insert(index) {
             return;
         }
-        self.inner.jobs.borrow_mut().remove(id);
-        let received: Vec<Received> = job.received.borrow_mut().drain(..).flatten().collect();
-        let engine = self.clone();
-        spawn_local(async move {
-            for file in received {
-                files::revoke(&file.url);
-                if let (Some(entry), Some(opfs)) = (file.entry, engine.opfs().await) {
-                    opfs.remove(&entry).await;
-                }
+        let received = job
+            .received
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(Option::take);
+        if job.dismissed.borrow().len() == job.transfer.borrow().files.len() {
+            self.inner.jobs.borrow_mut().remove(id);
+        }
+        if let Some(file) = received {
+            files::revoke(&file.url);
+            if let Some(entry) = file.entry {
+                let engine = self.clone();
+                spawn_local(async move {
+                    if let Some(opfs) = engine.opfs().await {
+                        opfs.remove(&entry).await;
+                    }
+                });
             }
-        });
-        (self.inner.events)(EngineEvent::Removed(id.clone()));
+        }
+        (self.inner.events)(EngineEvent::Removed(row_key(id, index)));
     }
 
     /// The page is going: closes every peer connection, so the other browsers see their
@@ -739,15 +758,17 @@ impl Engine {
         job.transfer.borrow_mut().accept();
         let _ = channel.send_text(&encode(&TransferMessage::Accept));
         self.publish(&job);
-        self.receive_files(&job, picked.as_ref(), opfs.as_ref()).await;
+        self.receive_files(&job, picked.as_ref(), opfs.as_ref())
+            .await;
         self.publish(&job);
     }
 
     async fn receive_files(&self, job: &Rc<Job>, picked: Option<&Picked>, opfs: Option<&Opfs>) {
         let mut sink: Option<Sink> = None;
         loop {
+            let current = job.transfer.borrow().current();
             if sink.is_none()
-                && let Some(index) = job.transfer.borrow().current()
+                && let Some(index) = current
             {
                 match self.open_sink(job, index, picked, opfs).await {
                     Ok(opened) => sink = Some(opened),
@@ -851,7 +872,7 @@ impl Engine {
         match (picked, opfs) {
             (Some(picked), _) => Sink::picked(picked, &name).await,
             (None, Some(opfs)) => {
-                let entry = format!("{}-{index}", job.transfer.borrow().id);
+                let entry = row_key(&job.transfer.borrow().id, index);
                 Sink::private(opfs, &entry).await
             }
             (None, None) => Ok(Sink::memory(size)),
@@ -906,6 +927,7 @@ impl Job {
             last_published: Cell::new(0.0),
             answer: RefCell::new(None),
             received: RefCell::new((0..count).map(|_| None).collect()),
+            dismissed: RefCell::new(HashSet::new()),
         }
     }
 
@@ -921,7 +943,7 @@ impl Job {
                 let moving = matches!(file.status, Status::Sending | Status::Receiving);
                 let rate = rates.get(index).filter(|_| moving);
                 FileRow {
-                    key: format!("{}-{index}", transfer.id),
+                    key: row_key(&transfer.id, index),
                     transfer: transfer.id.clone(),
                     index,
                     direction: transfer.direction,
@@ -938,6 +960,11 @@ impl Job {
             })
             .collect()
     }
+}
+
+/// The key of a file's row: its transfer and its position there.
+fn row_key(id: &TransferId, index: usize) -> String {
+    format!("{id}-{index}")
 }
 
 fn encode(message: &TransferMessage) -> String {

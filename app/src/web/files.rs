@@ -57,7 +57,8 @@ pub fn download(url: &str, name: &str) -> Result<(), JsError> {
     let body = document
         .body()
         .ok_or_else(|| JsError::plain("starting the download", "no body"))?;
-    body.append_child(&anchor).context("starting the download")?;
+    body.append_child(&anchor)
+        .context("starting the download")?;
     anchor.click();
     anchor.remove();
     Ok(())

@@ -24,8 +24,8 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use js_sys::{Promise, Reflect};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Event, EventTarget};
 
@@ -156,7 +156,11 @@ pub struct Listener {
 
 impl Listener {
     /// Calls `handler` for every `event` on `target` until dropped.
-    pub fn new(target: &EventTarget, event: &'static str, handler: impl FnMut(Event) + 'static) -> Self {
+    pub fn new(
+        target: &EventTarget,
+        event: &'static str,
+        handler: impl FnMut(Event) + 'static,
+    ) -> Self {
         let closure = Closure::<dyn FnMut(Event)>::new(handler);
         // Registering a listener on a live EventTarget cannot fail.
         let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());

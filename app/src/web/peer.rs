@@ -16,9 +16,9 @@ use futures::channel::mpsc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
-    RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+    RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcIceCandidateInit,
+    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
+    RtcSessionDescriptionInit, RtcSignalingState,
 };
 
 use super::{Context, JsError, Listener, call_method, log, property, wait};
@@ -143,7 +143,9 @@ impl PeerLink {
             spawn_local(async move {
                 // Ends when the link (the only sender) is dropped.
                 while let Some(payload) = incoming.next().await {
-                    let result = apply_signal(&connection, &negotiation, polite, &remote, &out, payload).await;
+                    let result =
+                        apply_signal(&connection, &negotiation, polite, &remote, &out, payload)
+                            .await;
                     if let Err(error) = result {
                         log(&format!("signal from {remote} not applied: {error}"));
                     }
@@ -260,7 +262,12 @@ async fn apply_signal(
 /// for the current state (web-sys only binds the form that takes a description), and returns
 /// the resulting SDP.
 async fn set_local_description(connection: &RtcPeerConnection) -> Result<String, JsError> {
-    let promise = call_method(connection, "setLocalDescription", &[], "describing the session")?;
+    let promise = call_method(
+        connection,
+        "setLocalDescription",
+        &[],
+        "describing the session",
+    )?;
     wait(promise.unchecked_into(), "describing the session").await?;
     connection
         .local_description()

@@ -15,8 +15,8 @@ use ferry_protocol::{
 };
 use futures::channel::mpsc;
 use futures::{FutureExt, SinkExt, StreamExt};
-use gloo_net::websocket::{Message, WebSocketError};
 use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, WebSocketError};
 use wasm_bindgen_futures::spawn_local;
 
 use super::{log, sleep};
@@ -102,7 +102,9 @@ impl Drop for Signaling {
 
 /// The URL of the signaling endpoint on the page's own origin.
 pub fn same_origin_url() -> String {
-    let location = web_sys::window().expect("Ferry runs in a window").location();
+    let location = web_sys::window()
+        .expect("Ferry runs in a window")
+        .location();
     let scheme = match location.protocol().as_deref() {
         Ok("https:") => "wss",
         _ => "ws",

@@ -9,11 +9,11 @@
 //!    a tab that is still open.
 //! 3. Memory, only where neither exists, up to [`MEMORY_LIMIT`] bytes, told to the user.
 
+use futures::StreamExt;
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_futures::stream::JsStream;
-use futures::StreamExt;
 use web_sys::{
     Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
     FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
@@ -49,13 +49,23 @@ pub async fn pick_location(names: &[String]) -> Result<Option<Picked>, JsError> 
     let picked = if let [name] = names {
         let options = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&options, &"suggestedName".into(), &name.into());
-        call_method(&window, "showSaveFilePicker", &[&options], "opening the save dialog")
-            .map(|promise| promise.unchecked_into::<Promise>())
+        call_method(
+            &window,
+            "showSaveFilePicker",
+            &[&options],
+            "opening the save dialog",
+        )
+        .map(|promise| promise.unchecked_into::<Promise>())
     } else {
         let options = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&options, &"mode".into(), &"readwrite".into());
-        call_method(&window, "showDirectoryPicker", &[&options], "opening the folder dialog")
-            .map(|promise| promise.unchecked_into::<Promise>())
+        call_method(
+            &window,
+            "showDirectoryPicker",
+            &[&options],
+            "opening the folder dialog",
+        )
+        .map(|promise| promise.unchecked_into::<Promise>())
     }?;
     match wait(picked, "choosing where to save").await {
         Ok(handle) if names.len() == 1 => Ok(Some(Picked::File(handle.unchecked_into()))),
@@ -80,7 +90,9 @@ impl Opfs {
             return Ok(None);
         }
         let root: FileSystemDirectoryHandle = wait(
-            storage.unchecked_ref::<web_sys::StorageManager>().get_directory(),
+            storage
+                .unchecked_ref::<web_sys::StorageManager>()
+                .get_directory(),
             "opening the browser's private storage",
         )
         .await?
@@ -133,7 +145,13 @@ async fn hold_lock(tab: &str) -> bool {
     // goes; a JavaScript function, so no Rust closure has to outlive everything.
     let forever = js_sys::Function::new_no_args("return new Promise(() => {});");
     let name = JsValue::from_str(&format!("{LOCK_PREFIX}{tab}"));
-    call_method(&locks, "request", &[&name, &forever], "locking this tab's folder").is_ok()
+    call_method(
+        &locks,
+        "request",
+        &[&name, &forever],
+        "locking this tab's folder",
+    )
+    .is_ok()
 }
 
 /// Removes the folders of tabs whose lock nobody holds any more.
@@ -315,7 +333,9 @@ impl Sink {
 }
 
 async fn writable(handle: &FileSystemFileHandle) -> Result<FileSystemWritableFileStream, JsError> {
-    Ok(wait(handle.create_writable(), "opening the file for writing")
-        .await?
-        .unchecked_into())
+    Ok(
+        wait(handle.create_writable(), "opening the file for writing")
+            .await?
+            .unchecked_into(),
+    )
 }
