@@ -106,6 +106,10 @@ impl Browser {
                 // neither, so this grants nothing a user would be asked about.
                 "profile.default_content_setting_values.media_stream_camera": 1,
                 "profile.default_content_setting_values.media_stream_mic": 1,
+                // Chromium asks before a page downloads a second file without a new click,
+                // as Ferry does when one accepted offer holds several files; this is the
+                // answer "Allow" that a person gives to that question.
+                "profile.default_content_setting_values.automatic_downloads": 1,
                 "download.default_directory": downloads.path(),
                 "download.prompt_for_download": false,
                 "download.directory_upgrade": true,

@@ -25,6 +25,9 @@ const STATUSES: [&str; 8] = [
     "Failed: ",
 ];
 
+/// How the banner shown while the connection to the server is lost begins.
+const CONNECTION_LOST: &str = "Connection to the server lost";
+
 /// A person with Ferry open in their browser.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -80,7 +83,8 @@ impl User {
         Ok(alert)
     }
 
-    /// The nicks under "Online users", in order, without this person's own entry.
+    /// The nicks under "Online users", in order. This person is not among them: the app shows
+    /// them apart, as "you".
     pub async fn online_users(&self) -> Result<Vec<String>> {
         let list = self
             .named(Role::List, "Online users")
@@ -90,7 +94,7 @@ impl User {
         for item in self.browser.all_with_role(&list, Role::ListItem).await? {
             let text = item.text().await?;
             let nick = text.lines().next().unwrap_or_default().trim().to_owned();
-            if !nick.is_empty() && !is_self_entry(&text) {
+            if !nick.is_empty() {
                 nicks.push(nick);
             }
         }
@@ -174,17 +178,24 @@ impl User {
         self.press_in_dialog("Decline").await
     }
 
-    /// The status text of the transfer row of `file`, if there is such a row.
+    /// The status text of the transfer row of `file`, if there is such a row: the one piece of
+    /// visible text in the row that reads as a status.
     pub async fn status(&self, file: &str) -> Result<Option<String>> {
         let Some(row) = self.transfer_row(file).await? else {
             return Ok(None);
         };
-        let text = row.text().await?;
-        Ok(text
-            .lines()
-            .map(str::trim)
-            .find(|line| STATUSES.iter().any(|status| line.starts_with(status)))
-            .map(str::to_owned))
+        // Leaves only, so the text of a status is not run together with the buttons beside it.
+        let starts: Vec<String> = STATUSES
+            .iter()
+            .map(|status| format!("starts-with(normalize-space(.), '{status}')"))
+            .collect();
+        let xpath = format!(".//*[not(*)][{}]", starts.join(" or "));
+        for leaf in row.find_all(Locator::XPath(&xpath)).await? {
+            if leaf.is_displayed().await? {
+                return Ok(Some(leaf.text().await?.trim().to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     /// Waits until the status of `file` satisfies `done`, failing early on a final status
@@ -231,7 +242,7 @@ impl User {
         };
         let value = match bar.attr("aria-valuenow").await? {
             Some(value) => Some(value),
-            None => bar.prop("value").await?,
+            None => bar.attr("value").await?,
         };
         Ok(value.and_then(|value| value.parse().ok()))
     }
@@ -275,15 +286,14 @@ impl User {
 
     /// The text of the banner shown while the connection to the server is lost, if shown.
     pub async fn connection_banner(&self) -> Result<Option<String>> {
-        for live in self
+        let live = self
             .browser
             .client()
-            .find_all(Locator::Css("[role=alert], [role=status]"))
-            .await?
-        {
-            if live.is_displayed().await? {
-                let text = live.text().await?.trim().to_owned();
-                if text.to_lowercase().contains("connect") {
+            .find_all(Locator::Css("[role=status], [role=alert]"));
+        for region in live.await? {
+            if region.is_displayed().await? {
+                let text = region.text().await?.trim().to_owned();
+                if text.starts_with(CONNECTION_LOST) {
                     return Ok(Some(text));
                 }
             }
@@ -418,10 +428,4 @@ pub fn is_final(status: &str) -> bool {
     ["Complete", "Declined", "Cancelled", "Failed: "]
         .iter()
         .any(|end| status.starts_with(end))
-}
-
-/// Whether a list entry is this person's own, which the app marks as "you".
-fn is_self_entry(text: &str) -> bool {
-    text.lines()
-        .any(|line| line.trim().eq_ignore_ascii_case("you") || line.contains("(you)"))
 }
