@@ -11,9 +11,7 @@ mod server;
 mod user;
 mod wait;
 
-pub use browser::{Browser, Role};
 pub use files::{SourceFile, finished_download, listing, random_file};
 pub use harness::{Harness, run};
 pub use server::Server;
 pub use user::{User, is_final};
-pub use wait::{DEADLINE, wait_for};

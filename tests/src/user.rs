@@ -13,7 +13,7 @@ use crate::browser::{Browser, Role};
 use crate::files::SourceFile;
 use crate::wait::{DEADLINE, wait_for};
 
-/// The status texts a transfer row can show; a row's status is the line that starts with one.
+/// The status texts a transfer row can show; a row's status is the text that starts with one.
 const STATUSES: [&str; 8] = [
     "Waiting for ",
     "Sending",
@@ -83,24 +83,6 @@ impl User {
         Ok(alert)
     }
 
-    /// The nicks under "Online users", in order. This person is not among them: the app shows
-    /// them apart, as "you".
-    pub async fn online_users(&self) -> Result<Vec<String>> {
-        let list = self
-            .named(Role::List, "Online users")
-            .await?
-            .context("no list named \"Online users\" is shown")?;
-        let mut nicks = Vec::new();
-        for item in self.browser.all_with_role(&list, Role::ListItem).await? {
-            let text = item.text().await?;
-            let nick = text.lines().next().unwrap_or_default().trim().to_owned();
-            if !nick.is_empty() {
-                nicks.push(nick);
-            }
-        }
-        Ok(nicks)
-    }
-
     /// Waits until the list of online users is exactly `expected`, in any order.
     pub async fn wait_online_users(&self, expected: &[&str]) -> Result<()> {
         let mut want: Vec<String> = expected.iter().map(|nick| nick.to_lowercase()).collect();
@@ -109,12 +91,10 @@ impl User {
             &format!("\"Online users\" = {expected:?}"),
             DEADLINE,
             async |user| {
-                let mut shown: Vec<String> = user
-                    .online_users()
-                    .await?
-                    .iter()
-                    .map(|nick| nick.to_lowercase())
-                    .collect();
+                let Some(shown) = user.online_users().await? else {
+                    return Ok(None);
+                };
+                let mut shown: Vec<String> = shown.iter().map(|nick| nick.to_lowercase()).collect();
                 shown.sort();
                 Ok((shown == want).then_some(()))
             },
@@ -335,6 +315,23 @@ impl User {
             .context("no button named \"Join\"")?;
         join.click().await?;
         Ok(())
+    }
+
+    /// The nicks under "Online users", or `None` while that list is not shown. This person is
+    /// not among them: the app shows them apart, as "you".
+    async fn online_users(&self) -> Result<Option<Vec<String>>> {
+        let Some(list) = self.named(Role::List, "Online users").await? else {
+            return Ok(None);
+        };
+        let mut nicks = Vec::new();
+        for item in self.browser.all_with_role(&list, Role::ListItem).await? {
+            let text = item.text().await?;
+            let nick = text.lines().next().unwrap_or_default().trim().to_owned();
+            if !nick.is_empty() {
+                nicks.push(nick);
+            }
+        }
+        Ok(Some(nicks))
     }
 
     async fn alert_text(&self) -> Result<Option<String>> {
