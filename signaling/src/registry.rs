@@ -514,3 +514,129 @@ fn same_token(a: &SessionToken, b: &SessionToken) -> bool {
     let (a, b) = (a.as_str().as_bytes(), b.as_str().as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(120);
+
+    /// A registry entry point for one test connection: its handle's receiving ends.
+    struct Peer {
+        rx: mpsc::Receiver<Outbound>,
+        _kick: oneshot::Receiver<Kick>,
+    }
+
+    fn connection(id: ConnId) -> (Connection, Peer) {
+        let (tx, rx) = mpsc::channel(16);
+        let (kick, kick_rx) = oneshot::channel();
+        (Connection::new(id, tx, kick), Peer { rx, _kick: kick_rx })
+    }
+
+    fn fresh(byte: u8) -> Fresh {
+        Fresh {
+            id: PeerId::from_random_bytes([byte; PeerId::BYTES]),
+            token: SessionToken::from_random_bytes([byte; SessionToken::BYTES]),
+        }
+    }
+
+    fn nick(raw: &str) -> Nick {
+        Nick::new(raw).unwrap()
+    }
+
+    /// Decodes everything queued for `peer` so far.
+    fn received(peer: &mut Peer) -> Vec<ServerMessage> {
+        let mut messages = Vec::new();
+        while let Ok(Outbound::Text(text)) = peer.rx.try_recv() {
+            messages.push(serde_json::from_str(text.as_str()).unwrap());
+        }
+        messages
+    }
+
+    #[test]
+    fn http_and_websocket_users_share_one_nick_namespace() {
+        let now = Instant::now();
+        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        assert!(registry.register_http(nick("Ana"), "a1", now));
+        let (conn, _peer) = connection(1);
+        let refused = registry.join(nick("ana"), None, fresh(1), conn, now);
+        assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::NickTaken));
+
+        // Once the registration has expired, the nick is free for a WebSocket user, who then
+        // holds it against HTTP.
+        let later = now + TTL;
+        let (conn, _peer) = connection(2);
+        assert!(
+            registry
+                .join(nick("ANA"), None, fresh(2), conn, later)
+                .is_ok()
+        );
+        assert!(!registry.register_http(nick("ana"), "a1", later));
+        assert!(!registry.unregister_http(&nick("ana")));
+        assert_eq!(
+            registry.identity(&nick("ana"), later),
+            Some(fresh(2).id.to_string())
+        );
+    }
+
+    #[test]
+    fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement() {
+        let now = Instant::now();
+        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        let (conn, mut ana) = connection(1);
+        let ana_id = registry
+            .join(nick("ana"), None, fresh(1), conn, now)
+            .unwrap();
+        let (conn, _bo) = connection(2);
+        let bo_id = registry
+            .join(nick("bo"), None, fresh(2), conn, now)
+            .unwrap();
+        assert_eq!(received(&mut ana).len(), 2, "welcome and bo's arrival");
+
+        let dropped_at = now + Duration::from_secs(10);
+        registry.linger(&bo_id, 2, dropped_at);
+        let refused = registry.relay(&ana_id, &bo_id, SignalPayload::Offer { sdp: "v=0".into() });
+        assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::UnknownPeer));
+        assert_eq!(registry.online(dropped_at).len(), 2, "still listed");
+
+        // Ana heartbeats; bo's time-to-live counts from the drop.
+        registry.touch(&ana_id, 1, dropped_at + TTL);
+        registry.sweep(dropped_at + TTL - Duration::from_millis(1));
+        assert!(received(&mut ana).is_empty());
+        registry.sweep(dropped_at + TTL);
+        assert_eq!(
+            received(&mut ana),
+            vec![ServerMessage::UserLeft { id: bo_id }]
+        );
+        assert_eq!(registry.online(dropped_at + TTL).len(), 1);
+    }
+
+    #[test]
+    fn only_the_current_connection_can_end_a_session() {
+        let now = Instant::now();
+        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        let (conn, mut ana) = connection(1);
+        registry
+            .join(nick("ana"), None, fresh(1), conn, now)
+            .unwrap();
+        let (conn, _old) = connection(2);
+        let bo = fresh(2);
+        let token = bo.token.clone();
+        let bo_id = registry.join(nick("bo"), None, bo, conn, now).unwrap();
+        let (conn, _new) = connection(3);
+        let resumed = registry.join(nick("bo"), Some(&token), fresh(3), conn, now);
+        assert_eq!(resumed, Ok(bo_id.clone()));
+
+        // The old connection's end changes nothing; the new one's leave is announced.
+        registry.leave(&bo_id, 2);
+        registry.linger(&bo_id, 2, now);
+        assert_eq!(received(&mut ana).len(), 2, "welcome and bo's arrival only");
+        registry.leave(&bo_id, 3);
+        assert_eq!(
+            received(&mut ana),
+            vec![ServerMessage::UserLeft { id: bo_id }]
+        );
+    }
+}
