@@ -217,3 +217,45 @@ async fn a_page_of_another_origin_gets_403() -> anyhow::Result<()> {
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected_and_others_keep_working() -> anyhow::Result<()>
+{
+    let server = TestServer::start(limits(Limits {
+        outbound_queue: 4,
+        max_message_bytes: 128 * 1024,
+        messages_per_sec: 100_000,
+        message_burst: 100_000,
+        ..Limits::default()
+    }))
+    .await?;
+    let (mut ana, _) = Client::join(&server, "ana").await?;
+    // Bo never reads again.
+    let (_bo, bo_welcome) = Client::join(&server, "bo").await?;
+    ana.recv().await?;
+    // Once the socket buffers between the server and bo are full, bo's queue fills up, the
+    // server drops bo's connection, and ana's next signal finds nobody to deliver to.
+    let big = offer(&"x".repeat(64 * 1024));
+    let mut sent = 0;
+    loop {
+        ana.signal(&bo_welcome.id, big.clone()).await?;
+        sent += 1;
+        match tokio::time::timeout(Duration::from_millis(1), ana.recv()).await {
+            Ok(reply) => match reply? {
+                ServerMessage::Error {
+                    code: ErrorCode::UnknownPeer,
+                    ..
+                } => break,
+                other => panic!("expected unknown_peer once bo is gone, got {other:?}"),
+            },
+            Err(_) => assert!(sent < 5_000, "bo was never disconnected"),
+        }
+    }
+    // Ana is unaffected, and bo's session waits for a reconnect rather than being announced.
+    let (mut cy, _) = Client::join(&server, "cy").await?;
+    assert!(matches!(ana.recv().await?, ServerMessage::UserJoined { user } if user.id == cy.id()));
+    cy.signal(&ana.id(), offer("hi")).await?;
+    assert_signal(&ana.recv().await?, &cy, "cy", &offer("hi"));
+    server.stop().await?;
+    Ok(())
+}
