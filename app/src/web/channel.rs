@@ -112,6 +112,15 @@ impl Channel {
         events.next().await.unwrap_or(ChannelEvent::Closed)
     }
 
+    /// The next event if one is already queued, without waiting.
+    pub fn try_next(&self) -> Option<ChannelEvent> {
+        match self.events.borrow_mut().try_recv() {
+            Ok(event) => Some(event),
+            Err(mpsc::TryRecvError::Closed) => Some(ChannelEvent::Closed),
+            Err(mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
     /// Sends a control message.
     pub fn send_text(&self, text: &str) -> Result<(), JsError> {
         self.channel
