@@ -18,9 +18,10 @@ use ferry_app::web::sink::{Finished, Opfs, Sink};
 use ferry_app::web::sleep;
 use ferry_protocol::{FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage};
 use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Blob, File};
+use web_sys::{Blob, File, FileSystemDirectoryHandle, FileSystemGetDirectoryOptions};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -174,6 +175,38 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     until(20, "the reply", || ana.statuses(&back) == ["Complete"]).await;
     let reply = ana.engine.received_file(&back, 0).unwrap();
     assert_eq!(bytes_of(&reply).await, b"thanks");
+}
+
+#[wasm_bindgen_test]
+async fn both_sides_offering_at_once_still_connect() {
+    // Glare: each engine creates its peer connection and its offer before hearing from the
+    // other; perfect negotiation must settle on one connection that carries both transfers.
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        ..EngineConfig::default()
+    });
+    let to_bo = ana
+        .engine
+        .send_files(&peer(0x0b), vec![file("for-bo.txt", b"hello bo")])
+        .unwrap();
+    let to_ana = bo
+        .engine
+        .send_files(&peer(0x0a), vec![file("for-ana.txt", b"hello ana")])
+        .unwrap();
+    until(20, "both offers", || {
+        ana.offer().is_some() && bo.offer().is_some()
+    })
+    .await;
+    ana.engine.answer(&to_ana, Answer::Download);
+    bo.engine.answer(&to_bo, Answer::Download);
+    until(20, "both transfers", || {
+        ana.statuses(&to_bo) == ["Complete"] && bo.statuses(&to_ana) == ["Complete"]
+    })
+    .await;
+    let got = bo.engine.received_file(&to_bo, 0).unwrap();
+    assert_eq!(bytes_of(&got).await, b"hello bo");
+    let got = ana.engine.received_file(&to_ana, 0).unwrap();
+    assert_eq!(bytes_of(&got).await, b"hello ana");
 }
 
 #[wasm_bindgen_test]
@@ -342,4 +375,32 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
     partial.discard().await;
     opfs.remove("sample").await;
     assert!(opfs.entries().await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn start_up_clears_what_closed_tabs_left_behind() {
+    // A folder no tab holds a lock for, as a tab that closed mid-transfer leaves it.
+    let storage = web_sys::window().unwrap().navigator().storage();
+    let root: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory())
+        .await
+        .unwrap()
+        .unchecked_into();
+    let create = FileSystemGetDirectoryOptions::new();
+    create.set_create(true);
+    let incoming: FileSystemDirectoryHandle =
+        JsFuture::from(root.get_directory_handle_with_options("ferry-incoming", &create))
+            .await
+            .unwrap()
+            .unchecked_into();
+    JsFuture::from(incoming.get_directory_handle_with_options("closed-tab", &create))
+        .await
+        .unwrap();
+
+    let opfs = Opfs::open("live-tab").await.unwrap().unwrap();
+    assert!(opfs.entries().await.is_empty());
+    let gone = JsFuture::from(incoming.get_directory_handle("closed-tab")).await;
+    assert!(gone.is_err(), "the abandoned folder is still there");
+    JsFuture::from(incoming.get_directory_handle("live-tab"))
+        .await
+        .expect("this tab's own folder stays");
 }
