@@ -123,11 +123,14 @@ impl Services {
                 }
             });
         });
-        let engine = Engine::new(
-            EngineConfig::default(),
-            out,
-            Rc::new(move |event| state.apply(event)),
-        );
+        // Engine events arrive from tasks outside the component tree; running them under the
+        // app's owner gives the row signals they create an owner that disposes of them.
+        let owner = Owner::current();
+        let events = Rc::new(move |event| match &owner {
+            Some(owner) => owner.with(|| state.apply(event)),
+            None => state.apply(event),
+        });
+        let engine = Engine::new(EngineConfig::default(), out, events);
         Self {
             engine: StoredValue::new_local(engine),
             signaling,

@@ -60,8 +60,23 @@ fn OfferCard(offer: IncomingOffer) -> impl IntoView {
             human_size(offer.memory_limit)
         )
     });
+    // The dialog does not block the page, so move focus to it: keyboard and screen-reader
+    // users learn of the offer at once and reach its buttons with Tab.
+    let dialog: NodeRef<leptos::html::Dialog> = NodeRef::new();
+    Effect::new(move || {
+        if let Some(dialog) = dialog.get() {
+            let _ = dialog.focus();
+        }
+    });
     view! {
-        <dialog open class="offer card" aria-label="Incoming files" aria-describedby="offer-summary">
+        <dialog
+            open
+            node_ref=dialog
+            tabindex="-1"
+            class="offer card"
+            aria-label="Incoming files"
+            aria-describedby="offer-summary"
+        >
             <h2>"Incoming files"</h2>
             <p id="offer-summary">
                 <strong>{offer.from.clone()}</strong>
