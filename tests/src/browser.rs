@@ -31,8 +31,6 @@ pub enum Role {
     Dialog,
     /// A progress bar.
     ProgressBar,
-    /// An alert or status message, which screen readers announce.
-    Live,
 }
 
 impl Role {
@@ -48,12 +46,9 @@ impl Role {
             Role::ListItem => "li, [role=listitem], [role=option]",
             Role::Dialog => "dialog, [role=dialog], [role=alertdialog]",
             Role::ProgressBar => "progress, [role=progressbar]",
-            Role::Live => "[role=alert], [role=status], output",
         }
     }
-}
 
-impl Role {
     /// Whether an element with this role counts only when WebDriver deems it displayed.
     ///
     /// Two exceptions: a file input is usually hidden behind its styled label, which is what
@@ -102,8 +97,8 @@ impl Browser {
             ],
             "prefs": {
                 // Chromium gathers ICE candidates on loopback only for an origin allowed to use
-                // the camera and microphone (measured; see shared/TOOLCHAIN.md). Ferry uses
-                // neither, so this grants nothing a user would be asked about.
+                // the camera and microphone (measured; see shared/TOOLCHAIN.md). Ferry never
+                // asks for either, so the grant changes nothing else a person would see.
                 "profile.default_content_setting_values.media_stream_camera": 1,
                 "profile.default_content_setting_values.media_stream_mic": 1,
                 // Chromium asks before a page downloads a second file without a new click,
