@@ -153,3 +153,44 @@ fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte check must catch what a broken transfer produces, and say where: a changed byte,
+    /// a missing tail, an extra tail, and a block delivered twice.
+    #[tokio::test]
+    async fn check_received_catches_every_kind_of_damage() -> Result<()> {
+        const BLOCK: usize = 1 << 20;
+        let dir = tempfile::tempdir()?;
+        let sent = random_file(dir.path(), "sent.bin", 3 * BLOCK as u64 + 5, 1).await?;
+        let bytes = fs::read(&sent.path)?;
+        let len = bytes.len();
+
+        let mut flipped = bytes.clone();
+        flipped[2 * BLOCK + 3] ^= 1;
+        // Blocks differ by the index stamped at their start, so a repeat differs right there.
+        let mut repeated = bytes.clone();
+        repeated.copy_within(..BLOCK, BLOCK);
+        let damaged = [
+            ("flipped", flipped, 2 * BLOCK + 3),
+            ("short", bytes[..len - 1].to_vec(), len - 1),
+            ("long", [&bytes[..], b"!"].concat(), len),
+            ("repeated", repeated, BLOCK),
+        ];
+        for (what, content, first) in damaged {
+            let path = dir.path().join(what);
+            fs::write(&path, content)?;
+            assert_eq!(
+                first_difference(&sent.path, &path)?,
+                Some(first as u64),
+                "{what}"
+            );
+            assert!(sent.check_received(&path).await.is_err(), "{what}");
+        }
+        let copy = dir.path().join("copy");
+        fs::copy(&sent.path, &copy)?;
+        sent.check_received(&copy).await
+    }
+}

@@ -41,24 +41,27 @@ async fn people_see_each_other_a_taken_nick_is_refused_and_leaving_is_seen() -> 
 async fn files_of_every_size_arrive_byte_identical_under_their_names() -> Result<()> {
     run(async |h: &Harness| {
         let (ana, bo) = ana_and_bo(h).await?;
-        let files = [
-            random_file(h.files_dir(), "empty.bin", 0, 1).await?,
-            random_file(h.files_dir(), "one-byte.bin", 1, 2).await?,
-            random_file(h.files_dir(), "día de café 🚢.txt", 10_000, 3).await?,
-            random_file(h.files_dir(), "random-64MiB.bin", 64 << 20, 4).await?,
+        // Each file's name and length, and the size the offer must show for it.
+        let cases = [
+            ("empty.bin", 0, "0 B"),
+            ("one-byte.bin", 1, "1 B"),
+            ("día de café 🚢.txt", 10_000, "10.0 kB"),
+            ("random-64MiB.bin", 64 << 20, "67.1 MB"),
         ];
-        for file in &files {
-            ana.send("bo", &[file]).await?;
+        let mut sent = Vec::new();
+        for (seed, (name, len, size)) in (1..).zip(cases) {
+            let file = random_file(h.files_dir(), name, len, seed).await?;
+            ana.send("bo", &[&file]).await?;
             let offer = bo.incoming_offer().await?;
             ensure!(
-                offer.contains("ana") && offer.contains(&file.name),
-                "the offer should name ana and {:?}, but reads {offer:?}",
-                file.name
+                offer.contains("ana") && offer.contains(name) && offer.contains(size),
+                "the offer should name ana, {name:?} and its size {size:?}, but reads {offer:?}"
             );
             bo.accept().await?;
-            expect_received(&ana, &bo, file).await?;
+            expect_received(&ana, &bo, &file).await?;
+            sent.push(file);
         }
-        expect_downloads(&bo, &files).await
+        expect_downloads(&bo, &sent).await
     })
     .await
 }
