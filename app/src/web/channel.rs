@@ -146,11 +146,6 @@ impl Channel {
         Ok(waited)
     }
 
-    /// Whether the channel has closed.
-    pub fn is_closed(&self) -> bool {
-        self.closed.get() || self.channel.ready_state() == RtcDataChannelState::Closed
-    }
-
     /// Closes the channel; queued messages are still delivered first.
     pub fn close(&self) {
         self.channel.close();

@@ -230,8 +230,7 @@ impl Engine {
     /// Applies a signal relayed from `from`.
     pub fn handle_signal(&self, from: PeerId, from_nick: &str, payload: SignalPayload) {
         self.set_nick(&from, from_nick);
-        let replace = matches!(payload, SignalPayload::Offer { .. });
-        match self.link(&from, replace) {
+        match self.link(&from) {
             Ok(link) => link.signal(payload),
             Err(error) => log(&format!("no connection to {from_nick}: {error}")),
         }
@@ -254,7 +253,7 @@ impl Engine {
     /// # Errors
     /// When there is no identity yet or the browser refuses a peer connection.
     pub fn send_files(&self, to: &PeerId, files: Vec<File>) -> Result<TransferId, JsError> {
-        let link = self.link(to, false)?;
+        let link = self.link(to)?;
         let id = TransferId::from_random_bytes(random_bytes());
         let metas: Vec<FileMeta> = files.iter().map(files::describe).collect();
         let nick = self.nick_of(to);
@@ -434,11 +433,10 @@ impl Engine {
         opfs
     }
 
-    /// The link to `peer`, created on first use; `fresh` replaces a dead one (the other side
-    /// starts over with a new offer).
-    fn link(&self, peer: &PeerId, fresh: bool) -> Result<Rc<PeerLink>, JsError> {
+    /// The link to `peer`, created on first use and again when the last one died.
+    fn link(&self, peer: &PeerId) -> Result<Rc<PeerLink>, JsError> {
         if let Some(link) = self.inner.links.borrow().get(peer)
-            && !(fresh && link.is_dead())
+            && !link.is_dead()
         {
             return Ok(Rc::clone(link));
         }
@@ -457,7 +455,18 @@ impl Engine {
                 let engine = Engine { inner };
                 match event {
                     LinkEvent::Channel(channel) => engine.incoming(remote.clone(), channel),
-                    LinkEvent::Gone => engine.peer_gone(remote),
+                    LinkEvent::Gone => {
+                        engine.peer_gone(remote);
+                        // Drop the dead link later: this runs inside one of its own callbacks,
+                        // which must not be freed while it executes.
+                        let remote = remote.clone();
+                        spawn_local(async move {
+                            let mut links = engine.inner.links.borrow_mut();
+                            if links.get(&remote).is_some_and(|link| link.is_dead()) {
+                                links.remove(&remote);
+                            }
+                        });
+                    }
                 }
             })
         };

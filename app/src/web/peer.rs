@@ -190,11 +190,6 @@ impl PeerLink {
             RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
         )
     }
-
-    /// The user at the other end.
-    pub fn remote(&self) -> &PeerId {
-        &self.remote
-    }
 }
 
 impl Drop for PeerLink {
