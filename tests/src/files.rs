@@ -126,14 +126,20 @@ pub fn listing(dir: &Path) -> Result<Vec<String>> {
 
 /// Waits until the browser has finished saving `name` into `dir` and returns its path.
 ///
-/// Chromium writes a download under a temporary name and renames it to the final one only when
-/// it is complete, so the final name appearing means the bytes are all there.
+/// Chromium writes a download under a temporary name (a hidden `.org.chromium.*` file or a
+/// `*.crdownload`) and renames it to the final one when it is complete; the final name being
+/// there with no temporary file beside it means every download so far is whole.
 pub async fn finished_download(dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
     wait_for(
         &format!("the download {name:?} in {}", dir.display()),
         DEADLINE,
-        || async { Ok(path.exists().then(|| path.clone())) },
+        || async {
+            let partial = listing(dir)?
+                .iter()
+                .any(|entry| entry.starts_with('.') || entry.ends_with(".crdownload"));
+            Ok((path.exists() && !partial).then(|| path.clone()))
+        },
     )
     .await
     .with_context(|| {

@@ -100,39 +100,31 @@ impl User {
             },
         )
         .await
-        .with_context(|| format!("in {}'s browser", self.label))
     }
 
     /// Sends `files` to `nick`: selects them in the list, chooses the files, presses Send.
     pub async fn send(&self, nick: &str, files: &[&SourceFile]) -> Result<()> {
-        let item = self
-            .wait(
-                &format!("{nick:?} under \"Online users\""),
-                DEADLINE,
-                async |user| user.online_user_item(nick).await,
-            )
-            .await?;
-        item.click().await?;
+        self.press(&format!("{nick:?} under \"Online users\""), async |user| {
+            user.online_user_item(nick).await
+        })
+        .await?;
         self.choose_files(files).await?;
-        let send = self
-            .wait("the Send button to be enabled", DEADLINE, async |user| {
-                let Some(button) = user.named(Role::Button, "Send").await? else {
-                    return Ok(None);
-                };
-                Ok(button.is_enabled().await?.then_some(button))
-            })
-            .await?;
-        send.click().await?;
-        Ok(())
+        self.press("the Send button, once enabled", async |user| {
+            let Some(button) = user.named(Role::Button, "Send").await? else {
+                return Ok(None);
+            };
+            Ok(button.is_enabled().await?.then_some(button))
+        })
+        .await
     }
 
     /// Gives `files` to the "Choose files" input, as choosing them in the file picker does.
     pub async fn choose_files(&self, files: &[&SourceFile]) -> Result<()> {
         let input = self
-            .browser
-            .named(None, Role::FileInput, "Choose files")
-            .await?
-            .context("no file input labelled \"Choose files\"")?;
+            .wait("the \"Choose files\" input", DEADLINE, async |user| {
+                user.named(Role::FileInput, "Choose files").await
+            })
+            .await?;
         let paths: Vec<String> = files
             .iter()
             .map(|file| file.path.display().to_string())
@@ -212,7 +204,6 @@ impl User {
             Ok(None)
         })
         .await
-        .with_context(|| format!("in {}'s browser", self.label))
     }
 
     /// How far the progress bar named after `file` is, as its accessible value.
@@ -246,22 +237,17 @@ impl User {
             },
         )
         .await
-        .with_context(|| format!("in {}'s browser", self.label))
     }
 
     /// Presses "Cancel" in the transfer row of `file`.
     pub async fn cancel(&self, file: &str) -> Result<()> {
-        let row = self
-            .transfer_row(file)
-            .await?
-            .with_context(|| format!("no transfer row for {file:?}"))?;
-        let cancel = self
-            .browser
-            .named(Some(&row), Role::Button, "Cancel")
-            .await?
-            .with_context(|| format!("no Cancel button in the row of {file:?}"))?;
-        cancel.click().await?;
-        Ok(())
+        self.press(&format!("Cancel in the row of {file:?}"), async |user| {
+            let Some(row) = user.transfer_row(file).await? else {
+                return Ok(None);
+            };
+            user.browser.named(Some(&row), Role::Button, "Cancel").await
+        })
+        .await
     }
 
     /// The text of the banner shown while the connection to the server is lost, if shown.
@@ -309,12 +295,10 @@ impl User {
             .context("no textbox named \"Nickname\"")?;
         field.clear().await?;
         field.send_keys(nick).await?;
-        let join = self
-            .named(Role::Button, "Join")
-            .await?
-            .context("no button named \"Join\"")?;
-        join.click().await?;
-        Ok(())
+        self.press("the Join button", async |user| {
+            user.named(Role::Button, "Join").await
+        })
+        .await
     }
 
     /// The nicks under "Online users", or `None` while that list is not shown. This person is
@@ -375,18 +359,36 @@ impl User {
             user.named(Role::Dialog, "Incoming files").await
         })
         .await
-        .with_context(|| format!("in {}'s browser", self.label))
     }
 
     async fn press_in_dialog(&self, button: &str) -> Result<()> {
-        let dialog = self.incoming_dialog().await?;
-        let found = self
-            .browser
-            .named(Some(&dialog), Role::Button, button)
-            .await?
-            .with_context(|| format!("no {button:?} button in the \"Incoming files\" dialog"))?;
-        found.click().await?;
-        Ok(())
+        let what = format!("{button:?} in the \"Incoming files\" dialog");
+        self.press(&what, async |user| {
+            let Some(dialog) = user.named(Role::Dialog, "Incoming files").await? else {
+                return Ok(None);
+            };
+            user.browser
+                .named(Some(&dialog), Role::Button, button)
+                .await
+        })
+        .await
+    }
+
+    /// Waits until `find` finds a control, and clicks it. Finding and clicking are retried
+    /// together, so a control the app re-renders in between is found again, not clicked stale.
+    async fn press(
+        &self,
+        what: &str,
+        find: impl AsyncFn(&Self) -> Result<Option<Element>>,
+    ) -> Result<()> {
+        self.wait(what, DEADLINE, async |user| {
+            let Some(control) = find(user).await? else {
+                return Ok(None);
+            };
+            control.click().await?;
+            Ok(Some(()))
+        })
+        .await
     }
 
     /// The row of the transfers list that holds the progress bar named after `file`.
