@@ -96,7 +96,7 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 <span>{read(|row| row.seconds_left.map(time_left_text).unwrap_or_default())}</span>
             </div>
             <div class="row-foot">
-                <span class="status">{move || status().to_string()}</span>
+                <span class="status" aria-live="polite">{move || status().to_string()}</span>
                 <span class="actions">
                     <Show when=move || status().is_running()>
                         <button type="button" class="secondary small" on:click=cancel.clone()>
