@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use ferry_e2e::{Harness, SourceFile, User, finished_download, listing, random_file, run};
 
-/// Big enough that a transfer is still running seconds after its first bytes moved, even at
-/// the ~35 MB/s two Chromium processes manage on two cores, so a test can interrupt it.
+/// Big enough that a transfer is still running many seconds after its first bytes moved, so a
+/// test can interrupt it: two Chromium processes on two cores move some 20–35 MB/s.
 const LONG_TRANSFER: u64 = 512 << 20;
+
+/// Long enough to outlast stopping the server, both banners showing and the restart (well
+/// under a second), yet short enough to wait for its completion and compare its bytes.
+const OUTAGE_TRANSFER: u64 = 256 << 20;
 
 /// Within this much of Bo's tab closing, Ana must see the transfer fail.
 const VANISHED_PEER_DEADLINE: Duration = Duration::from_secs(5);
@@ -164,7 +168,8 @@ async fn the_sender_sees_a_failure_within_5_s_when_the_receivers_tab_closes() ->
 async fn a_transfer_survives_a_signaling_server_restart() -> Result<()> {
     run(async |h: &Harness| {
         let (ana, bo) = ana_and_bo(h).await?;
-        let file = random_file(h.files_dir(), "through-the-outage.bin", 256 << 20, 12).await?;
+        let file =
+            random_file(h.files_dir(), "through-the-outage.bin", OUTAGE_TRANSFER, 12).await?;
         start_transfer(&ana, &bo, &file).await?;
 
         h.server().stop().await?;
