@@ -255,6 +255,49 @@ async fn decline_and_cancel_reach_both_sides() {
 }
 
 #[wasm_bindgen_test]
+async fn a_dismissed_row_stays_gone_while_later_files_move() {
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        high_water: 64 * 1024,
+    });
+    let big = noise(16 * 1024 * 1024, 5);
+    let id = ana
+        .engine
+        .send_files(
+            &peer(0x0b),
+            vec![file("small.txt", b"small"), file("big.bin", &big)],
+        )
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine.answer(&id, Answer::Download);
+    until(20, "the first file", || {
+        bo.rows(&id)
+            .first()
+            .is_some_and(|row| row.status == Status::Complete)
+    })
+    .await;
+    assert_eq!(
+        bo.statuses(&id)[1],
+        "Receiving",
+        "the second file is too quick"
+    );
+    bo.engine.dismiss(&id, 0);
+    let removed_at = bo.events.borrow().len();
+    until(20, "the second file", || {
+        bo.rows(&id)
+            .last()
+            .is_some_and(|row| row.status == Status::Complete)
+    })
+    .await;
+    assert_eq!(bo.statuses(&id), ["Complete"]);
+    let first_key = format!("{id}-0");
+    let revived = bo.events.borrow()[removed_at..].iter().any(|event| {
+        matches!(event, EngineEvent::Rows(rows) if rows.iter().any(|row| row.key == first_key))
+    });
+    assert!(!revived, "the dismissed row came back");
+}
+
+#[wasm_bindgen_test]
 async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
     // Ana is played by hand here, on a bare link, so she can lie about the hash.
     let bo_id = peer(0x0b);

@@ -400,7 +400,7 @@ impl Engine {
         self.inner.backpressure_waits.get()
     }
 
-    /// The current rows of a transfer.
+    /// The current rows of a transfer, without those the user dismissed.
     pub fn rows(&self, id: &TransferId) -> Vec<FileRow> {
         self.job(id).map(|job| job.rows()).unwrap_or_default()
     }
@@ -971,10 +971,13 @@ impl Job {
         let transfer = self.transfer.borrow();
         let rates = self.rates.borrow();
         let received = self.received.borrow();
+        let dismissed = self.dismissed.borrow();
         transfer
             .files
             .iter()
             .enumerate()
+            // A dismissed row stays gone, even when a later file of its transfer moves on.
+            .filter(|(index, _)| !dismissed.contains(index))
             .map(|(index, file)| {
                 let moving = matches!(file.status, Status::Sending | Status::Receiving);
                 let rate = rates.get(index).filter(|_| moving);
