@@ -38,10 +38,30 @@ pub enum ChannelEvent {
 pub struct Channel {
     channel: RtcDataChannel,
     events: RefCell<mpsc::UnboundedReceiver<ChannelEvent>>,
-    drained: Notify,
-    closed: Rc<Cell<bool>>,
+    ending: Ending,
     high_water: u32,
     _listeners: [Listener; 4],
+}
+
+/// Tells this side's tasks that the channel is closed: reads end with one
+/// [`ChannelEvent::Closed`] and a sender blocked on backpressure wakes. Used by the `close`
+/// event and by [`Channel::close`] itself, since a channel closed from this side (or under a
+/// peer connection that was closed) may never fire that event.
+#[derive(Clone, Debug)]
+struct Ending {
+    events: mpsc::UnboundedSender<ChannelEvent>,
+    drained: Notify,
+    closed: Rc<Cell<bool>>,
+}
+
+impl Ending {
+    fn end(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        let _ = self.events.unbounded_send(ChannelEvent::Closed);
+        self.drained.notify_all();
+    }
 }
 
 impl Channel {
@@ -55,7 +75,11 @@ impl Channel {
             let _ = sender.unbounded_send(ChannelEvent::Open);
         }
         let drained = Notify::default();
-        let closed = Rc::new(Cell::new(false));
+        let ending = Ending {
+            events: sender.clone(),
+            drained: drained.clone(),
+            closed: Rc::new(Cell::new(false)),
+        };
         let target = channel.unchecked_ref();
         let on_open = {
             let sender = sender.clone();
@@ -63,40 +87,27 @@ impl Channel {
                 let _ = sender.unbounded_send(ChannelEvent::Open);
             })
         };
-        let on_message = {
-            let sender = sender.clone();
-            Listener::new(target, "message", move |event| {
-                let data = event.unchecked_into::<MessageEvent>().data();
-                let event = if let Some(text) = data.as_string() {
-                    ChannelEvent::Text(text)
-                } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-                    ChannelEvent::Binary(Uint8Array::new(buffer))
-                } else {
-                    // binaryType is "arraybuffer", so nothing else can arrive.
-                    return;
-                };
-                let _ = sender.unbounded_send(event);
-            })
-        };
+        let on_message = Listener::new(target, "message", move |event| {
+            let data = event.unchecked_into::<MessageEvent>().data();
+            let event = if let Some(text) = data.as_string() {
+                ChannelEvent::Text(text)
+            } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+                ChannelEvent::Binary(Uint8Array::new(buffer))
+            } else {
+                // binaryType is "arraybuffer", so nothing else can arrive.
+                return;
+            };
+            let _ = sender.unbounded_send(event);
+        });
         let on_close = {
-            let drained = drained.clone();
-            let closed = Rc::clone(&closed);
-            Listener::new(target, "close", move |_| {
-                closed.set(true);
-                let _ = sender.unbounded_send(ChannelEvent::Closed);
-                // Wake a sender blocked on backpressure so it sees the close.
-                drained.notify_all();
-            })
+            let ending = ending.clone();
+            Listener::new(target, "close", move |_| ending.end())
         };
-        let on_low = {
-            let drained = drained.clone();
-            Listener::new(target, "bufferedamountlow", move |_| drained.notify_all())
-        };
+        let on_low = Listener::new(target, "bufferedamountlow", move |_| drained.notify_all());
         Self {
             channel,
             events: RefCell::new(events),
-            drained,
-            closed,
+            ending,
             high_water,
             _listeners: [on_open, on_message, on_close, on_low],
         }
@@ -108,6 +119,10 @@ impl Channel {
     // the receiver out, keeps the queue intact when a `select!` drops this future mid-wait.
     #[allow(clippy::await_holding_refcell_ref)]
     pub async fn next(&self) -> ChannelEvent {
+        if self.ending.closed.get() {
+            // Nothing arrives after the close: what is queued, then `Closed` for good.
+            return self.try_next().unwrap_or(ChannelEvent::Closed);
+        }
         let mut events = self.events.borrow_mut();
         events.next().await.unwrap_or(ChannelEvent::Closed)
     }
@@ -132,12 +147,12 @@ impl Channel {
     /// high-water mark. Returns whether it had to wait.
     pub async fn send_bytes(&self, bytes: &Uint8Array) -> Result<bool, JsError> {
         let mut waited = false;
-        while self.channel.buffered_amount() > self.high_water && !self.closed.get() {
+        while self.channel.buffered_amount() > self.high_water && !self.ending.closed.get() {
             waited = true;
-            let drained = self.drained.notified();
+            let drained = self.ending.drained.notified();
             let _ = drained.await;
         }
-        if self.closed.get() {
+        if self.ending.closed.get() {
             return Err(JsError::plain("sending file bytes", "the channel closed"));
         }
         self.channel
@@ -146,9 +161,11 @@ impl Channel {
         Ok(waited)
     }
 
-    /// Closes the channel; queued messages are still delivered first.
+    /// Closes the channel; queued messages are still delivered first. This side's tasks hear
+    /// of it at once.
     pub fn close(&self) {
         self.channel.close();
+        self.ending.end();
     }
 }
 
