@@ -382,6 +382,8 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
             reason: "integrity check failed".into()
         }
     );
+    // Bo reads nothing more of this transfer, so he closes its channel.
+    assert!(matches!(channel.next().await, ChannelEvent::Closed));
     until(5, "the failure", || {
         bo.rows(&id)
             .first()

@@ -524,7 +524,9 @@ impl Engine {
         }
     }
 
-    /// Ends a transfer with `error` on this side and tells the other side why.
+    /// Ends a transfer with `error` on this side, tells the other side why and closes the
+    /// channel: this side reads nothing more from it, so bytes still arriving would only pile
+    /// up, and a task of the other side waiting for a message that now never comes wakes.
     fn fail(&self, job: &Job, error: &TransferError) {
         if job.transfer.borrow().is_ended() {
             return;
@@ -533,6 +535,7 @@ impl Engine {
         let _ = job.channel.send_text(&encode(&TransferMessage::Failed {
             reason: error.to_string(),
         }));
+        job.channel.close();
         self.publish(job);
     }
 
