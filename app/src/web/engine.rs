@@ -738,6 +738,10 @@ impl Engine {
             .borrow_mut()
             .insert(id.clone(), Rc::clone(&job));
         let opfs = self.opfs().await;
+        // The sender may have gone while the storage opened; then nothing is left to ask.
+        if job.transfer.borrow().is_ended() {
+            return;
+        }
         let offer = IncomingOffer {
             id: id.clone(),
             from: nick,
