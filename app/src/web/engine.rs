@@ -863,7 +863,21 @@ impl Engine {
                             break;
                         };
                         let mime = job.transfer.borrow().files[index].meta.mime.clone();
-                        match open.finish(&mime).await {
+                        let finished = open.finish(&mime).await;
+                        // Cancelled, or cut off, while the file was flushed: its row says so, so
+                        // it is not handed over. (A file written where the user chose stays
+                        // there, whole and checked; the browser offers no way to delete it.)
+                        if job.transfer.borrow().is_ended() {
+                            if let Ok(Finished::Download {
+                                entry: Some(entry), ..
+                            }) = finished
+                                && let Some(opfs) = opfs
+                            {
+                                opfs.remove(&entry).await;
+                            }
+                            break;
+                        }
+                        match finished {
                             Ok(finished) => self.keep(job, index, finished),
                             Err(error) => {
                                 self.fail(job, &TransferError::Local(error.to_string()));
