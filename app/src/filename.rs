@@ -30,21 +30,60 @@ pub fn sanitize(raw: &str) -> String {
     shorten(&name)
 }
 
+/// The `n`th variant of a name that is already taken: "notes (2).txt" for `n` = 2; `n` = 1
+/// is the name itself. Stays within the length limit by cutting the stem, never the number.
+pub fn numbered(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_owned();
+    }
+    let extension = extension(name);
+    let stem = &name[..name.len() - extension.len()];
+    fit(stem, &format!(" ({n}){extension}"))
+}
+
+/// Names for the files of one offer that differ from each other, ignoring case as Windows
+/// and macOS do: saved into one folder, a file must not overwrite its namesake.
+pub fn distinct(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            let unique = (1..)
+                .map(|n| numbered(&name, n))
+                .find(|candidate| !taken.contains(&candidate.to_lowercase()))
+                .unwrap_or(name);
+            taken.insert(unique.to_lowercase());
+            unique
+        })
+        .collect()
+}
+
 /// Cuts a long name at a character boundary, keeping a short extension.
 fn shorten(name: &str) -> String {
     if name.len() <= MAX_BYTES {
         return name.to_owned();
     }
-    let extension = name
-        .rfind('.')
+    let extension = extension(name);
+    fit(&name[..name.len() - extension.len()], extension)
+}
+
+/// A short extension of `name` with its dot ("" when there is none, or it is long, or the
+/// dot starts the name as in ".bashrc").
+fn extension(name: &str) -> &str {
+    name.rfind('.')
+        .filter(|&dot| dot > 0)
         .map(|dot| &name[dot..])
         .filter(|ext| ext.len() <= 16)
-        .unwrap_or("");
-    let mut stem_end = MAX_BYTES - extension.len();
-    while !name.is_char_boundary(stem_end) {
+        .unwrap_or("")
+}
+
+/// `stem` followed by `tail`, the stem cut at a character boundary to stay within the limit.
+fn fit(stem: &str, tail: &str) -> String {
+    let mut stem_end = stem.len().min(MAX_BYTES.saturating_sub(tail.len()));
+    while !stem.is_char_boundary(stem_end) {
         stem_end -= 1;
     }
-    format!("{}{extension}", &name[..stem_end])
+    format!("{}{tail}", &stem[..stem_end])
 }
 
 #[cfg(test)]
@@ -77,6 +116,28 @@ mod tests {
         check(".", "download");
         check("folder/", "download");
         check("  name.  ", "name");
+    }
+
+    #[test]
+    fn numbers_a_taken_name_before_its_extension() {
+        assert_eq!(numbered("notes.txt", 1), "notes.txt");
+        assert_eq!(numbered("notes.txt", 2), "notes (2).txt");
+        assert_eq!(numbered("README", 3), "README (3)");
+        assert_eq!(numbered(".bashrc", 2), ".bashrc (2)");
+        let long = format!("{}.txt", "é".repeat(150));
+        let second = numbered(&long, 2);
+        assert!(second.len() <= MAX_BYTES);
+        assert!(second.ends_with(" (2).txt"), "{second}");
+    }
+
+    #[test]
+    fn namesakes_in_one_offer_get_distinct_names() {
+        let names = ["a.txt", "b.txt", "a.txt", "A.TXT", "a (2).txt"].map(String::from);
+        assert_eq!(
+            distinct(names),
+            ["a.txt", "b.txt", "a (2).txt", "A (3).TXT", "a (2) (2).txt"]
+        );
+        assert_eq!(distinct(["x".to_owned()]), ["x"]);
     }
 
     #[test]

@@ -14,14 +14,17 @@ use ferry_app::transfer::Status;
 use ferry_app::web::channel::{Channel, ChannelEvent};
 use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow};
 use ferry_app::web::peer::{LinkEvent, PeerLink};
-use ferry_app::web::sink::{Finished, Opfs, Sink};
+use ferry_app::web::sink::{Finished, Opfs, Picked, Sink};
 use ferry_app::web::sleep;
 use ferry_protocol::{FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Blob, File, FileSystemDirectoryHandle, FileSystemGetDirectoryOptions};
+use web_sys::{
+    Blob, File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
+    FileSystemGetFileOptions,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -448,4 +451,77 @@ async fn start_up_clears_what_closed_tabs_left_behind() {
     JsFuture::from(incoming.get_directory_handle("live-tab"))
         .await
         .expect("this tab's own folder stays");
+}
+
+/// The folder `name` in the origin-private file system, created empty.
+async fn fresh_folder(name: &str) -> FileSystemDirectoryHandle {
+    let storage = web_sys::window().unwrap().navigator().storage();
+    let root: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory())
+        .await
+        .unwrap()
+        .unchecked_into();
+    let recursive = web_sys::FileSystemRemoveOptions::new();
+    recursive.set_recursive(true);
+    let _ = JsFuture::from(root.remove_entry_with_options(name, &recursive)).await;
+    let create = FileSystemGetDirectoryOptions::new();
+    create.set_create(true);
+    JsFuture::from(root.get_directory_handle_with_options(name, &create))
+        .await
+        .unwrap()
+        .unchecked_into()
+}
+
+async fn read_entry(folder: &FileSystemDirectoryHandle, name: &str) -> Vec<u8> {
+    let handle: FileSystemFileHandle = JsFuture::from(folder.get_file_handle(name))
+        .await
+        .unwrap()
+        .unchecked_into();
+    let file: Blob = JsFuture::from(handle.get_file())
+        .await
+        .unwrap()
+        .unchecked_into();
+    bytes_of(&file).await
+}
+
+#[wasm_bindgen_test]
+async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_own() {
+    let folder = fresh_folder("chosen-folder").await;
+    let create = FileSystemGetFileOptions::new();
+    create.set_create(true);
+    JsFuture::from(folder.get_file_handle_with_options("same.txt", &create))
+        .await
+        .unwrap();
+    let mut old = Sink::picked(&Picked::Folder(folder.clone()), "old.txt")
+        .await
+        .unwrap();
+    old.write(&Uint8Array::from(&b"mine"[..])).await.unwrap();
+    old.finish("").await.unwrap();
+
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        ..EngineConfig::default()
+    });
+    let id = ana
+        .engine
+        .send_files(
+            &peer(0x0b),
+            vec![
+                file("same.txt", b"first"),
+                file("same.txt", b"second"),
+                file("old.txt", b"theirs"),
+            ],
+        )
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine
+        .answer(&id, Answer::SaveTo(Picked::Folder(folder.clone())));
+    until(20, "completion", || bo.statuses(&id) == ["Complete"; 3]).await;
+    let names: Vec<String> = bo.rows(&id).into_iter().map(|row| row.name).collect();
+    assert_eq!(names, ["same.txt", "same (2).txt", "old.txt"]);
+    // "same.txt" was already there, empty: each file took the next free name.
+    assert_eq!(read_entry(&folder, "same.txt").await, b"");
+    assert_eq!(read_entry(&folder, "same (2).txt").await, b"first");
+    assert_eq!(read_entry(&folder, "same (2) (2).txt").await, b"second");
+    assert_eq!(read_entry(&folder, "old.txt").await, b"mine");
+    assert_eq!(read_entry(&folder, "old (2).txt").await, b"theirs");
 }

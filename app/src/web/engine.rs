@@ -26,7 +26,7 @@ use super::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
 use super::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
 use super::{JsError, log, now_secs, random_bytes};
 use crate::chunking::{chunk_ranges, chunk_size};
-use crate::filename::sanitize;
+use crate::filename::{distinct, sanitize};
 use crate::rate::RateEstimator;
 use crate::transfer::{Direction, Status, Transfer, TransferError};
 
@@ -716,12 +716,11 @@ impl Engine {
                 ChannelEvent::Binary(_) | ChannelEvent::Closed => return,
             }
         };
+        let names = distinct(metas.iter().map(|meta| sanitize(&meta.name)));
         let metas: Vec<FileMeta> = metas
             .into_iter()
-            .map(|meta| FileMeta {
-                name: sanitize(&meta.name),
-                ..meta
-            })
+            .zip(names)
+            .map(|(meta, name)| FileMeta { name, ..meta })
             .collect();
         let (answer_sender, answer) = oneshot::channel();
         let job = Rc::new(Job::new(

@@ -21,6 +21,7 @@ use web_sys::{
 };
 
 use super::{Context, JsError, call_method, property, wait};
+use crate::filename::numbered;
 
 /// The most bytes one offer may hold when it can only be received into memory.
 pub const MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
@@ -237,15 +238,35 @@ impl Sink {
         })
     }
 
-    /// The file the user picked, or `name` inside the folder they picked.
+    /// The file the user picked, or `name` inside the folder they picked ("name (2)" and so
+    /// on when a file of that name is already there: the user chose the folder, not to
+    /// replace what it holds).
     pub async fn picked(picked: &Picked, name: &str) -> Result<Self, JsError> {
         let handle = match picked {
             Picked::File(handle) => handle.clone(),
             Picked::Folder(folder) => {
+                let mut n = 1;
+                loop {
+                    let found = wait(
+                        folder.get_file_handle(&numbered(name, n)),
+                        "looking into the chosen folder",
+                    )
+                    .await;
+                    // A file or a folder of that name takes it; any other answer (mostly "not
+                    // found") ends the search, and creating the file reports a real problem.
+                    let taken = match found {
+                        Ok(_) => true,
+                        Err(error) => error.message.ends_with("(TypeMismatchError)"),
+                    };
+                    if !taken {
+                        break;
+                    }
+                    n += 1;
+                }
                 let create = FileSystemGetFileOptions::new();
                 create.set_create(true);
                 wait(
-                    folder.get_file_handle_with_options(name, &create),
+                    folder.get_file_handle_with_options(&numbered(name, n), &create),
                     "creating the file in the chosen folder",
                 )
                 .await?
