@@ -1,6 +1,9 @@
 //! The "Incoming files" dialog: who sends what, and the user's answer.
 
+use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlElement;
 
 use super::{AppState, Services};
 use crate::format::human_size;
@@ -8,19 +11,41 @@ use crate::web::engine::{Answer, IncomingOffer};
 use crate::web::sink::{has_save_picker, pick_location};
 
 /// Shows the oldest offer waiting for an answer, with "Accept", "Decline" and, where the
-/// browser has the save picker, "Choose where to save…".
+/// browser has the save picker, "Choose where to save…". Escape declines. When the last offer
+/// is answered, focus goes back to where it was before the first one appeared.
 #[component]
 pub fn OfferDialog() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let current = move || state.offers.get().into_iter().next();
+    // A memo, so that a second offer arriving does not rebuild the dialog of the first (and
+    // pull focus away from the button the user is on).
+    let current = Memo::new(move |_| state.offers.with(|offers| offers.first().cloned()));
+    let return_focus: StoredValue<Option<HtmlElement>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move || {
+        if current.with(Option::is_none)
+            && let Some(element) = return_focus.try_update_value(Option::take).flatten()
+        {
+            let _ = element.focus();
+        }
+    });
     view! {
-        {move || current().map(|offer| view! { <OfferCard offer/> })}
+        {move || current.get().map(|offer| view! { <OfferCard offer return_focus/> })}
     }
 }
 
 #[component]
-fn OfferCard(offer: IncomingOffer) -> impl IntoView {
+fn OfferCard(
+    offer: IncomingOffer,
+    return_focus: StoredValue<Option<HtmlElement>, LocalStorage>,
+) -> impl IntoView {
     let services = expect_context::<Services>();
+    // Where focus was before the first of a run of offers took it (not a previous dialog).
+    let focused = document()
+        .active_element()
+        .filter(|element| element.closest("dialog.offer").ok().flatten().is_none())
+        .and_then(|element| element.dyn_into::<HtmlElement>().ok());
+    if focused.is_some() {
+        return_focus.set_value(focused);
+    }
     let id = offer.id.clone();
     let answer = move |answer: Answer| {
         services
@@ -34,6 +59,16 @@ fn OfferCard(offer: IncomingOffer) -> impl IntoView {
     let decline = {
         let answer = answer.clone();
         move |_| answer(Answer::Decline)
+    };
+    // A dialog's Escape means "no": an offer cannot be put aside unanswered.
+    let escape = {
+        let answer = answer.clone();
+        move |event: KeyboardEvent| {
+            if event.key() == "Escape" {
+                event.prevent_default();
+                answer(Answer::Decline);
+            }
+        }
     };
     let names: Vec<String> = offer.files.iter().map(|file| file.name.clone()).collect();
     let choose = move |_| {
@@ -76,6 +111,7 @@ fn OfferCard(offer: IncomingOffer) -> impl IntoView {
             class="offer card"
             aria-label="Incoming files"
             aria-describedby="offer-summary"
+            on:keydown=escape
         >
             <h2>"Incoming files"</h2>
             <p id="offer-summary">
