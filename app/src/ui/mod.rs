@@ -281,8 +281,15 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <div class="banner" role="status" hidden=move || !state.connection_lost.get()>
-            "Connection to the server lost — reconnecting…"
+        // The live region is always there and only its text comes and goes: screen readers
+        // announce a change of text, not a region that appears already filled.
+        <div class="banner" role="status">
+            {move || {
+                state
+                    .connection_lost
+                    .get()
+                    .then_some("Connection to the server lost — reconnecting…")
+            }}
         </div>
         <Show
             when=move || state.phase.get() == Phase::Joined
