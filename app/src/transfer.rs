@@ -41,6 +41,14 @@ impl Status {
             Self::Waiting { .. } | Self::Sending | Self::Receiving | Self::Verifying
         )
     }
+
+    /// Whether a file that said `before` and now says this is worth telling a screen-reader
+    /// user: the receiver's answer to the offer, and the end of the file.
+    pub fn is_news_after(&self, before: &Self) -> bool {
+        self != before
+            && (matches!(before, Self::Waiting { .. })
+                || (before.is_running() && !self.is_running()))
+    }
 }
 
 impl fmt::Display for Status {
@@ -528,5 +536,17 @@ mod tests {
         assert_eq!(Status::Failed("x".into()).to_string(), "Failed: x");
         assert!(Status::Verifying.is_running());
         assert!(!Status::Complete.is_running());
+    }
+
+    #[test]
+    fn news_is_the_answer_and_the_end() {
+        let waiting = Status::Waiting { peer: "bo".into() };
+        assert!(Status::Sending.is_news_after(&waiting));
+        assert!(Status::Declined.is_news_after(&waiting));
+        assert!(Status::Complete.is_news_after(&Status::Verifying));
+        assert!(Status::Cancelled.is_news_after(&Status::Receiving));
+        assert!(!Status::Verifying.is_news_after(&Status::Sending));
+        assert!(!Status::Sending.is_news_after(&Status::Sending));
+        assert!(!Status::Cancelled.is_news_after(&Status::Complete));
     }
 }

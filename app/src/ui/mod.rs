@@ -53,6 +53,9 @@ pub struct AppState {
     pub chosen: RwSignal<Vec<(String, u64)>>,
     /// One signal per transfer row, newest first.
     pub rows: RwSignal<Vec<(String, RwSignal<FileRow>)>>,
+    /// What just happened to transfers, for screen readers: "NAME: STATUS" for each file that
+    /// was answered or ended.
+    pub announcement: RwSignal<String>,
     /// Offers waiting for an answer, oldest first.
     pub offers: RwSignal<Vec<IncomingOffer>>,
     /// A file is being dragged over the page.
@@ -81,6 +84,7 @@ impl AppState {
             selected: RwSignal::new(None),
             chosen: RwSignal::new(Vec::new()),
             rows: RwSignal::new(Vec::new()),
+            announcement: RwSignal::new(String::new()),
             offers: RwSignal::new(Vec::new()),
             dragging: RwSignal::new(false),
         }
@@ -89,19 +93,31 @@ impl AppState {
     /// Applies what the engine reports.
     fn apply(self, event: EngineEvent) {
         match event {
-            EngineEvent::Rows(batch) => self.rows.update(|rows| {
-                let mut fresh = Vec::new();
-                for row in batch {
-                    match rows.iter().find(|(key, _)| *key == row.key) {
-                        Some((_, signal)) => signal.set(row),
-                        None => fresh.push((row.key.clone(), RwSignal::new(row))),
+            EngineEvent::Rows(batch) => {
+                let mut news = Vec::new();
+                self.rows.update(|rows| {
+                    let mut fresh = Vec::new();
+                    for row in batch {
+                        let Some((_, signal)) = rows.iter().find(|(key, _)| *key == row.key) else {
+                            fresh.push((row.key.clone(), RwSignal::new(row)));
+                            continue;
+                        };
+                        if signal.with_untracked(|old| row.status.is_news_after(&old.status)) {
+                            news.push(format!("{}: {}", row.name, row.status));
+                        }
+                        signal.set(row);
                     }
+                    if !fresh.is_empty() {
+                        fresh.append(rows);
+                        *rows = fresh;
+                    }
+                });
+                // One announcement per change, however many files it concerns: a live region per
+                // row would read out every step of every file.
+                if !news.is_empty() {
+                    self.announcement.set(news.join("; "));
                 }
-                if !fresh.is_empty() {
-                    fresh.append(rows);
-                    *rows = fresh;
-                }
-            }),
+            }
             EngineEvent::Offer(offer) => self.offers.update(|offers| offers.push(offer)),
             EngineEvent::OfferGone(id) => self.offers.update(|offers| {
                 offers.retain(|offer| offer.id != id);

@@ -17,6 +17,7 @@ pub fn Transfers() -> impl IntoView {
             <p class="hint" hidden=move || !state.rows.get().is_empty()>
                 "Files you send or receive show up here."
             </p>
+            <p class="visually-hidden" role="status">{move || state.announcement.get()}</p>
             <ul class="rows" aria-label="Transfers">
                 <For
                     each=move || state.rows.get()
@@ -96,7 +97,7 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 <span>{read(|row| row.seconds_left.map(time_left_text).unwrap_or_default())}</span>
             </div>
             <div class="row-foot">
-                <span class="status" aria-live="polite">{move || status().to_string()}</span>
+                <span class="status">{move || status().to_string()}</span>
                 <span class="actions">
                     <Show when=move || status().is_running()>
                         <button type="button" class="secondary small" on:click=cancel.clone()>
