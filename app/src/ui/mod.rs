@@ -289,11 +289,20 @@ pub fn App() -> impl IntoView {
         });
         services.engine.with_value(Engine::shutdown);
     });
+    // A page restored from the back/forward cache has neither its server connection nor its
+    // peer connections (closed on `pagehide` above): start it afresh rather than show a
+    // page that looks joined and is not.
+    let back = window_event_listener(ev::pageshow, move |event| {
+        if event.persisted() {
+            let _ = window().location().reload();
+        }
+    });
     on_cleanup(move || {
         over.remove();
         left.remove();
         dropped.remove();
         gone.remove();
+        back.remove();
     });
 
     view! {
