@@ -301,6 +301,33 @@ async fn a_dismissed_row_stays_gone_while_later_files_move() {
 }
 
 #[wasm_bindgen_test]
+async fn a_peer_that_leaves_mid_transfer_fails_it_on_both_sides() {
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        high_water: 64 * 1024,
+    });
+    let big = noise(32 * 1024 * 1024, 9);
+    let id = ana
+        .engine
+        .send_files(&peer(0x0b), vec![file("big.bin", &big)])
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine.answer(&id, Answer::Download);
+    until(20, "bytes to flow", || {
+        bo.rows(&id).first().is_some_and(|row| row.done > 0)
+    })
+    .await;
+    // As when the server says bo left: ana drops the connection at once.
+    ana.engine.peer_left(&peer(0x0b));
+    assert_eq!(ana.statuses(&id), ["Failed: bo disconnected"]);
+    until(20, "bo to see ana gone", || {
+        bo.statuses(&id) == ["Failed: ana disconnected"]
+    })
+    .await;
+    assert!(bo.engine.received_file(&id, 0).is_none());
+}
+
+#[wasm_bindgen_test]
 async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
     // Ana is played by hand here, on a bare link, so she can lie about the hash.
     let bo_id = peer(0x0b);
