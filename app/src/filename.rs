@@ -1,5 +1,5 @@
 //! Names for received files: the sender's name, made safe to hand to the browser's download
-//! machinery and to the origin-private file system.
+//! machinery and to the file system, and numbered where it would replace another file.
 
 /// The longest name kept, in bytes of UTF-8; common file systems allow 255.
 const MAX_BYTES: usize = 200;
