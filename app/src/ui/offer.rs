@@ -95,6 +95,14 @@ fn OfferCard(
             human_size(offer.memory_limit)
         )
     });
+    // Browsers let a page start one download per click; each further one needs the user's
+    // permission ("download multiple files"), and a refused one lands nowhere while its row says
+    // Complete. Saying so up front, and keeping a Save button on every row, means no file of
+    // a multi-file offer is lost to a prompt the user did not expect.
+    let several_downloads_note = (offer.files.len() > 1).then_some(
+        "Your browser may ask whether Ferry may download several files: choose Allow. \
+         Each file also keeps a Save button once it has arrived.",
+    );
     // The dialog does not block the page, so move focus to it: keyboard and screen-reader
     // users learn of the offer at once and reach its buttons with Tab.
     let dialog: NodeRef<leptos::html::Dialog> = NodeRef::new();
@@ -134,6 +142,7 @@ fn OfferCard(
                     .collect_view()}
             </ul>
             {memory_note.map(|note| view! { <p class="note">{note}</p> })}
+            {several_downloads_note.map(|note| view! { <p class="note">{note}</p> })}
             {too_large
                 .then(|| view! { <p class="error">"That is more than this browser can take."</p> })}
             <div class="answers">
