@@ -1,6 +1,10 @@
 //! The life of one transfer, on either side, as plain data: which file is being moved, how
 //! many of its bytes have passed, its running SHA-256, and each file's status text.
 //!
+//! A row's progress is what the receiver has: the bytes it received, or, on the sender's side,
+//! the bytes the receiver reported written ([`Transfer::receiver_wrote`]), not the bytes read
+//! from the file, which run up to a window ahead.
+//!
 //! The web glue drives a [`Transfer`] with what happens on the data channel and reads back
 //! the statuses; everything that decides "complete" or "failed" lives here, under native tests.
 
@@ -101,7 +105,7 @@ pub enum TransferError {
 pub struct FileProgress {
     /// Name, size and type as offered.
     pub meta: FileMeta,
-    /// Bytes moved so far.
+    /// Bytes moved so far: received here, or, when sending, reported written by the receiver.
     pub done: u64,
     /// What the row says.
     pub status: Status,
@@ -120,6 +124,8 @@ pub struct Transfer {
     pub files: Vec<FileProgress>,
     phase: Phase,
     hasher: Sha256,
+    /// Bytes of the current file read (sender) or received (receiver), for its size check.
+    passed: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +174,7 @@ impl Transfer {
             files,
             phase: Phase::Offered,
             hasher: Sha256::new(),
+            passed: 0,
         }
     }
 
@@ -231,13 +238,34 @@ impl Transfer {
         let index = self.current().ok_or_else(|| self.protocol_error())?;
         let file = &mut self.files[index];
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        let done = file.done.saturating_add(len);
-        if done > file.meta.size {
+        let passed = self.passed.saturating_add(len);
+        if passed > file.meta.size {
             return Err(TransferError::Integrity);
         }
-        file.done = done;
+        self.passed = passed;
+        if self.direction == Direction::Incoming {
+            file.done = passed;
+        }
         self.hasher.update(bytes);
         Ok(index)
+    }
+
+    /// Sender: the receiver reports `total` bytes of the transfer written, counted over the
+    /// files in order; each file's progress becomes its share. Returns the last file whose
+    /// progress changed. (The total is checked against what was sent by
+    /// [`crate::flow::SendWindow::on_written`].)
+    pub fn receiver_wrote(&mut self, total: u64) -> Option<usize> {
+        let mut left = total;
+        let mut changed = None;
+        for (index, file) in self.files.iter_mut().enumerate() {
+            let share = left.min(file.meta.size);
+            left -= share;
+            if file.done != share {
+                file.done = share;
+                changed = Some(index);
+            }
+        }
+        changed
     }
 
     /// Sender: the current file's bytes are all handed to the channel. Returns its index and
@@ -250,8 +278,9 @@ impl Transfer {
     pub fn finish_sent_file(&mut self) -> Result<(usize, Sha256Hex), TransferError> {
         let index = self.current().ok_or_else(|| self.protocol_error())?;
         let digest = self.take_digest();
+        let passed = std::mem::take(&mut self.passed);
         let file = &mut self.files[index];
-        if file.done != file.meta.size {
+        if passed != file.meta.size {
             return Err(TransferError::Integrity);
         }
         file.status = Status::Verifying;
@@ -276,8 +305,9 @@ impl Transfer {
             return Err(self.protocol_error());
         }
         let digest = self.take_digest();
+        let passed = std::mem::take(&mut self.passed);
         let file = &mut self.files[current];
-        if file.done != file.meta.size || &digest != sha256 {
+        if passed != file.meta.size || &digest != sha256 {
             return Err(TransferError::Integrity);
         }
         file.status = Status::Verifying;
@@ -394,6 +424,8 @@ mod tests {
                 }
             }
             let (index, hash) = sender.finish_sent_file().unwrap();
+            let written: u64 = receiver.files.iter().map(|file| file.done).sum();
+            sender.receiver_wrote(written);
             match receiver.end_received_file(index as u32, &hash) {
                 Ok(index) => {
                     receiver.complete_file(index as u32).unwrap();
@@ -416,8 +448,29 @@ mod tests {
             assert_eq!(statuses(&sender), ["Complete"], "size {size}");
             assert_eq!(statuses(&receiver), ["Complete"], "size {size}");
             assert_eq!(receiver.files[0].done, size);
+            assert_eq!(sender.files[0].done, size);
             assert!(sender.is_ended() && receiver.is_ended());
         }
+    }
+
+    #[test]
+    fn the_sender_shows_what_the_receiver_wrote_not_what_it_read() {
+        let mut sender =
+            Transfer::outgoing(id(), "bo", vec![meta("a", 10), meta("b", 0), meta("c", 5)]);
+        sender.accept();
+        sender.add_bytes(&content(10)).unwrap();
+        assert_eq!(sender.files[0].done, 0, "read is not received");
+        assert_eq!(sender.receiver_wrote(4), Some(0));
+        assert_eq!(sender.files[0].done, 4);
+        sender.finish_sent_file().unwrap();
+        sender.finish_sent_file().unwrap();
+        sender.add_bytes(&content(5)).unwrap();
+        assert_eq!(sender.receiver_wrote(4), None, "no news");
+        assert_eq!(sender.receiver_wrote(12), Some(2));
+        let done: Vec<u64> = sender.files.iter().map(|file| file.done).collect();
+        assert_eq!(done, [10, 0, 2]);
+        assert_eq!(sender.receiver_wrote(15), Some(2));
+        assert_eq!(sender.files[2].done, 5);
     }
 
     #[test]

@@ -133,6 +133,7 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     let config = EngineConfig {
         auto_download: false,
         high_water: 64 * 1024,
+        ..EngineConfig::default()
     };
     let (ana, bo) = pair(config);
     let big = noise(8 * 1024 * 1024 + 123, 7);
@@ -178,6 +179,50 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     until(20, "the reply", || ana.statuses(&back) == ["Complete"]).await;
     let reply = ana.engine.received_file(&back, 0).unwrap();
     assert_eq!(bytes_of(&reply).await, b"thanks");
+}
+
+#[wasm_bindgen_test]
+async fn the_sender_never_runs_more_than_a_window_ahead_of_the_receivers_disk() {
+    const WINDOW: u64 = 1024 * 1024;
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        window: WINDOW,
+        ..EngineConfig::default()
+    });
+    let big = noise(8 * 1024 * 1024, 13);
+    let id = ana
+        .engine
+        .send_files(&peer(0x0b), vec![file("big.bin", &big)])
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine.answer(&id, Answer::Download);
+    // Honest progress: the sender's row never shows more than the receiver has.
+    for _ in 0..60 * 200 {
+        let sent = ana.rows(&id)[0].done;
+        let received = bo.rows(&id)[0].done;
+        assert!(
+            sent <= received,
+            "the sender shows {sent} bytes, the receiver has {received}"
+        );
+        if ana.statuses(&id) == ["Complete"] && bo.statuses(&id) == ["Complete"] {
+            break;
+        }
+        sleep(5).await;
+    }
+    assert_eq!(ana.statuses(&id), ["Complete"]);
+    assert_eq!(ana.rows(&id)[0].done, big.len() as u64);
+    let blob = bo.engine.received_file(&id, 0).unwrap();
+    assert!(bytes_of(&blob).await == big, "the file differs");
+    let most = ana.engine.most_in_flight();
+    assert!(
+        most <= WINDOW,
+        "{most} bytes were in flight with a window of {WINDOW}"
+    );
+    // The window was what held the sender back, not a slow sender.
+    assert!(
+        most > WINDOW / 2,
+        "only {most} bytes were ever in flight: the window was never tested"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -262,6 +307,7 @@ async fn a_dismissed_row_stays_gone_while_later_files_move() {
     let (ana, bo) = pair(EngineConfig {
         auto_download: false,
         high_water: 64 * 1024,
+        ..EngineConfig::default()
     });
     let big = noise(16 * 1024 * 1024, 5);
     let id = ana
@@ -305,6 +351,7 @@ async fn a_peer_that_leaves_mid_transfer_fails_it_on_both_sides() {
     let (ana, bo) = pair(EngineConfig {
         auto_download: false,
         high_water: 64 * 1024,
+        ..EngineConfig::default()
     });
     let big = noise(32 * 1024 * 1024, 9);
     let id = ana

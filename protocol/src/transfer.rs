@@ -8,6 +8,12 @@
 //! belongs to the file after the last `FileEnd` seen (or the first file), so chunks need no
 //! header. The receiver answers each file with [`TransferMessage::FileVerified`] or
 //! [`TransferMessage::Failed`]. Either side may send [`TransferMessage::Cancel`] at any time.
+//!
+//! A data channel cannot be paused, so the receiver paces the sender: it reports with
+//! [`TransferMessage::Written`] how many bytes of the transfer its sink has taken, after every
+//! mebibyte or so and at each file's end, and the sender keeps at most a window of bytes sent
+//! but not yet reported written. Bytes waiting for a slow disk then never pile up in the
+//! receiver's memory beyond that window, and the sender's progress shows what the receiver has.
 
 use std::fmt;
 
@@ -40,6 +46,12 @@ pub enum TransferMessage {
         index: u32,
         /// SHA-256 of the whole file.
         sha256: Sha256Hex,
+    },
+    /// Receiver → sender: the sink has taken `bytes` bytes of this transfer so far, counted
+    /// over all its files in order; never less than an earlier report.
+    Written {
+        /// Bytes of the transfer whose writes to the sink have completed.
+        bytes: u64,
     },
     /// Receiver → sender: the file at `index` arrived whole and matched its hash.
     FileVerified {

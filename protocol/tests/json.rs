@@ -222,6 +222,12 @@ fn transfer_messages() {
         ),
     );
     check(
+        TransferMessage::Written {
+            bytes: 5_368_709_120,
+        },
+        r#"{"type":"written","bytes":5368709120}"#,
+    );
+    check(
         TransferMessage::FileVerified { index: 2 },
         r#"{"type":"file_verified","index":2}"#,
     );

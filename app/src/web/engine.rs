@@ -7,6 +7,11 @@
 //! offer; the receiver's task shows it and waits for the user; after "Accept" the sender reads
 //! each file slice by slice, hashing as it goes, and the receiver writes each chunk to its
 //! sink in arrival order, hashing too, and checks the hash at each file's end marker.
+//!
+//! Two limits keep memory flat on both sides: the sender waits while the channel's send queue
+//! is above its high-water mark (the browser's `bufferedAmount`), and while a window of bytes
+//! is sent but not yet reported written by the receiver's sink ([`crate::flow`]), so a disk
+//! slower than the network slows the sender down instead of filling the receiver's memory.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -24,9 +29,10 @@ use super::channel::{Channel, ChannelEvent, HIGH_WATER};
 use super::files::{self, read_slice};
 use super::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
 use super::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
-use super::{JsError, log, now_secs, random_bytes};
+use super::{JsError, Notify, log, now_secs, random_bytes};
 use crate::chunking::{chunk_ranges, chunk_size};
 use crate::filename::{distinct, sanitize};
+use crate::flow::{SendWindow, WINDOW, WriteReports};
 use crate::rate::RateEstimator;
 use crate::transfer::{Direction, Status, Transfer, TransferError};
 
@@ -52,6 +58,9 @@ pub struct EngineConfig {
     pub auto_download: bool,
     /// Sending waits while more than this many bytes are queued on a channel.
     pub high_water: u32,
+    /// Sending waits while more than this many bytes are sent but not yet reported written by
+    /// the receiver ([`crate::flow::SendWindow`]).
+    pub window: u64,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +68,7 @@ impl Default for EngineConfig {
         Self {
             auto_download: true,
             high_water: HIGH_WATER,
+            window: WINDOW,
         }
     }
 }
@@ -165,6 +175,7 @@ struct Inner {
     storage: RefCell<Storage>,
     tab: String,
     backpressure_waits: Cell<u64>,
+    most_in_flight: Cell<u64>,
 }
 
 enum Storage {
@@ -209,6 +220,7 @@ impl Engine {
                 storage: RefCell::new(Storage::Unknown),
                 tab,
                 backpressure_waits: Cell::new(0),
+                most_in_flight: Cell::new(0),
             }),
         }
     }
@@ -400,6 +412,12 @@ impl Engine {
         self.inner.backpressure_waits.get()
     }
 
+    /// The most bytes any transfer from this engine had sent but not yet reported written by
+    /// the receiver; never above [`EngineConfig::window`].
+    pub fn most_in_flight(&self) -> u64 {
+        self.inner.most_in_flight.get()
+    }
+
     /// The current rows of a transfer, without those the user dismissed.
     pub fn rows(&self, id: &TransferId) -> Vec<FileRow> {
         self.job(id).map(|job| job.rows()).unwrap_or_default()
@@ -588,11 +606,15 @@ impl Engine {
             }
         }
         self.publish(job);
-        // From here the receiver's verdicts arrive while bytes still go out.
+        let window = Rc::new(RefCell::new(SendWindow::new(self.inner.config.window)));
+        let wrote = Notify::default();
+        // From here the receiver's reports and verdicts arrive while bytes still go out.
         {
             let engine = self.clone();
             let job = Rc::clone(job);
-            spawn_local(async move { engine.read_verdicts(&job).await });
+            let window = Rc::clone(&window);
+            let wrote = wrote.clone();
+            spawn_local(async move { engine.read_verdicts(&job, &window, &wrote).await });
         }
         let chunk = chunk_size(link.max_message_size());
         for (index, file) in files.iter().enumerate() {
@@ -612,6 +634,15 @@ impl Engine {
                     return self.fail(job, &error);
                 }
                 for part in chunk_ranges(read.end - read.start, chunk) {
+                    let len = part.end - part.start;
+                    // Every report wakes this wait, and so does the transfer's end, since
+                    // whatever ends it also closes the channel that `read_verdicts` reads.
+                    while !window.borrow().may_send(len) && !job.transfer.borrow().is_ended() {
+                        let _ = wrote.notified().await;
+                    }
+                    if job.transfer.borrow().is_ended() {
+                        return;
+                    }
                     // Offsets within one read are below READ_SIZE, so they fit in u32.
                     #[allow(clippy::cast_possible_truncation)]
                     let view = bytes.subarray(part.start as u32, part.end as u32);
@@ -619,6 +650,10 @@ impl Engine {
                         Ok(waited) => {
                             let waits = &self.inner.backpressure_waits;
                             waits.set(waits.get() + u64::from(waited));
+                            let mut window = window.borrow_mut();
+                            window.on_sent(len);
+                            let most = &self.inner.most_in_flight;
+                            most.set(most.get().max(window.most_in_flight()));
                         }
                         Err(_) => {
                             if !job.transfer.borrow().is_ended() {
@@ -628,7 +663,6 @@ impl Engine {
                         }
                     }
                 }
-                self.progress(job, index);
             }
             if job.transfer.borrow().is_ended() {
                 return;
@@ -647,10 +681,19 @@ impl Engine {
         }
     }
 
-    /// Sender: reads the receiver's verdicts until the transfer ends.
-    async fn read_verdicts(&self, job: &Rc<Job>) {
+    /// Sender: reads the receiver's reports and verdicts until the transfer ends, waking the
+    /// sending loop after each.
+    async fn read_verdicts(&self, job: &Rc<Job>, window: &RefCell<SendWindow>, wrote: &Notify) {
         while !job.transfer.borrow().is_ended() {
-            match job.channel.next().await {
+            let event = job.channel.next().await;
+            if let ChannelEvent::Text(text) = &event
+                && let Some(TransferMessage::Written { bytes }) = decode(text)
+            {
+                self.receiver_wrote(job, window, bytes);
+                wrote.notify_all();
+                continue;
+            }
+            match event {
                 ChannelEvent::Text(text) => {
                     let message = decode(&text);
                     let mut transfer = job.transfer.borrow_mut();
@@ -679,11 +722,28 @@ impl Engine {
                 }
                 ChannelEvent::Open => {}
             }
+            wrote.notify_all();
             self.publish(job);
         }
         // Every verdict is in (or the transfer failed): the channel has done its work.
         job.channel.close();
+        wrote.notify_all();
         self.publish(job);
+    }
+
+    /// Sender: the receiver reports `bytes` of the transfer written; that opens the window and
+    /// moves the progress. A report that cannot be true fails the transfer.
+    fn receiver_wrote(&self, job: &Job, window: &RefCell<SendWindow>, bytes: u64) {
+        let taken = window.borrow_mut().on_written(bytes);
+        if let Err(error) = taken {
+            log(&error.to_string());
+            let error = job.transfer.borrow().protocol_error();
+            return self.fail(job, &error);
+        }
+        let changed = job.transfer.borrow_mut().receiver_wrote(bytes);
+        if let Some(index) = changed {
+            self.progress(job, index);
+        }
     }
 
     /// A channel closed under a transfer that was not over: the other side is gone.
@@ -796,6 +856,7 @@ impl Engine {
         let mut sink: Option<Sink> = None;
         // An event read while gathering chunks, to handle next.
         let mut held: Option<ChannelEvent> = None;
+        let mut reports = WriteReports::default();
         loop {
             let current = job.transfer.borrow().current();
             if sink.is_none()
@@ -841,9 +902,13 @@ impl Engine {
                     let Some(open) = sink.as_mut() else {
                         break;
                     };
-                    if let Err(error) = open.write(&concat(&batch)).await {
+                    let joined = concat(&batch);
+                    if let Err(error) = open.write(&joined).await {
                         self.fail(job, &TransferError::Local(error.to_string()));
                         break;
+                    }
+                    if let Some(bytes) = reports.on_write(u64::from(joined.length())) {
+                        report_written(&job.channel, bytes);
                     }
                     self.progress(job, index);
                 }
@@ -857,6 +922,11 @@ impl Engine {
                                 break;
                             }
                         };
+                        // Every byte of the file is written by now (each write completes
+                        // before the next event is read), so the sender's row can show them all.
+                        if let Some(bytes) = reports.at_file_end() {
+                            report_written(&job.channel, bytes);
+                        }
                         self.publish(job);
                         let Some(open) = sink.take() else {
                             break;
@@ -1051,6 +1121,12 @@ fn concat(batch: &[Uint8Array]) -> Uint8Array {
         offset += bytes.length();
     }
     joined
+}
+
+/// Receiver: tells the sender that `bytes` bytes of the transfer are written. A failure to
+/// send means the channel is closing, which the receiving loop hears of on its own.
+fn report_written(channel: &Channel, bytes: u64) {
+    let _ = channel.send_text(&encode(&TransferMessage::Written { bytes }));
 }
 
 /// The key of a file's row: its transfer and its position there.
