@@ -413,7 +413,8 @@ impl Engine {
     }
 
     /// The most bytes any transfer from this engine had sent but not yet reported written by
-    /// the receiver; never above [`EngineConfig::window`].
+    /// the receiver; never above [`EngineConfig::window`] (raised to
+    /// [`crate::flow::REPORT_INTERVAL`] when smaller).
     pub fn most_in_flight(&self) -> u64 {
         self.inner.most_in_flight.get()
     }
@@ -686,16 +687,18 @@ impl Engine {
     async fn read_verdicts(&self, job: &Rc<Job>, window: &RefCell<SendWindow>, wrote: &Notify) {
         while !job.transfer.borrow().is_ended() {
             let event = job.channel.next().await;
-            if let ChannelEvent::Text(text) = &event
-                && let Some(TransferMessage::Written { bytes }) = decode(text)
-            {
+            let message = match &event {
+                ChannelEvent::Text(text) => decode(text),
+                _ => None,
+            };
+            // Reports come every mebibyte; they publish progress at its own pace, not each.
+            if let Some(TransferMessage::Written { bytes }) = message {
                 self.receiver_wrote(job, window, bytes);
                 wrote.notify_all();
                 continue;
             }
             match event {
-                ChannelEvent::Text(text) => {
-                    let message = decode(&text);
+                ChannelEvent::Text(_) => {
                     let mut transfer = job.transfer.borrow_mut();
                     match message {
                         Some(TransferMessage::FileVerified { index }) => {

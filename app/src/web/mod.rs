@@ -187,7 +187,7 @@ impl std::fmt::Debug for Listener {
 }
 
 /// Wakes every task waiting on it when [`Notify::notify_all`] is called; used for
-/// `bufferedamountlow` and for channel opening.
+/// `bufferedamountlow`, for channel opening and for the receiver's reports of written bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Notify {
     waiters: Rc<RefCell<Vec<oneshot::Sender<()>>>>,
