@@ -65,7 +65,7 @@ impl Role {
 pub struct Browser {
     client: Client,
     downloads: TempDir,
-    _profile: TempDir,
+    profile: TempDir,
 }
 
 impl Browser {
@@ -124,7 +124,7 @@ impl Browser {
         Ok(Self {
             client,
             downloads,
-            _profile: profile,
+            profile,
         })
     }
 
@@ -136,6 +136,12 @@ impl Browser {
     /// Where this browser saves downloads.
     pub fn downloads(&self) -> &Path {
         self.downloads.path()
+    }
+
+    /// This browser's profile folder, which its Chromium is started with as `--user-data-dir`
+    /// and so tells its processes apart from another browser's.
+    pub fn profile(&self) -> &Path {
+        self.profile.path()
     }
 
     /// The displayed elements under `scope` (the whole page if `None`) with `role` whose

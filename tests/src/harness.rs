@@ -1,6 +1,7 @@
 //! What every scenario starts from and how it ends: one test at a time, a fresh server, a
 //! fresh chromedriver, users that each have their own browser, and cleanup that always runs.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,9 +56,30 @@ impl Harness {
         User::open(label, browser, &self.server.url()).await
     }
 
+    /// Ana and Bo, each joined in their own browser and each seeing the other online.
+    pub async fn ana_and_bo(&self) -> Result<(User, User)> {
+        let ana = self.open_user("Ana").await?;
+        let bo = self.open_user("Bo").await?;
+        ana.join("ana").await?;
+        bo.join("bo").await?;
+        ana.wait_online_users(&["bo"]).await?;
+        bo.wait_online_users(&["ana"]).await?;
+        Ok((ana, bo))
+    }
+
+    /// A fresh world whose server serves the app built into `static_dir`, for a program that
+    /// runs outside [`run`], such as the benchmark; it must end with [`Harness::finish`].
+    pub async fn serving(static_dir: PathBuf) -> Result<Self> {
+        Self::around(Server::start_serving(static_dir).await?).await
+    }
+
     async fn start() -> Result<Self> {
+        Self::around(Server::start().await?).await
+    }
+
+    async fn around(server: Server) -> Result<Self> {
         Ok(Self {
-            server: Server::start().await?,
+            server,
             driver: ChromeDriver::start().await?,
             browsers: Mutex::new(Vec::new()),
             files: tempfile::Builder::new().prefix("ferry-files-").tempdir()?,
@@ -66,7 +88,7 @@ impl Harness {
 
     /// Closes every browser; on failure first prints what each page logged, which usually
     /// says what went wrong inside the app.
-    async fn finish(self, failed: bool) {
+    pub async fn finish(self, failed: bool) {
         let browsers = std::mem::take(
             &mut *self
                 .browsers

@@ -13,5 +13,5 @@ mod wait;
 
 pub use files::{SourceFile, finished_download, listing, random_file};
 pub use harness::{Harness, run};
-pub use server::Server;
+pub use server::{Server, default_static_dir};
 pub use user::{User, is_final};

@@ -26,10 +26,20 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// Where `trunk build` puts the app: `<repo>/dist`.
+pub fn default_static_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"))
+}
+
 impl Server {
     /// Starts the server on a free port of 127.0.0.1, serving the built app from `<repo>/dist`.
     pub async fn start() -> Result<Self> {
-        let static_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"));
+        Self::start_serving(default_static_dir()).await
+    }
+
+    /// Starts the server on a free port of 127.0.0.1, serving the built app from `static_dir`,
+    /// so a benchmark can compare builds kept side by side.
+    pub async fn start_serving(static_dir: PathBuf) -> Result<Self> {
         ensure!(
             static_dir.join("index.html").is_file(),
             "{} has no index.html: the end-to-end tests need the app built first; run the \

@@ -55,6 +55,17 @@ impl User {
         self.browser.downloads()
     }
 
+    /// This person's browser profile folder, the `--user-data-dir` of their Chromium.
+    pub fn profile(&self) -> &Path {
+        self.browser.profile()
+    }
+
+    /// The WebDriver client of this person's browser, for what the helpers here do not cover,
+    /// such as a benchmark timing events inside the page.
+    pub fn client(&self) -> &fantoccini::Client {
+        self.browser.client()
+    }
+
     /// Types `nick`, presses Join, and waits until the list of online users is shown.
     pub async fn join(&self, nick: &str) -> Result<()> {
         self.submit_nick(nick).await?;

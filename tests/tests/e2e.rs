@@ -24,7 +24,7 @@ const VANISHED_PEER_DEADLINE: Duration = Duration::from_secs(5);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_see_each_other_a_taken_nick_is_refused_and_leaving_is_seen() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
 
         let third = h.open_user("a third person").await?;
         let refusal = third.join_refused("ANA").await?;
@@ -44,7 +44,7 @@ async fn people_see_each_other_a_taken_nick_is_refused_and_leaving_is_seen() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_of_every_size_arrive_byte_identical_under_their_names() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         // Each file's name and length, and the size the offer must show for it.
         let cases = [
             ("empty.bin", 0, "0 B"),
@@ -73,7 +73,7 @@ async fn files_of_every_size_arrive_byte_identical_under_their_names() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_offer_says_declined_and_saves_nothing() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         let unwanted = random_file(h.files_dir(), "unwanted.bin", 1 << 20, 5).await?;
         ana.send("bo", &[&unwanted]).await?;
         bo.incoming_offer().await?;
@@ -88,7 +88,7 @@ async fn a_declined_offer_says_declined_and_saves_nothing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_file_offer_accepted_as_a_whole_delivers_all_three() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         let files = [
             random_file(h.files_dir(), "first.bin", 3 << 20, 6).await?,
             random_file(h.files_dir(), "second file.txt", (1 << 20) + 17, 7).await?,
@@ -115,7 +115,7 @@ async fn a_three_file_offer_accepted_as_a_whole_delivers_all_three() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_from_either_side_stops_both_and_saves_nothing() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         let by_sender =
             random_file(h.files_dir(), "cancelled-by-ana.bin", LONG_TRANSFER, 9).await?;
         let by_receiver =
@@ -136,7 +136,7 @@ async fn cancelling_from_either_side_stops_both_and_saves_nothing() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_sees_a_failure_within_5_s_when_the_receivers_tab_closes() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         let file = random_file(h.files_dir(), "abandoned.bin", LONG_TRANSFER, 11).await?;
         start_transfer(&ana, &bo, &file).await?;
 
@@ -167,7 +167,7 @@ async fn the_sender_sees_a_failure_within_5_s_when_the_receivers_tab_closes() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_survives_a_signaling_server_restart() -> Result<()> {
     run(async |h: &Harness| {
-        let (ana, bo) = ana_and_bo(h).await?;
+        let (ana, bo) = h.ana_and_bo().await?;
         let file =
             random_file(h.files_dir(), "through-the-outage.bin", OUTAGE_TRANSFER, 12).await?;
         start_transfer(&ana, &bo, &file).await?;
@@ -197,17 +197,6 @@ async fn a_transfer_survives_a_signaling_server_restart() -> Result<()> {
         expect_received(&ana, &bo, &file).await
     })
     .await
-}
-
-/// Ana and Bo, each joined in their own browser and each seeing the other online.
-async fn ana_and_bo(h: &Harness) -> Result<(User, User)> {
-    let ana = h.open_user("Ana").await?;
-    let bo = h.open_user("Bo").await?;
-    ana.join("ana").await?;
-    bo.join("bo").await?;
-    ana.wait_online_users(&["bo"]).await?;
-    bo.wait_online_users(&["ana"]).await?;
-    Ok((ana, bo))
 }
 
 /// Ana offers `file` to Bo, Bo accepts, and both see its bytes moving.
