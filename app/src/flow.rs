@@ -11,7 +11,7 @@
 ///
 /// 16 MiB keeps a fast link busy while reports travel back: the receiver writes in batches of
 /// up to 4 MiB and reports every [`REPORT_INTERVAL`], so a window of a few batches never runs
-/// dry on a LAN (at 100 MB/s it is 160 ms of data, far more than a round trip plus one write),
+/// dry on a LAN (at 100 MB/s it is 170 ms of data, far more than a round trip plus one write),
 /// while it stays small beside what a tab may use, which is the receiver's worst case.
 pub const WINDOW: u64 = 16 * 1024 * 1024;
 
