@@ -75,6 +75,21 @@ new MutationObserver(() => {
 }).observe(document.body, { subtree: true, childList: true, characterData: true });
 "#;
 
+/// Prepended to the offer and answer scripts: a peer connection's local description once every
+/// ICE candidate is in it, so the two browsers can trade complete descriptions by WebDriver.
+const GATHERED_SDP: &str = r#"
+async function gatheredSdp(pc) {
+  if (pc.iceGatheringState !== 'complete') {
+    await new Promise((done) => {
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') done();
+      });
+    });
+  }
+  return pc.localDescription.sdp;
+}
+"#;
+
 /// Run in Ana's page with `--raw`: opens a bare data channel and returns the offer, once every
 /// ICE candidate is in it, so the benchmark can hand it to Bo by WebDriver with no server.
 const RAW_OFFER: &str = r#"
@@ -82,13 +97,7 @@ const pc = new RTCPeerConnection();
 const channel = pc.createDataChannel('raw', { ordered: true });
 window.__ferryRaw = { pc, channel };
 await pc.setLocalDescription(await pc.createOffer());
-await new Promise((done) => {
-  if (pc.iceGatheringState === 'complete') return done();
-  pc.addEventListener('icegatheringstatechange', () => {
-    if (pc.iceGatheringState === 'complete') done();
-  });
-});
-return pc.localDescription.sdp;
+return await gatheredSdp(pc);
 "#;
 
 /// Run in Bo's page with `--raw`: answers the offer and counts what arrives, discarding it, on
@@ -108,13 +117,7 @@ pc.addEventListener('datachannel', ({ channel }) => {
 });
 await pc.setRemoteDescription({ type: 'offer', sdp: offer });
 await pc.setLocalDescription(await pc.createAnswer());
-await new Promise((done) => {
-  if (pc.iceGatheringState === 'complete') return done();
-  pc.addEventListener('icegatheringstatechange', () => {
-    if (pc.iceGatheringState === 'complete') done();
-  });
-});
-return pc.localDescription.sdp;
+return await gatheredSdp(pc);
 "#;
 
 /// Run in Ana's page with `--raw`: takes the answer and, once the channel is open, sends
@@ -308,10 +311,16 @@ async fn one_run(harness: &Harness, file: &SourceFile, timeout: Duration) -> Res
 async fn raw_run(harness: &Harness, len: u64, timeout: Duration) -> Result<Run> {
     let ana = harness.open_user("Ana").await?;
     let bo = harness.open_user("Bo").await?;
-    let offer = ana.client().execute(RAW_OFFER, vec![]).await?;
+    let offer = ana
+        .client()
+        .execute(&format!("{GATHERED_SDP}{RAW_OFFER}"), vec![])
+        .await?;
     let answer = bo
         .client()
-        .execute(RAW_ANSWER, vec![offer, Value::from(len)])
+        .execute(
+            &format!("{GATHERED_SDP}{RAW_ANSWER}"),
+            vec![offer, Value::from(len)],
+        )
         .await?;
     let sampler = Sampler::start(&bo, &ana);
     let ended = async {
