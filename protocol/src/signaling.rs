@@ -56,8 +56,13 @@ pub enum ServerMessage {
         resumed: bool,
         /// Everyone else online now.
         users: Vec<UserInfo>,
-        /// ICE servers for `RTCPeerConnection`; empty on a LAN.
+        /// ICE servers for `RTCPeerConnection`; empty on a LAN. TURN servers with short-lived
+        /// credentials are renewed with [`ServerMessage::IceServers`] before they expire.
         ice_servers: Vec<IceServer>,
+        /// The server asks every browser to use relayed candidates only
+        /// (`iceTransportPolicy: "relay"`), so no peer learns another's IP address.
+        #[serde(default)]
+        relay_only: bool,
         /// How often to send [`ClientMessage::Heartbeat`], in seconds.
         heartbeat_secs: u64,
     },
@@ -79,6 +84,12 @@ pub enum ServerMessage {
         from_nick: Nick,
         /// What the sender sent.
         payload: SignalPayload,
+    },
+    /// Fresh ICE servers, sent before the TURN credentials of the last ones expire: apply them
+    /// to open peer connections (`setConfiguration`) and use them for new ones.
+    IceServers {
+        /// The same servers as before, with new credentials.
+        ice_servers: Vec<IceServer>,
     },
     /// A request was refused; see [`ErrorCode`] for which ones end the connection.
     Error {

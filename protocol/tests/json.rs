@@ -110,15 +110,48 @@ fn welcome() {
                 username: Some("u".into()),
                 credential: Some("c".into()),
             }],
+            relay_only: true,
             heartbeat_secs: 30,
         },
         &format!(
             r#"{{"type":"welcome","id":"{ID_A}","nick":"ana","token":"{}","resumed":false,
                 "users":[{{"id":"{ID_B}","nick":"bo"}}],
                 "ice_servers":[{{"urls":["turn:turn.example:3478"],"username":"u","credential":"c"}}],
+                "relay_only":true,
                 "heartbeat_secs":30}}"#,
             "22".repeat(32)
         ),
+    );
+}
+
+#[test]
+fn a_welcome_from_a_server_without_relay_only_means_direct_paths_are_allowed() {
+    let parsed: ServerMessage = serde_json::from_str(&format!(
+        r#"{{"type":"welcome","id":"{ID_A}","nick":"ana","token":"{}","resumed":true,
+            "users":[],"ice_servers":[],"heartbeat_secs":30}}"#,
+        "22".repeat(32)
+    ))
+    .unwrap();
+    assert!(matches!(
+        parsed,
+        ServerMessage::Welcome {
+            relay_only: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn fresh_ice_servers() {
+    check(
+        ServerMessage::IceServers {
+            ice_servers: vec![IceServer {
+                urls: vec!["turns:turn.example:5349".into()],
+                username: Some("1700000000:aaaa".into()),
+                credential: Some("c2VjcmV0".into()),
+            }],
+        },
+        r#"{"type":"ice_servers","ice_servers":[{"urls":["turns:turn.example:5349"],"username":"1700000000:aaaa","credential":"c2VjcmV0"}]}"#,
     );
 }
 

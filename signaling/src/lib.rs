@@ -8,11 +8,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod banner;
+pub mod certs;
 mod classic;
+pub mod ice;
+pub mod names;
 mod origin;
 mod presence;
 mod rate;
 mod registry;
+mod transport;
 mod ws;
 
 use std::fmt;
@@ -23,8 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
-use ferry_protocol::IceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,7 +39,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
 use crate::registry::Registry;
+pub use crate::transport::Tls;
 
 /// How long `serve` waits, after shutdown was asked for, for connections to close before it
 /// returns anyway. Each WebSocket gets [`ws::CLOSE_GRACE`] for its close handshake, so this
@@ -49,13 +57,15 @@ pub struct Config {
     /// A built app to serve at `/` (with `index.html` for unknown paths), at the same origin
     /// as the WebSocket.
     pub static_dir: Option<PathBuf>,
-    /// ICE servers handed to every browser in its welcome.
-    pub ice_servers: Vec<IceServer>,
+    /// What every browser is told about ICE servers in its welcome.
+    pub ice: IceConfig,
     /// Page origins, besides the server's own, allowed to open a WebSocket, such as
     /// `http://127.0.0.1:8080` for the app under `trunk serve`.
     pub allowed_origins: Vec<String>,
     /// Protection against misbehaving clients.
     pub limits: Limits,
+    /// HTTPS and `wss:` with this certificate; plain HTTP without.
+    pub tls: Option<Tls>,
 }
 
 /// Limits that keep one client from hurting the others.
@@ -97,9 +107,10 @@ impl Default for Config {
         Self {
             presence_ttl: Duration::from_secs(120),
             static_dir: None,
-            ice_servers: Vec::new(),
+            ice: IceConfig::default(),
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -122,7 +133,7 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         let registry = Registry::new(
             config.presence_ttl,
-            config.ice_servers.clone(),
+            config.ice.clone(),
             heartbeat_secs(config.presence_ttl),
         );
         let static_files = config
@@ -194,38 +205,55 @@ pub async fn serve(
             token.cancel();
         }
     };
-    let server = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    // Shutdown waits for axum's connections and for the WebSocket tasks, which close on the
-    // token within their own grace period; whatever is still stuck after `SHUTDOWN_GRACE` is
-    // left behind, so the port is free and `serve` returns in bounded time.
+    // Accepting stops on the token, which also asks every connection and WebSocket to close
+    // within its own grace period; whatever is still stuck after `SHUTDOWN_GRACE` is left
+    // behind, so the port is free and `serve` returns in bounded time.
     let everything = async {
-        let served = server.await;
+        tokio::join!(
+            signal,
+            transport::accept(listener, state.clone(), app(state.clone()))
+        );
         state.tasks().close();
         state.tasks().wait().await;
-        served
     };
     tokio::select! {
-        served = everything => served,
+        () = everything => {},
         () = async {
             token.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
             tracing::warn!("connections still open after the shutdown grace period; leaving them");
-            Ok(())
         }
     }
+    Ok(())
 }
 
-/// The router: the WebSocket at `/ws`, the classic API and the app at `/`, and `/healthz`.
+/// The router: the WebSocket at `/ws`, the classic API and the app at `/`, `/healthz`, and
+/// `/ca.crt` when Ferry made its own certificate authority.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/", get(classic::root))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }));
+    if let Some(ca) = state.config().tls.as_ref().and_then(Tls::ca_pem) {
+        let ca = ca.to_owned();
+        router = router.route(
+            "/ca.crt",
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/x-pem-file"),
+                        (
+                            header::CONTENT_DISPOSITION,
+                            "attachment; filename=\"ferry-ca.crt\"",
+                        ),
+                    ],
+                    ca,
+                )
+                    .into_response()
+            }),
+        );
+    }
     let router = match &state.shared.static_files {
         // The app's wasm and JavaScript are most of a first visit; gzip sends the wasm at
         // about 40 % of its size. Only the static files are compressed: the XML API and the

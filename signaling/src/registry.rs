@@ -8,15 +8,17 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use ferry_protocol::{
-    ErrorCode, IceServer, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo,
+    ErrorCode, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use crate::ice::IceConfig;
 use crate::presence::Presence;
 
 /// Numbers each accepted WebSocket, so a session can tell its current connection from one it
@@ -68,7 +70,7 @@ pub(crate) struct Fresh {
 /// Everyone online and everything needed to tell them about each other.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    ice_servers: Vec<IceServer>,
+    ice: IceConfig,
     heartbeat_secs: u64,
     sessions: HashMap<PeerId, Session>,
     /// Who holds each nick, by [`Nick::key`]: the one namespace for both kinds of user.
@@ -145,14 +147,10 @@ impl Refusal {
 
 impl Registry {
     /// An empty registry whose users stay online for `ttl` after their last sign of
-    /// life, and whose welcomes carry `ice_servers` and `heartbeat_secs`.
-    pub(crate) fn new(
-        ttl: std::time::Duration,
-        ice_servers: Vec<IceServer>,
-        heartbeat_secs: u64,
-    ) -> Self {
+    /// life, and whose welcomes carry the ICE servers of `ice` and `heartbeat_secs`.
+    pub(crate) fn new(ttl: std::time::Duration, ice: IceConfig, heartbeat_secs: u64) -> Self {
         Self {
-            ice_servers,
+            ice,
             heartbeat_secs,
             sessions: HashMap::new(),
             holders: HashMap::new(),
@@ -465,7 +463,9 @@ impl Registry {
             token: token.clone(),
             resumed,
             users,
-            ice_servers: self.ice_servers.clone(),
+            // Every welcome, a reconnect's too, carries credentials made now.
+            ice_servers: self.ice.servers_for(id, SystemTime::now()),
+            relay_only: self.ice.relay_only,
             heartbeat_secs: self.heartbeat_secs,
         };
         if let Some(text) = encode(&welcome) {
@@ -558,7 +558,7 @@ mod tests {
     #[test]
     fn http_and_websocket_users_share_one_nick_namespace() {
         let now = Instant::now();
-        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        let mut registry = Registry::new(TTL, IceConfig::default(), 30);
         assert!(registry.register_http(nick("Ana"), "a1", now));
         let (conn, _peer) = connection(1);
         let refused = registry.join(nick("ana"), None, fresh(1), conn, now);
@@ -584,7 +584,7 @@ mod tests {
     #[test]
     fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement() {
         let now = Instant::now();
-        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        let mut registry = Registry::new(TTL, IceConfig::default(), 30);
         let (conn, mut ana) = connection(1);
         let ana_id = registry
             .join(nick("ana"), None, fresh(1), conn, now)
@@ -616,7 +616,7 @@ mod tests {
     #[test]
     fn only_the_current_connection_can_end_a_session() {
         let now = Instant::now();
-        let mut registry = Registry::new(TTL, Vec::new(), 30);
+        let mut registry = Registry::new(TTL, IceConfig::default(), 30);
         let (conn, mut ana) = connection(1);
         registry
             .join(nick("ana"), None, fresh(1), conn, now)

@@ -16,8 +16,9 @@
 //! - a connection that stays open but silent for the time-to-live (half-open TCP) expires.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Extension;
 use axum::body::Body;
@@ -33,7 +34,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -255,6 +256,8 @@ struct Reader {
     joined: Option<PeerId>,
     /// Fires when the registry ends the connection; present while joined.
     kick: Option<oneshot::Receiver<Kick>>,
+    /// When to send fresh TURN credentials; present while joined to a server that makes them.
+    renew: Option<Pin<Box<Sleep>>>,
     limiter: RateLimiter,
 }
 
@@ -270,6 +273,7 @@ async fn run(socket: Socket, state: AppState) {
         tx,
         joined: None,
         kick: None,
+        renew: None,
         limiter: RateLimiter::new(
             limits.messages_per_sec,
             limits.message_burst,
@@ -349,6 +353,11 @@ impl Reader {
                     // The registry let go of this connection without a word (it left).
                     None => self.kick = None,
                 },
+                () = due(&mut self.renew) => {
+                    if let Some(ending) = self.renew_ice_servers() {
+                        return ending;
+                    }
+                }
                 frame = stream.next() => {
                     let ending = match frame {
                         Some(Ok(message)) => self.on_message(message),
@@ -448,6 +457,7 @@ impl Reader {
                 // The connection stays open and may join again, say under another nick.
                 self.joined = None;
                 self.kick = None;
+                self.renew = None;
                 None
             }
         }
@@ -492,6 +502,7 @@ impl Reader {
             Ok(id) => {
                 self.joined = Some(id);
                 self.kick = Some(kick_rx);
+                self.renew = renewal(&self.state);
                 None
             }
             Err(refusal) => self.refuse(refusal),
@@ -517,6 +528,17 @@ impl Reader {
         Ending::Dropped
     }
 
+    /// Sends the client fresh TURN credentials before its current ones expire, and plans the
+    /// next renewal.
+    fn renew_ice_servers(&mut self) -> Option<Ending> {
+        self.renew = renewal(&self.state);
+        let id = self.joined.as_ref()?;
+        let ice_servers = self.state.config().ice.servers_for(id, SystemTime::now());
+        let text = encode(&ServerMessage::IceServers { ice_servers })?;
+        tracing::debug!(conn = self.conn, "renewed TURN credentials");
+        self.queue(text)
+    }
+
     /// Tells the client its message was refused; the connection goes on unless the client
     /// does not even read its replies.
     fn refuse(&self, refusal: Refusal) -> Option<Ending> {
@@ -526,6 +548,12 @@ impl Reader {
             message: refusal.message,
         };
         let text = encode(&reply)?;
+        self.queue(text)
+    }
+
+    /// Queues a message for the client without waiting; one that does not read its messages
+    /// is disconnected.
+    fn queue(&self, text: Utf8Bytes) -> Option<Ending> {
         match self.tx.try_send(Outbound::Text(text)) {
             Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -641,6 +669,20 @@ async fn kicked(kick: &mut Option<oneshot::Receiver<Kick>>) -> Option<Kick> {
         Some(receiver) => receiver.await.ok(),
         None => std::future::pending().await,
     }
+}
+
+/// Waits for `timer`, never while there is none.
+async fn due(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The timer for the next credential renewal, when the server's TURN credentials expire.
+fn renewal(state: &AppState) -> Option<Pin<Box<Sleep>>> {
+    let after = state.config().ice.renew_after()?;
+    Some(Box::pin(tokio::time::sleep(after)))
 }
 
 /// A new peer id and session token from the operating system's secure random source.

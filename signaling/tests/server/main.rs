@@ -12,3 +12,5 @@ mod classic;
 mod lifecycle;
 mod presence;
 mod relay;
+mod tls;
+mod turn;

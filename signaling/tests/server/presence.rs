@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ferry_protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, SessionToken};
-use ferry_signaling::Config;
+use ferry_signaling::{Config, IceConfig};
 use tokio::time::Instant;
 
 use crate::support::{Client, TestServer, assert_signal, join, offer, short_ttl, stranger};
@@ -22,7 +22,10 @@ async fn two_users_see_each_other() -> anyhow::Result<()> {
         credential: Some("c".into()),
     };
     let server = TestServer::start(Config {
-        ice_servers: vec![ice.clone()],
+        ice: IceConfig {
+            fixed: vec![ice.clone()],
+            ..IceConfig::default()
+        },
         ..Config::default()
     })
     .await?;
@@ -31,6 +34,7 @@ async fn two_users_see_each_other() -> anyhow::Result<()> {
     assert!(ana_welcome.users.is_empty());
     assert_eq!(ana_welcome.heartbeat_secs, 30, "a quarter of the 120 s TTL");
     assert_eq!(ana_welcome.ice_servers, vec![ice]);
+    assert!(!ana_welcome.relay_only);
 
     let (_bo, bo_welcome) = Client::join(&server, "bo").await?;
     assert_ne!(bo_welcome.id, ana_welcome.id);

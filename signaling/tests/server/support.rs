@@ -2,6 +2,7 @@
 //! bare HTTP client.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -11,7 +12,8 @@ use ferry_protocol::{
 };
 use ferry_signaling::Config;
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,6 +55,16 @@ impl TestServer {
             stop: Some(stop),
             task,
         })
+    }
+
+    /// A handle on a server that runs elsewhere (the binary), for clients to connect to;
+    /// stopping it stops nothing.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            stop: None,
+            task: tokio::spawn(async { Ok(()) }),
+        }
     }
 
     /// The WebSocket URL.
@@ -98,6 +110,7 @@ pub struct Welcome {
     pub users: Vec<UserInfo>,
     pub heartbeat_secs: u64,
     pub ice_servers: Vec<ferry_protocol::IceServer>,
+    pub relay_only: bool,
 }
 
 impl Client {
@@ -158,6 +171,7 @@ impl Client {
                 resumed,
                 users,
                 ice_servers,
+                relay_only,
                 heartbeat_secs,
             } => {
                 let nick = nick.to_string();
@@ -170,6 +184,7 @@ impl Client {
                     users,
                     heartbeat_secs,
                     ice_servers,
+                    relay_only,
                 })
             }
             other => bail!("expected a welcome for {nick}, got {other:?}"),
@@ -335,12 +350,49 @@ pub fn assert_signal(
 pub struct HttpResponse {
     pub status: u16,
     pub content_type: Option<String>,
+    pub location: Option<String>,
     pub body: String,
 }
 
 /// `GET path` over a fresh TCP connection, HTTP/1.1 with `Connection: close`.
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpResponse> {
-    let mut stream = TcpStream::connect(addr).await?;
+    get_over(TcpStream::connect(addr).await?, addr, path).await
+}
+
+/// `GET path` over HTTPS, trusting only `root` (a certificate in DER) and expecting the
+/// server's certificate to name the address it is reached at.
+pub async fn https_get(
+    addr: SocketAddr,
+    path: &str,
+    root: &CertificateDer<'static>,
+) -> anyhow::Result<HttpResponse> {
+    get_over(tls_connect(addr, root).await?, addr, path).await
+}
+
+/// A TLS connection to `addr` that trusts only `root` and checks the certificate names
+/// `addr`'s IP address.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    root: &CertificateDer<'static>,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::IpAddress(addr.ip().into());
+    let tcp = TcpStream::connect(addr).await?;
+    Ok(tokio::time::timeout(PATIENCE, connector.connect(name, tcp)).await??)
+}
+
+/// `GET path` over `stream`, HTTP/1.1 with `Connection: close`.
+async fn get_over<S>(mut stream: S, addr: SocketAddr, path: &str) -> anyhow::Result<HttpResponse>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
@@ -357,14 +409,137 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpRespon
         .and_then(|line| line.split_whitespace().nth(1))
         .context("no status line")?
         .parse()?;
-    let content_type = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-type")
-            .then(|| value.trim().to_owned())
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        })
+        .collect();
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.clone())
+    };
     Ok(HttpResponse {
         status,
-        content_type,
+        content_type: header("content-type"),
+        location: header("location"),
         body: body.to_owned(),
     })
+}
+
+/// The server binary, run with its output gathered line by line.
+pub struct Binary {
+    child: tokio::process::Child,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    new_line: Arc<tokio::sync::Notify>,
+}
+
+impl Binary {
+    /// Starts `ferry-signaling` with `args` and `env`, reading its standard output and error.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-signaling"));
+        command
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let new_line = Arc::new(tokio::sync::Notify::new());
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let stderr = child.stderr.take().context("stderr is piped")?;
+        for output in [
+            Box::new(stdout) as Box<dyn AsyncRead + Send + Unpin>,
+            Box::new(stderr),
+        ] {
+            let (lines, new_line) = (Arc::clone(&lines), Arc::clone(&new_line));
+            tokio::spawn(async move {
+                let mut reader = tokio::io::BufReader::new(output).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().expect("never poisoned").push(line);
+                    new_line.notify_waiters();
+                }
+            });
+        }
+        Ok(Self {
+            child,
+            lines,
+            new_line,
+        })
+    }
+
+    /// Waits for a line of output that `find` picks something out of.
+    pub async fn wait_for<T>(&self, find: impl Fn(&str) -> Option<T>) -> anyhow::Result<T> {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let notified = self.new_line.notified();
+                if let Some(found) = self.lines().iter().find_map(|line| find(line)) {
+                    return found;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .with_context(|| format!("waiting for a line; the output so far: {:?}", self.lines()))
+    }
+
+    /// The address in the banner's first `scheme://ADDR/` URL.
+    pub async fn addr(&self, scheme: &str) -> anyhow::Result<SocketAddr> {
+        let prefix = format!("{scheme}://");
+        self.wait_for(|line| {
+            let rest = line.split(&prefix).nth(1)?;
+            rest.split('/').next()?.parse().ok()
+        })
+        .await
+    }
+
+    /// Everything printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("never poisoned").clone()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit by itself.
+    pub async fn stop(mut self) -> anyhow::Result<Vec<String>> {
+        let pid = self
+            .child
+            .id()
+            .context("the server is running")?
+            .to_string();
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await?;
+        let status = tokio::time::timeout(PATIENCE, self.child.wait()).await??;
+        anyhow::ensure!(status.success(), "the server exited with {status}");
+        Ok(self.lines())
+    }
+
+    /// Runs the binary to its end, as for a refused command line; gives its exit code and
+    /// what it printed, standard output then standard error.
+    pub async fn run_to_end(args: &[&str]) -> anyhow::Result<(Option<i32>, String)> {
+        Self::run_to_end_with_env(args, &[]).await
+    }
+
+    /// [`Binary::run_to_end`] with more environment variables.
+    pub async fn run_to_end_with_env(
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(Option<i32>, String)> {
+        let output = tokio::time::timeout(
+            PATIENCE,
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-signaling"))
+                .args(args)
+                .envs(env.iter().copied())
+                .output(),
+        )
+        .await??;
+        let printed = [output.stdout, output.stderr].concat();
+        Ok((
+            output.status.code(),
+            String::from_utf8_lossy(&printed).into_owned(),
+        ))
+    }
 }
