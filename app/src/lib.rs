@@ -13,6 +13,7 @@ pub mod filename;
 pub mod flow;
 pub mod format;
 pub mod rate;
+pub mod route;
 pub mod transfer;
 
 #[cfg(target_arch = "wasm32")]

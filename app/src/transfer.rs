@@ -13,6 +13,8 @@ use std::fmt;
 use ferry_protocol::{FileMeta, Sha256Hex, TransferId};
 use sha2::{Digest, Sha256};
 
+use crate::route::NoPath;
+
 /// What a file row says, exactly as the user reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -89,6 +91,14 @@ pub enum TransferError {
     /// The other browser went away mid-transfer.
     #[error("{0} disconnected")]
     PeerGone(String),
+    /// The two browsers found no network path to each other.
+    #[error("no network path to {peer} — {why}")]
+    NoPath {
+        /// The other user's nick.
+        peer: String,
+        /// The likeliest reason.
+        why: NoPath,
+    },
     /// The other browser broke the transfer protocol.
     #[error("unexpected message from {0}")]
     Protocol(String),
@@ -577,6 +587,19 @@ mod tests {
         assert_eq!(
             statuses(&transfer),
             ["Failed: bo disconnected", "Failed: bo disconnected"]
+        );
+    }
+
+    #[test]
+    fn an_offer_without_a_network_path_fails_saying_why() {
+        let mut transfer = Transfer::outgoing(id(), "bo", vec![meta("a", 5)]);
+        transfer.fail(&TransferError::NoPath {
+            peer: "bo".into(),
+            why: NoPath::RelayRefused,
+        });
+        assert_eq!(
+            statuses(&transfer),
+            ["Failed: no network path to bo — the relay refused Ferry's credentials"]
         );
     }
 

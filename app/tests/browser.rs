@@ -13,7 +13,7 @@ use std::rc::Rc;
 use ferry_app::transfer::Status;
 use ferry_app::web::channel::{Channel, ChannelEvent};
 use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow};
-use ferry_app::web::peer::{LinkEvent, PeerLink};
+use ferry_app::web::peer::{IcePolicy, LinkEvent, PeerLink};
 use ferry_app::web::sink::{Finished, Opfs, Picked, Sink};
 use ferry_app::web::sleep;
 use ferry_protocol::{FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage};
@@ -82,7 +82,7 @@ fn pair(config: EngineConfig) -> (Side, Side) {
             out,
             Rc::new(move |event| sink.borrow_mut().push(event)),
         );
-        engine.set_identity(ids[me].clone(), Vec::new());
+        engine.set_identity(ids[me].clone(), Vec::new(), false);
         engine.set_nick(&ids[1 - me], nicks[1 - me]);
         *slots[me].borrow_mut() = Some(engine.clone());
         sides.push(Side { engine, events });
@@ -395,14 +395,14 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
         }),
         Rc::new(move |event| sink.borrow_mut().push(event)),
     );
-    bo.set_identity(bo_id.clone(), Vec::new());
+    bo.set_identity(bo_id.clone(), Vec::new(), false);
     let to_bo = bo.clone();
     let ana_out_id = ana_id.clone();
     let link = Rc::new(
         PeerLink::new(
             &ana_id,
             bo_id,
-            &[],
+            &IcePolicy::default(),
             Rc::new(move |_to, payload| to_bo.handle_signal(ana_out_id.clone(), "ana", payload)),
             Rc::new(|_: &PeerId, _: LinkEvent| {}),
         )

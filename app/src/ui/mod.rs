@@ -5,6 +5,7 @@
 mod join;
 mod offer;
 mod people;
+mod privacy;
 mod send;
 mod transfers;
 
@@ -16,6 +17,7 @@ use std::rc::Rc;
 use web_sys::File;
 
 use crate::web::engine::{Engine, EngineConfig, EngineEvent, FileRow, IncomingOffer};
+use crate::web::prefs;
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 
 /// Mounts the app on the page's body.
@@ -60,6 +62,12 @@ pub struct AppState {
     pub offers: RwSignal<Vec<IncomingOffer>>,
     /// A file is being dragged over the page.
     pub dragging: RwSignal<bool>,
+    /// The server offers a TURN relay, so connections can hide addresses.
+    pub relay_offered: RwSignal<bool>,
+    /// The server relays every connection, whatever this user chooses.
+    pub relay_forced: RwSignal<bool>,
+    /// This user asked for relayed connections, to hide their IP address.
+    pub hide_ip: RwSignal<bool>,
 }
 
 /// The browser-bound services, kept out of the reactive graph; provided as context.
@@ -87,6 +95,9 @@ impl AppState {
             announcement: RwSignal::new(String::new()),
             offers: RwSignal::new(Vec::new()),
             dragging: RwSignal::new(false),
+            relay_offered: RwSignal::new(false),
+            relay_forced: RwSignal::new(false),
+            hide_ip: RwSignal::new(prefs::flag(privacy::HIDE_IP_KEY)),
         }
     }
 
@@ -147,6 +158,7 @@ impl Services {
             None => state.apply(event),
         });
         let engine = Engine::new(EngineConfig::default(), out, events);
+        engine.set_hide_ip(state.hide_ip.get_untracked());
         Self {
             engine: StoredValue::new_local(engine),
             signaling,
@@ -172,8 +184,16 @@ impl Services {
                 nick,
                 users,
                 ice_servers,
+                relay_only,
             } => {
-                engine.set_identity(id, ice_servers);
+                state.relay_offered.set(
+                    ice_servers
+                        .iter()
+                        .flat_map(|server| &server.urls)
+                        .any(|url| url.starts_with("turn:") || url.starts_with("turns:")),
+                );
+                state.relay_forced.set(relay_only);
+                engine.set_identity(id, ice_servers, relay_only);
                 for user in &users {
                     engine.set_nick(&user.id, user.nick.as_str());
                 }
@@ -206,6 +226,7 @@ impl Services {
                 state.phase.set(Phase::Join);
                 self.signaling.set_value(None);
             }
+            SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),
             SignalingEvent::UserJoined(user) => {
                 engine.set_nick(&user.id, user.nick.as_str());

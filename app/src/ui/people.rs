@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::AppState;
+use super::privacy::Privacy;
 
 /// The list of other users, each a toggle button; the pressed one receives the files.
 #[component]
@@ -16,6 +17,7 @@ pub fn People() -> impl IntoView {
                 <span class="nick">{move || state.me.get()}</span>
                 <span class="tag">"you"</span>
             </p>
+            <Privacy/>
             <ul class="users" aria-label="Online users">
                 <For
                     each=move || state.users.get()

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::{AppState, Services};
 use crate::format::{progress_text, speed_text, time_left_text};
+use crate::route::Route;
 use crate::transfer::{Direction, Status};
 use crate::web::engine::FileRow;
 
@@ -95,6 +96,17 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 <span>{read(|row| progress_text(row.done, row.size))}</span>
                 <span>{read(|row| row.bytes_per_sec.map(speed_text).unwrap_or_default())}</span>
                 <span>{read(|row| row.seconds_left.map(time_left_text).unwrap_or_default())}</span>
+                <span
+                    class="route"
+                    data-route=move || row.with(|row| row.route.map(|route| route.to_string()))
+                    title=move || row.with(|row| match row.route {
+                        Some(Route::Relayed) => "The bytes go through the server's relay",
+                        Some(Route::Direct) => "The bytes go straight between the two browsers",
+                        None => "",
+                    })
+                >
+                    {move || row.with(|row| row.route.map(|route| route.to_string()))}
+                </span>
             </div>
             <div class="row-foot">
                 <span class="status">{move || status().to_string()}</span>

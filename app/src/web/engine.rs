@@ -27,13 +27,14 @@ use web_sys::{Blob, File};
 
 use super::channel::{Channel, ChannelEvent, HIGH_WATER};
 use super::files::{self, read_slice};
-use super::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
+use super::peer::{IcePolicy, LinkEvent, LinkEvents, PeerLink, SignalOut};
 use super::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
-use super::{JsError, Notify, log, now_secs, random_bytes};
+use super::{JsError, Notify, log, now_secs, random_bytes, sleep};
 use crate::chunking::{chunk_ranges, chunk_size};
 use crate::filename::{distinct, sanitize};
 use crate::flow::{SendWindow, WINDOW, WriteReports};
 use crate::rate::RateEstimator;
+use crate::route::{NoPath, Route};
 use crate::transfer::{Direction, Status, Transfer, TransferError};
 
 /// How often a running transfer republishes its progress, in seconds.
@@ -41,6 +42,11 @@ const PROGRESS_INTERVAL: f64 = 0.2;
 
 /// The window of the speed estimate, in seconds.
 const RATE_WINDOW: f64 = 3.0;
+
+/// How long a sender waits for the connection to the receiver before it gives up and says
+/// there is no network path. ICE finds a path, relayed or not, within a few seconds when one
+/// exists; a link that knows sooner (no candidates at all) reports at once.
+const CONNECT_DEADLINE_MS: u32 = 20_000;
 
 /// How much of a file the sender reads at once; each read is then sent as several chunks.
 /// Fewer, larger reads cost less than one `Blob.slice` round trip per chunk.
@@ -100,6 +106,8 @@ pub struct FileRow {
     pub seconds_left: Option<f64>,
     /// Whether a "Save NAME" button can offer the file again.
     pub can_save: bool,
+    /// How the bytes travel, once the connection is up.
+    pub route: Option<Route>,
 }
 
 /// An offer waiting for this user's answer.
@@ -168,7 +176,7 @@ struct Inner {
     out: SignalOut,
     events: EngineEvents,
     me: RefCell<Option<PeerId>>,
-    ice_servers: RefCell<Vec<IceServer>>,
+    ice: RefCell<IceSettings>,
     nicks: RefCell<HashMap<PeerId, String>>,
     links: RefCell<HashMap<PeerId, Rc<PeerLink>>>,
     jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
@@ -183,11 +191,31 @@ enum Storage {
     Known(Option<Opfs>),
 }
 
+/// What new peer connections are configured with.
+#[derive(Default)]
+struct IceSettings {
+    servers: Vec<IceServer>,
+    /// The server asks for relayed connections only.
+    server_relay_only: bool,
+    /// This user asked to hide their address.
+    hide_ip: bool,
+}
+
+impl IceSettings {
+    fn policy(&self) -> IcePolicy {
+        IcePolicy {
+            servers: self.servers.clone(),
+            relay_only: self.server_relay_only || self.hide_ip,
+        }
+    }
+}
+
 /// One transfer in flight or finished.
 struct Job {
     peer: PeerId,
     channel: Rc<Channel>,
     transfer: RefCell<Transfer>,
+    route: Cell<Option<Route>>,
     rates: RefCell<Vec<RateEstimator>>,
     last_published: Cell<f64>,
     answer: RefCell<Option<oneshot::Sender<Answer>>>,
@@ -213,7 +241,7 @@ impl Engine {
                 out,
                 events,
                 me: RefCell::new(None),
-                ice_servers: RefCell::new(Vec::new()),
+                ice: RefCell::new(IceSettings::default()),
                 nicks: RefCell::new(HashMap::new()),
                 links: RefCell::new(HashMap::new()),
                 jobs: RefCell::new(HashMap::new()),
@@ -225,10 +253,27 @@ impl Engine {
         }
     }
 
-    /// Sets this user's id (from the server's welcome) and the ICE servers for new links.
-    pub fn set_identity(&self, me: PeerId, ice_servers: Vec<IceServer>) {
+    /// Sets this user's id (from the server's welcome), the ICE servers for new links and
+    /// whether the server wants them relayed only.
+    pub fn set_identity(&self, me: PeerId, ice_servers: Vec<IceServer>, relay_only: bool) {
         *self.inner.me.borrow_mut() = Some(me);
-        *self.inner.ice_servers.borrow_mut() = ice_servers;
+        let mut ice = self.inner.ice.borrow_mut();
+        ice.server_relay_only = relay_only;
+        ice.servers = ice_servers;
+    }
+
+    /// Applies fresh TURN credentials to every open link and keeps them for new ones.
+    pub fn set_ice_servers(&self, ice_servers: Vec<IceServer>) {
+        for link in self.inner.links.borrow().values() {
+            link.set_ice_servers(&ice_servers);
+        }
+        self.inner.ice.borrow_mut().servers = ice_servers;
+    }
+
+    /// Whether new links use relayed candidates only, so peers do not learn this user's
+    /// address; links that exist keep how they were made.
+    pub fn set_hide_ip(&self, hide: bool) {
+        self.inner.ice.borrow_mut().hide_ip = hide;
     }
 
     /// Remembers how a peer is called, for status texts.
@@ -474,8 +519,11 @@ impl Engine {
                 let engine = Engine { inner };
                 match event {
                     LinkEvent::Channel(channel) => engine.incoming(remote.clone(), channel),
-                    LinkEvent::Gone => {
-                        engine.peer_gone(remote);
+                    LinkEvent::Gone | LinkEvent::NoPath(_) => {
+                        match event {
+                            LinkEvent::NoPath(why) => engine.unreachable(remote, why),
+                            _ => engine.peer_gone(remote),
+                        }
                         // Drop the dead link later: this runs inside one of its own callbacks,
                         // which must not be freed while it executes.
                         let remote = remote.clone();
@@ -489,10 +537,11 @@ impl Engine {
                 }
             })
         };
+        let policy = self.inner.ice.borrow().policy();
         let link = Rc::new(PeerLink::new(
             &me,
             peer.clone(),
-            &self.inner.ice_servers.borrow(),
+            &policy,
             Rc::clone(&self.inner.out),
             events,
         )?);
@@ -505,6 +554,17 @@ impl Engine {
 
     fn peer_gone(&self, peer: &PeerId) {
         let nick = self.nick_of(peer);
+        self.fail_with(peer, &TransferError::PeerGone(nick));
+    }
+
+    /// No path to `peer` was found: what waits for them fails saying why.
+    fn unreachable(&self, peer: &PeerId, why: NoPath) {
+        let nick = self.nick_of(peer);
+        self.fail_with(peer, &TransferError::NoPath { peer: nick, why });
+    }
+
+    /// Fails every unfinished transfer with `peer`.
+    fn fail_with(&self, peer: &PeerId, error: &TransferError) {
         let jobs: Vec<(TransferId, Rc<Job>)> = self
             .inner
             .jobs
@@ -517,9 +577,7 @@ impl Engine {
             if job.transfer.borrow().is_ended() {
                 continue;
             }
-            job.transfer
-                .borrow_mut()
-                .fail(&TransferError::PeerGone(nick.clone()));
+            job.transfer.borrow_mut().fail(error);
             job.channel.close();
             self.publish(&job);
             (self.inner.events)(EngineEvent::OfferGone(id));
@@ -560,13 +618,23 @@ impl Engine {
 
     async fn run_outgoing(&self, job: &Rc<Job>, link: &PeerLink, files: &[File]) {
         let gone = || TransferError::PeerGone(job.transfer.borrow().peer.clone());
+        let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
         loop {
-            match job.channel.next().await {
+            let event = select! {
+                event = job.channel.next().fuse() => event,
+                () = deadline => {
+                    let peer = job.transfer.borrow().peer.clone();
+                    let why = link.no_path();
+                    return self.fail(job, &TransferError::NoPath { peer, why });
+                }
+            };
+            match event {
                 ChannelEvent::Open => break,
                 ChannelEvent::Closed => return self.end_on_close(job),
                 _ => {}
             }
         }
+        self.show_route(job, link).await;
         let offer = TransferMessage::Offer {
             id: job.transfer.borrow().id.clone(),
             files: job
@@ -758,6 +826,12 @@ impl Engine {
         self.publish(job);
     }
 
+    /// Reads how the link's bytes travel into the transfer's rows.
+    async fn show_route(&self, job: &Job, link: &PeerLink) {
+        job.route.set(link.route().await);
+        self.publish(job);
+    }
+
     /// Receiver: a new transfer channel from `peer`.
     fn incoming(&self, peer: PeerId, channel: web_sys::RtcDataChannel) {
         let channel = Rc::new(Channel::new(channel, self.inner.config.high_water));
@@ -799,6 +873,10 @@ impl Engine {
             .jobs
             .borrow_mut()
             .insert(id.clone(), Rc::clone(&job));
+        let link = self.inner.links.borrow().get(&job.peer).cloned();
+        if let Some(link) = link {
+            self.show_route(&job, &link).await;
+        }
         let opfs = self.opfs().await;
         // The sender may have gone while the storage opened; then nothing is left to ask.
         if job.transfer.borrow().is_ended() {
@@ -1052,6 +1130,7 @@ impl Job {
             peer,
             channel,
             transfer: RefCell::new(transfer),
+            route: Cell::new(None),
             rates: RefCell::new(vec![RateEstimator::new(RATE_WINDOW); count]),
             last_published: Cell::new(0.0),
             answer: RefCell::new(None),
@@ -1088,6 +1167,7 @@ impl Job {
                     seconds_left: rate
                         .and_then(|rate| rate.seconds_left(file.meta.size - file.done)),
                     can_save: received.get(index).is_some_and(Option::is_some),
+                    route: self.route.get(),
                 }
             })
             .collect()

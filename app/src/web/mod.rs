@@ -16,6 +16,7 @@ pub mod channel;
 pub mod engine;
 pub mod files;
 pub mod peer;
+pub mod prefs;
 pub mod signaling;
 pub mod sink;
 

@@ -6,7 +6,7 @@
 //! answers the other; the impolite side ignores the colliding offer. Signals are applied one at
 //! a time, in order, by one task per link, so a candidate never overtakes its description.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -17,11 +17,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcIceCandidateInit,
-    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
-    RtcSessionDescriptionInit, RtcSignalingState,
+    RtcIceGatheringState, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
 };
 
 use super::{Context, JsError, Listener, call_method, log, property, wait};
+use crate::route::{IceError, NoPath, Route, route_from_stats};
 
 /// Where a link's outgoing signals go: to the server, or straight to another link in a test.
 pub type SignalOut = Rc<dyn Fn(PeerId, SignalPayload)>;
@@ -31,8 +32,74 @@ pub type SignalOut = Rc<dyn Fn(PeerId, SignalPayload)>;
 pub enum LinkEvent {
     /// The other browser opened a transfer channel.
     Channel(RtcDataChannel),
-    /// The connection failed or closed; every transfer on it is over.
+    /// The connection failed or closed after it had worked; every transfer on it is over.
     Gone,
+    /// The two browsers never found a path to each other; this is the likeliest reason.
+    NoPath(NoPath),
+}
+
+/// How a link's ICE agent may connect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IcePolicy {
+    /// STUN and TURN servers.
+    pub servers: Vec<IceServer>,
+    /// Relayed candidates only (`iceTransportPolicy: "relay"`), so the other side never
+    /// learns this browser's address.
+    pub relay_only: bool,
+}
+
+impl IcePolicy {
+    /// Whether any of the servers is a TURN relay.
+    pub fn has_relay(&self) -> bool {
+        self.servers.iter().any(|server| {
+            server
+                .urls
+                .iter()
+                .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
+        })
+    }
+
+    fn configuration(&self) -> RtcConfiguration {
+        let config = RtcConfiguration::new();
+        config.set_ice_servers(&ice_servers_js(&self.servers));
+        if self.relay_only {
+            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
+        config
+    }
+}
+
+/// What the link's callbacks learn about its path, to say why there is none.
+#[derive(Default)]
+struct PathWatch {
+    /// Local candidates gathered; none at all means no path can exist.
+    gathered: Cell<u32>,
+    /// Whether the connection has ever been connected.
+    connected: Cell<bool>,
+    /// Whether a relay was configured, the last time the configuration was set.
+    relay_configured: Cell<bool>,
+    /// The `icecandidateerror`s so far.
+    errors: RefCell<Vec<IceError>>,
+    /// Whether the end of this link was reported already.
+    ended: Cell<bool>,
+}
+
+impl PathWatch {
+    /// The event that ends the link: `Gone` after it had connected, `NoPath` before; `None`
+    /// when the end was reported already.
+    fn end(&self) -> Option<LinkEvent> {
+        if self.ended.replace(true) {
+            return None;
+        }
+        Some(if self.connected.get() {
+            LinkEvent::Gone
+        } else {
+            LinkEvent::NoPath(NoPath::from_errors(
+                self.relay_configured.get(),
+                &self.errors.borrow(),
+            ))
+        })
+    }
 }
 
 /// Receives a link's events.
@@ -43,7 +110,10 @@ pub struct PeerLink {
     remote: PeerId,
     connection: RtcPeerConnection,
     signals: mpsc::UnboundedSender<SignalPayload>,
-    _listeners: [Listener; 4],
+    /// Fixed for the link's life: changing it would only apply to later gathering.
+    relay_only: bool,
+    watch: Rc<PathWatch>,
+    _listeners: [Listener; 6],
 }
 
 /// Negotiation state shared by the link's callbacks and its signal task.
@@ -59,14 +129,14 @@ impl PeerLink {
     pub fn new(
         me: &PeerId,
         remote: PeerId,
-        ice_servers: &[IceServer],
+        ice: &IcePolicy,
         out: SignalOut,
         events: LinkEvents,
     ) -> Result<Self, JsError> {
-        let config = RtcConfiguration::new();
-        config.set_ice_servers(&ice_servers_js(ice_servers));
-        let connection = RtcPeerConnection::new_with_configuration(&config)
+        let connection = RtcPeerConnection::new_with_configuration(&ice.configuration())
             .context("creating the peer connection")?;
+        let watch = Rc::new(PathWatch::default());
+        watch.relay_configured.set(ice.has_relay());
         let polite = me < &remote;
         let negotiation = Rc::new(Negotiation::default());
         let target = connection.unchecked_ref();
@@ -95,12 +165,14 @@ impl PeerLink {
         let on_candidate = {
             let out = Rc::clone(&out);
             let remote = remote.clone();
+            let watch = Rc::clone(&watch);
             Listener::new(target, "icecandidate", move |event| {
                 let event = event.unchecked_into::<RtcPeerConnectionIceEvent>();
                 // A null candidate marks the end of gathering; trickle ICE needs no message.
                 let Some(candidate) = event.candidate() else {
                     return;
                 };
+                watch.gathered.set(watch.gathered.get() + 1);
                 out(
                     remote.clone(),
                     SignalPayload::IceCandidate {
@@ -126,12 +198,45 @@ impl PeerLink {
         let on_state = {
             let connection = connection.clone();
             let remote = remote.clone();
+            let watch = Rc::clone(&watch);
+            let events = Rc::clone(&events);
             Listener::new(target, "connectionstatechange", move |_| {
-                if matches!(
-                    connection.connection_state(),
-                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
-                ) {
-                    events(&remote, LinkEvent::Gone);
+                match connection.connection_state() {
+                    RtcPeerConnectionState::Connected => watch.connected.set(true),
+                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed => {
+                        if let Some(end) = watch.end() {
+                            events(&remote, end);
+                        }
+                    }
+                    _ => {}
+                }
+            })
+        };
+        let on_error = {
+            let watch = Rc::clone(&watch);
+            Listener::new(target, "icecandidateerror", move |event| {
+                let code = property(&event, "errorCode").as_f64().unwrap_or(0.0);
+                let url = property(&event, "url").as_string().unwrap_or_default();
+                // Error codes are STUN's (300–699) or the browser's own (700–799).
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let code = code.clamp(0.0, f64::from(u16::MAX)) as u16;
+                watch.errors.borrow_mut().push(IceError { url, code });
+            })
+        };
+        // Gathering that ends with no local candidate at all (a relay-only policy whose relay
+        // refused or did not answer) leaves nothing to connect with: say so at once instead
+        // of waiting for the connection to time out.
+        let on_gathering = {
+            let connection = connection.clone();
+            let remote = remote.clone();
+            let watch = Rc::clone(&watch);
+            Listener::new(target, "icegatheringstatechange", move |_| {
+                if connection.ice_gathering_state() == RtcIceGatheringState::Complete
+                    && watch.gathered.get() == 0
+                    && !watch.connected.get()
+                    && let Some(end) = watch.end()
+                {
+                    events(&remote, end);
                 }
             })
         };
@@ -157,8 +262,58 @@ impl PeerLink {
             remote,
             connection,
             signals,
-            _listeners: [on_negotiation_needed, on_candidate, on_channel, on_state],
+            relay_only: ice.relay_only,
+            watch,
+            _listeners: [
+                on_negotiation_needed,
+                on_candidate,
+                on_channel,
+                on_state,
+                on_error,
+                on_gathering,
+            ],
         })
+    }
+
+    /// Gives the connection new ICE servers (fresh TURN credentials), keeping its policy.
+    pub fn set_ice_servers(&self, servers: &[IceServer]) {
+        let ice = IcePolicy {
+            servers: servers.to_vec(),
+            relay_only: self.relay_only,
+        };
+        self.watch.relay_configured.set(ice.has_relay());
+        // web-sys binds `setConfiguration` without its argument.
+        let config = JsValue::from(ice.configuration());
+        let renewed = call_method(
+            &self.connection,
+            "setConfiguration",
+            &[&config],
+            "renewing the ICE servers",
+        );
+        if let Err(error) = renewed {
+            log(&error.to_string());
+        }
+    }
+
+    /// The likeliest reason there is no path yet, for a caller that gave up waiting.
+    pub fn no_path(&self) -> NoPath {
+        NoPath::from_errors(
+            self.watch.relay_configured.get(),
+            &self.watch.errors.borrow(),
+        )
+    }
+
+    /// How the connection's bytes travel, from the selected candidate pair; `None` while
+    /// there is none, or when the statistics cannot be read.
+    pub async fn route(&self) -> Option<Route> {
+        let report = wait(self.connection.get_stats(), "reading connection statistics")
+            .await
+            .ok()?;
+        let values = call_method(&report, "values", &[], "reading connection statistics").ok()?;
+        let entries = js_sys::Array::from(&values);
+        let json = js_sys::JSON::stringify(&entries).ok()?.as_string()?;
+        let stats: Vec<serde_json::Value> = serde_json::from_str(&json).ok()?;
+        route_from_stats(&stats)
     }
 
     /// Hands the link a signal from the other side; it is applied after earlier ones.
@@ -183,12 +338,13 @@ impl PeerLink {
         property(&sctp, "maxMessageSize").as_f64()
     }
 
-    /// Whether the connection is beyond use.
+    /// Whether the connection is beyond use: failed, closed, or known to have no path.
     pub fn is_dead(&self) -> bool {
-        matches!(
-            self.connection.connection_state(),
-            RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
-        )
+        self.watch.ended.get()
+            || matches!(
+                self.connection.connection_state(),
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+            )
     }
 }
 

@@ -35,7 +35,11 @@ pub enum SignalingEvent {
         users: Vec<UserInfo>,
         /// For new peer connections.
         ice_servers: Vec<IceServer>,
+        /// The server wants relayed connections only.
+        relay_only: bool,
     },
+    /// Fresh TURN credentials for open and new peer connections.
+    IceServers(Vec<IceServer>),
     /// Joining was refused, or the server could not be reached at first; the client stopped.
     Refused {
         /// The server's reason, `None` when it was unreachable.
@@ -198,6 +202,7 @@ async fn connect_once(
                 token,
                 users,
                 ice_servers,
+                relay_only,
                 heartbeat_secs,
                 ..
             }) => {
@@ -209,6 +214,7 @@ async fn connect_once(
                     nick,
                     users,
                     ice_servers,
+                    relay_only,
                 });
                 break heartbeat_secs;
             }
@@ -268,6 +274,9 @@ fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome>
             from_nick,
             payload,
         }),
+        ServerMessage::IceServers { ice_servers } => {
+            events(SignalingEvent::IceServers(ice_servers));
+        }
         ServerMessage::Error { code, message } if code.is_fatal() => {
             log(&format!("the server ended the session: {message}"));
             return Some(Outcome::Lost);
