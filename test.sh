@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
 
-# Runs a command in a network namespace that has nothing but loopback, so every socket and ICE
-# candidate is 127.0.0.1 and nothing the browsers do can leave the machine.
+# Runs a command in a network namespace that has nothing but loopback, so nothing the browsers
+# do can leave the machine. Besides 127.0.0.1, its loopback device carries 10.77.0.1: an
+# address that is not loopback, as a LAN address is, for the HTTPS and TURN relay scenarios.
 in_loopback_namespace() {
   local unshare_flags=(-n)
   [ "$(id -u)" -eq 0 ] || unshare_flags=(-r -n)
-  unshare "${unshare_flags[@]}" -- bash -c 'ip link set lo up && exec "$@"' in_loopback_namespace "$@"
+  unshare "${unshare_flags[@]}" -- bash -c \
+    'ip link set lo up && ip addr add 10.77.0.1/32 dev lo && exec "$@"' in_loopback_namespace "$@"
 }
 
 step "formatting"

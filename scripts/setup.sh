@@ -33,6 +33,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
 
+if [ ! -x /usr/bin/turnserver ]; then
+  step "installing Debian's coturn, the TURN relay of the end-to-end tests"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y coturn
+fi
+
 if ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
   step "installing util-linux and iproute2 for the loopback-only test namespace"
   as_root apt-get update

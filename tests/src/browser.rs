@@ -31,6 +31,8 @@ pub enum Role {
     Dialog,
     /// A progress bar.
     ProgressBar,
+    /// A checkbox, native or ARIA.
+    Checkbox,
 }
 
 impl Role {
@@ -46,6 +48,7 @@ impl Role {
             Role::ListItem => "li, [role=listitem], [role=option]",
             Role::Dialog => "dialog, [role=dialog], [role=alertdialog]",
             Role::ProgressBar => "progress, [role=progressbar]",
+            Role::Checkbox => "input[type=checkbox], [role=checkbox], [role=switch]",
         }
     }
 
@@ -113,6 +116,9 @@ impl Browser {
         });
         let mut capabilities = Capabilities::new();
         capabilities.insert("browserName".into(), json!("chrome"));
+        // A person clicks through the warning about Ferry's own certificate; this is that
+        // click (HTTPS scenarios use a certificate no browser trusts).
+        capabilities.insert("acceptInsecureCerts".into(), json!(true));
         capabilities.insert("goog:chromeOptions".into(), options);
         // Kept so a failing test can print what the page logged.
         capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::browser::Browser;
 use crate::driver::ChromeDriver;
-use crate::server::Server;
+use crate::server::{Server, Setup, default_static_dir};
 use crate::user::User;
 
 /// The longest a whole scenario may run before it counts as hung.
@@ -69,12 +69,8 @@ impl Harness {
 
     /// A fresh world whose server serves the app built into `static_dir`, for a program that
     /// runs outside [`run`], such as the benchmark; it must end with [`Harness::finish`].
-    pub async fn serving(static_dir: PathBuf) -> Result<Self> {
-        Self::around(Server::start_serving(static_dir).await?).await
-    }
-
-    async fn start() -> Result<Self> {
-        Self::around(Server::start().await?).await
+    pub async fn serving(static_dir: PathBuf, setup: Setup) -> Result<Self> {
+        Self::around(Server::start(static_dir, setup).await?).await
     }
 
     async fn around(server: Server) -> Result<Self> {
@@ -111,13 +107,22 @@ impl Harness {
     }
 }
 
-/// Runs one scenario in a fresh world and always cleans up after it.
+/// Runs one scenario in a fresh world with a plain server on loopback, and always cleans up
+/// after it.
 pub async fn run<F>(scenario: F) -> Result<()>
 where
     F: AsyncFnOnce(&Harness) -> Result<()>,
 {
+    run_with(Setup::default(), scenario).await
+}
+
+/// Runs one scenario in a fresh world whose server is set up as `setup` says.
+pub async fn run_with<F>(setup: Setup, scenario: F) -> Result<()>
+where
+    F: AsyncFnOnce(&Harness) -> Result<()>,
+{
     let _turn = ONE_AT_A_TIME.lock().await;
-    let harness = Harness::start().await?;
+    let harness = Harness::serving(default_static_dir(), setup).await?;
     let result = match tokio::time::timeout(SCENARIO_DEADLINE, scenario(&harness)).await {
         Ok(result) => result,
         Err(_) => Err(anyhow::anyhow!(

@@ -7,11 +7,13 @@ mod browser;
 mod driver;
 mod files;
 mod harness;
+mod relay;
 mod server;
 mod user;
 mod wait;
 
 pub use files::{SourceFile, finished_download, listing, random_file};
-pub use harness::{Harness, run};
-pub use server::{Server, default_static_dir};
+pub use harness::{Harness, run, run_with};
+pub use relay::Relay;
+pub use server::{PRIVATE_IP, Server, Setup, default_static_dir};
 pub use user::{User, is_final};

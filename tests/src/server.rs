@@ -1,23 +1,57 @@
 //! Ferry's signaling server, run in-process through its library API and serving the
-//! trunk-built app, so a test can stop it and start it again on the same port.
+//! trunk-built app, so a test can stop it and start it again on the same port, over plain
+//! HTTP on loopback or over HTTPS on a private address with Ferry's own certificate.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use ferry_signaling::names::Machine;
+use ferry_signaling::{IceConfig, Tls, certs};
+use tempfile::TempDir;
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 
 /// How long a stopped server may take to return from `serve`.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The private address `./test.sh` adds to the loopback device of the tests' network
+/// namespace: an address that is not loopback, as another machine on a LAN would reach.
+pub const PRIVATE_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+
+/// How a scenario's server is set up.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The address to listen on, on a free port.
+    pub ip: IpAddr,
+    /// Serve HTTPS with Ferry's own certificate authority (in a temporary data directory)
+    /// instead of plain HTTP.
+    pub self_signed: bool,
+    /// What the browsers are told about ICE servers.
+    pub ice: IceConfig,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            ip: Ipv4Addr::LOCALHOST.into(),
+            self_signed: false,
+            ice: IceConfig::default(),
+        }
+    }
+}
+
 /// The server, running or stopped, always at the same address.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
     static_dir: PathBuf,
+    setup: Setup,
+    tls: Option<Tls>,
     running: Mutex<Option<Running>>,
+    /// Holds Ferry's certificate authority while the server lives.
+    _data: TempDir,
 }
 
 #[derive(Debug)]
@@ -32,28 +66,39 @@ pub fn default_static_dir() -> PathBuf {
 }
 
 impl Server {
-    /// Starts the server on a free port of 127.0.0.1, serving the built app from `<repo>/dist`.
-    pub async fn start() -> Result<Self> {
-        Self::start_serving(default_static_dir()).await
-    }
-
-    /// Starts the server on a free port of 127.0.0.1, serving the built app from `static_dir`,
-    /// so a benchmark can compare builds kept side by side.
-    pub async fn start_serving(static_dir: PathBuf) -> Result<Self> {
+    /// Starts the server as `setup` says, serving the built app from `static_dir`.
+    pub async fn start(static_dir: PathBuf, setup: Setup) -> Result<Self> {
         ensure!(
             static_dir.join("index.html").is_file(),
             "{} has no index.html: the end-to-end tests need the app built first; run the \
              README's test command (./test.sh), which builds it with `trunk build --release`",
             static_dir.display()
         );
-        let listener = ferry_signaling::bind(([127, 0, 0, 1], 0).into())
+        let data = tempfile::Builder::new().prefix("ferry-data-").tempdir()?;
+        let tls = if setup.self_signed {
+            let names = Machine::local().certificate_names(setup.ip);
+            let identity = certs::self_signed(&data.path().join("ferry"), &names, "test")?;
+            Some(Tls::new(identity)?)
+        } else {
+            None
+        };
+        let listener = ferry_signaling::bind(SocketAddr::new(setup.ip, 0))
             .await
-            .context("binding the signaling server")?;
+            .with_context(|| {
+                format!(
+                    "binding the signaling server to {}: run the end-to-end tests through \
+                     ./test.sh, whose network namespace has that address",
+                    setup.ip
+                )
+            })?;
         let addr = listener.local_addr()?;
         let server = Self {
             addr,
             static_dir,
+            setup,
+            tls,
             running: Mutex::new(None),
+            _data: data,
         };
         server.serve(listener).await;
         Ok(server)
@@ -61,7 +106,8 @@ impl Server {
 
     /// The app's address, as a user types it into the browser.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Stops the server: every WebSocket is closed, and nothing listens on the port any more.
@@ -79,7 +125,7 @@ impl Server {
         Ok(())
     }
 
-    /// Starts the server again on the same port, with fresh state.
+    /// Starts the server again on the same port, with fresh state and the same certificate.
     pub async fn restart(&self) -> Result<()> {
         let listener = ferry_signaling::bind(self.addr)
             .await
@@ -92,6 +138,8 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = ferry_signaling::Config {
             static_dir: Some(self.static_dir.clone()),
+            ice: self.setup.ice.clone(),
+            tls: self.tls.clone(),
             ..Default::default()
         };
         let shutdown = async move {

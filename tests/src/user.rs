@@ -250,6 +250,41 @@ impl User {
         .await
     }
 
+    /// How the transfer row of `file` says its bytes travel: "Direct" or "Relayed", once the
+    /// connection is up.
+    pub async fn route(&self, file: &str) -> Result<Option<String>> {
+        let Some(row) = self.transfer_row(file).await? else {
+            return Ok(None);
+        };
+        let xpath = ".//*[not(*)][normalize-space(.)='Direct' or normalize-space(.)='Relayed']";
+        for leaf in row.find_all(Locator::XPath(xpath)).await? {
+            if leaf.is_displayed().await? {
+                return Ok(Some(leaf.text().await?.trim().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the page is a secure context, the condition for saving into the private file
+    /// system and for the save picker.
+    pub async fn is_secure_context(&self) -> Result<bool> {
+        let secure = self
+            .browser
+            .client()
+            .execute("return window.isSecureContext;", Vec::new())
+            .await?;
+        Ok(secure.as_bool().unwrap_or(false))
+    }
+
+    /// Checks "Hide my IP address (relay only)", which must be offered.
+    pub async fn hide_ip_address(&self) -> Result<()> {
+        let label = "Hide my IP address (relay only)";
+        self.press(&format!("the {label:?} switch"), async |user| {
+            user.named(Role::Checkbox, label).await
+        })
+        .await
+    }
+
     /// Presses "Cancel" in the transfer row of `file`.
     pub async fn cancel(&self, file: &str) -> Result<()> {
         self.press(&format!("Cancel in the row of {file:?}"), async |user| {

@@ -9,8 +9,9 @@
 //! Each run starts fresh browsers, so one run's leftovers cannot weigh on the next one's memory.
 //!
 //! Run it in a loopback-only network namespace, after `trunk build --release`:
-//! `unshare -n sh -c 'ip link set lo up && cargo run --release -p ferry-e2e --bin ferry-bench --
-//! --size-mib 1024'`.
+//! `unshare -n sh -c 'ip link set lo up && ip addr add 10.77.0.1/32 dev lo && cargo run
+//! --release -p ferry-e2e --bin ferry-bench -- --size-mib 1024'` (the private address is for
+//! `--relayed`).
 
 use std::collections::HashMap;
 use std::fs;
@@ -21,8 +22,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
-use ferry_e2e::{Harness, SourceFile, User, default_static_dir, finished_download, random_file};
+use ferry_e2e::{
+    Harness, PRIVATE_IP, Relay, Setup, SourceFile, User, default_static_dir, finished_download,
+    random_file,
+};
+use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
 use serde_json::Value;
+
+/// The secret `--relayed` shares between the server and coturn.
+const RELAY_SECRET: &str = "ferry-bench-relay-secret";
 
 /// How often the renderers' memory is read during a transfer.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -170,6 +178,10 @@ struct Args {
     /// message received to the last.
     #[arg(long)]
     raw: bool,
+    /// Send through a TURN relay: Debian's coturn, started here on 10.77.0.1 (an address
+    /// `./test.sh` gives its network namespace), with both browsers relay-only.
+    #[arg(long, conflicts_with = "raw")]
+    relayed: bool,
     /// Give up on a transfer that has not ended after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -219,8 +231,30 @@ async fn bench(args: Args) -> Result<()> {
 
     let what = if args.raw {
         "a bare RTCDataChannel, not Ferry,"
+    } else if args.relayed {
+        "Ferry, relayed by coturn,"
     } else {
         "Ferry"
+    };
+    let relay = if args.relayed {
+        Some(Relay::start(PRIVATE_IP, RELAY_SECRET).await?)
+    } else {
+        None
+    };
+    let setup = match &relay {
+        Some(relay) => Setup {
+            ice: IceConfig {
+                fixed: Vec::new(),
+                turn: Some(TurnRest {
+                    urls: vec![relay.url()],
+                    secret: TurnSecret::new(RELAY_SECRET),
+                    ttl: Duration::from_secs(24 * 3600),
+                }),
+                relay_only: true,
+            },
+            ..Setup::default()
+        },
+        None => Setup::default(),
     };
     println!(
         "{what} served from {}; {} MiB = {len} bytes; MB = 10^6 bytes",
@@ -230,7 +264,7 @@ async fn bench(args: Args) -> Result<()> {
     println!("run    MB/s  seconds  receiver peak (idle) MB  sender peak (idle) MB  load 1m");
     let mut runs = Vec::new();
     for index in 1..=args.runs {
-        let harness = Harness::serving(dist.clone()).await?;
+        let harness = Harness::serving(dist.clone(), setup.clone()).await?;
         let timeout = Duration::from_secs(args.timeout_secs);
         let result = match &file {
             Some(file) => one_run(&harness, file, timeout).await,

@@ -5,6 +5,8 @@
 //! visible text), waits for what it expects by polling with a generous deadline, and runs alone:
 //! the harness makes scenarios take turns, because each one keeps two browsers busy.
 
+mod reach;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -200,7 +202,7 @@ async fn a_transfer_survives_a_signaling_server_restart() -> Result<()> {
 }
 
 /// Ana offers `file` to Bo, Bo accepts, and both see its bytes moving.
-async fn start_transfer(ana: &User, bo: &User, file: &SourceFile) -> Result<()> {
+pub(crate) async fn start_transfer(ana: &User, bo: &User, file: &SourceFile) -> Result<()> {
     ana.send("bo", &[file]).await?;
     bo.incoming_offer().await?;
     bo.accept().await?;
@@ -209,7 +211,7 @@ async fn start_transfer(ana: &User, bo: &User, file: &SourceFile) -> Result<()> 
 }
 
 /// Both sides show `file` as complete, and Bo's browser saved exactly its bytes.
-async fn expect_received(ana: &User, bo: &User, file: &SourceFile) -> Result<()> {
+pub(crate) async fn expect_received(ana: &User, bo: &User, file: &SourceFile) -> Result<()> {
     for user in [ana, bo] {
         user.wait_status(&file.name, "Complete", |status| status == "Complete")
             .await?;
