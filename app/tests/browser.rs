@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use ferry_app::route::Route;
 use ferry_app::transfer::Status;
 use ferry_app::web::channel::{Channel, ChannelEvent};
 use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow};
@@ -164,6 +165,14 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     assert_eq!(rows[0].done, big.len() as u64);
     assert_eq!(rows[0].name, "big.bin");
     assert!(rows.iter().all(|row| row.can_save));
+    // Two connections in one page find each other directly, and both rows say so, read from
+    // the browser's own statistics.
+    assert!(rows.iter().all(|row| row.route == Some(Route::Direct)));
+    assert!(
+        ana.rows(&id)
+            .iter()
+            .all(|row| row.route == Some(Route::Direct))
+    );
     assert!(
         ana.engine.backpressure_waits() > 0,
         "the sender never waited for the channel to drain"
