@@ -15,6 +15,7 @@ mod transfer;
 pub use ids::{IdError, PeerId, SessionToken, TransferId};
 pub use nick::{Nick, NickError};
 pub use signaling::{
-    ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMessage, SignalPayload, UserInfo,
+    ClientMessage, ErrorCode, IceServer, PRESENCE_BATCH_MILLIS, PROTOCOL_VERSION, ServerMessage,
+    SignalPayload, UserInfo,
 };
 pub use transfer::{FileMeta, Sha256Hex, TRANSFER_CHANNEL_LABEL, TransferMessage};

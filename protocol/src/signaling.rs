@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Nick, PeerId, SessionToken};
 
-/// The version of this contract; the server refuses a `join` that names another.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The version of this contract; the server refuses a `join` that names another. Version 2
+/// announces presence in batches ([`ServerMessage::UsersChanged`]).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The most time between a change of who is online and the message that announces it.
+pub const PRESENCE_BATCH_MILLIS: u64 = 100;
 
 /// What a browser sends to the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +58,9 @@ pub enum ServerMessage {
         token: SessionToken,
         /// True when this join reclaimed an earlier session with its token.
         resumed: bool,
-        /// Everyone else online now.
+        /// Everyone online when the last [`ServerMessage::UsersChanged`] went out (this user
+        /// too, after a reconnect: skip its own id); the next one brings whatever changed
+        /// since.
         users: Vec<UserInfo>,
         /// ICE servers for `RTCPeerConnection`; empty on a LAN. TURN servers with short-lived
         /// credentials are renewed with [`ServerMessage::IceServers`] before they expire.
@@ -66,15 +72,18 @@ pub enum ServerMessage {
         /// How often to send [`ClientMessage::Heartbeat`], in seconds.
         heartbeat_secs: u64,
     },
-    /// Someone came online.
-    UserJoined {
-        /// Who.
-        user: UserInfo,
-    },
-    /// Someone left, closed their connection or expired.
-    UserLeft {
-        /// Who.
-        id: PeerId,
+    /// Who came online and who left (closed their connection or expired) since the last such
+    /// message. Changes are gathered and sent at most every
+    /// [`PRESENCE_BATCH_MILLIS`], so a crowd joining at once costs each client a few messages,
+    /// not one per person. Apply it as a set update: remove `left`, then add `joined`; a
+    /// client may find itself in `joined`, and users its welcome already listed.
+    UsersChanged {
+        /// Who came online.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        joined: Vec<UserInfo>,
+        /// Who left.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<PeerId>,
     },
     /// A relayed signal; `from` and `from_nick` are stamped by the server, never by the sender.
     Signal {

@@ -40,7 +40,7 @@ fn join_without_and_with_token() {
             nick: "ana".into(),
             token: None,
         },
-        r#"{"type":"join","version":1,"nick":"ana"}"#,
+        r#"{"type":"join","version":2,"nick":"ana"}"#,
     );
     let token = SessionToken::from_random_bytes([0x11; 32]);
     check(
@@ -158,17 +158,23 @@ fn fresh_ice_servers() {
 #[test]
 fn presence_changes() {
     check(
-        ServerMessage::UserJoined {
-            user: UserInfo {
+        ServerMessage::UsersChanged {
+            joined: vec![UserInfo {
                 id: peer(0xbb),
                 nick: nick("bo"),
-            },
+            }],
+            left: vec![peer(0xaa)],
         },
-        &format!(r#"{{"type":"user_joined","user":{{"id":"{ID_B}","nick":"bo"}}}}"#),
+        &format!(
+            r#"{{"type":"users_changed","joined":[{{"id":"{ID_B}","nick":"bo"}}],"left":["{ID_A}"]}}"#
+        ),
     );
     check(
-        ServerMessage::UserLeft { id: peer(0xbb) },
-        &format!(r#"{{"type":"user_left","id":"{ID_B}"}}"#),
+        ServerMessage::UsersChanged {
+            joined: Vec::new(),
+            left: vec![peer(0xbb)],
+        },
+        &format!(r#"{{"type":"users_changed","left":["{ID_B}"]}}"#),
     );
 }
 
@@ -218,7 +224,7 @@ fn errors() {
 fn invalid_ids_and_nicks_do_not_parse() {
     let bad_to = r#"{"type":"signal","to":"../etc","payload":{"kind":"offer","sdp":""}}"#;
     assert!(serde_json::from_str::<ClientMessage>(bad_to).is_err());
-    let bad_nick = format!(r#"{{"type":"user_joined","user":{{"id":"{ID_B}","nick":" "}}}}"#);
+    let bad_nick = format!(r#"{{"type":"users_changed","joined":[{{"id":"{ID_B}","nick":" "}}]}}"#);
     assert!(serde_json::from_str::<ServerMessage>(&bad_nick).is_err());
     let unknown = r#"{"type":"teleport"}"#;
     assert!(serde_json::from_str::<ClientMessage>(unknown).is_err());

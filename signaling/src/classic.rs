@@ -4,17 +4,27 @@
 //! `?username=NICK&identity=ID` registers or refreshes a nick (`identity=0` unregisters it),
 //! `?friends=A&friends=B` looks names up and `?listUsers=true` lists everyone online; they may
 //! be combined in one request and are answered in that order. Unlike reg.cgi, a nick belongs
-//! to its holder until it expires: a registration never takes a nick from a WebSocket user or
-//! from another unexpired identity.
+//! to its holder until it expires: a registration never takes a nick (or a lookalike of one)
+//! from a WebSocket user or from another unexpired identity, and only the address that made a
+//! registration can remove it. Each address may send a few requests a second and hold a few
+//! registrations; more get 429 or `<update>false</update>`.
 
-use axum::extract::{RawQuery, Request, State};
-use axum::http::header;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::Nick;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::AppState;
+use crate::registry::HttpRefusal;
+use crate::throttle::Throttle;
+
+/// Floods of the API can be many; one line a second says so.
+static TOO_FAST: Throttle = Throttle::new();
 
 /// The longest identity accepted; reg.cgi's were 64 hexadecimal digits.
 const MAX_IDENTITY_CHARS: usize = 256;
@@ -32,11 +42,27 @@ struct Query {
 /// no app to serve, a line saying what this server is).
 pub(crate) async fn root(
     State(state): State<AppState>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(raw): RawQuery,
     request: Request,
 ) -> Response {
     if let Some(query) = raw.as_deref().and_then(Query::parse) {
-        let body = answer(&state, &query, Instant::now());
+        let from = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
+        let now = Instant::now();
+        if let Some(ip) = from
+            && !state.http_request_allowed(ip, now)
+        {
+            if let Some(skipped) = TOO_FAST.allow() {
+                tracing::info!(%ip, similar_skipped = skipped, "refused classic API requests that came too fast");
+            }
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "too many requests from your address; slow down\n",
+            )
+                .into_response();
+        }
+        let body = answer(&state, &query, from, now);
         return ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();
     }
     match &state.shared.static_files {
@@ -67,40 +93,53 @@ impl Query {
     }
 }
 
-/// Carries out `query` at `now` and writes the XML answer.
-fn answer(state: &AppState, query: &Query, now: Instant) -> String {
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<result>");
+/// Carries out `query`, asked from `from` at `now`, and writes the XML answer. The registry
+/// is locked only to read and change it; the XML is written after.
+fn answer(state: &AppState, query: &Query, from: Option<IpAddr>, now: Instant) -> String {
     let mut registry = state.registry();
-    if query.username.is_some() || query.identity.is_some() {
-        let updated = match (&query.username, &query.identity) {
+    let updated = (query.username.is_some() || query.identity.is_some()).then(|| {
+        let done = match (&query.username, &query.identity) {
             (Some(username), Some(identity)) => match Nick::new(username) {
-                Ok(nick) if identity == "0" => registry.unregister_http(&nick),
-                Ok(nick) if valid_identity(identity) => registry.register_http(nick, identity, now),
-                Ok(_) | Err(_) => false,
+                Ok(nick) if identity == "0" => registry.unregister_http(&nick, from),
+                Ok(nick) if valid_identity(identity) => {
+                    registry.register_http(nick, identity, from, now)
+                }
+                Ok(_) | Err(_) => Err(HttpRefusal::Invalid),
             },
-            _ => false,
+            _ => Err(HttpRefusal::Invalid),
         };
-        if !updated {
-            tracing::info!(username = ?query.username, identity = ?query.identity, "refused an HTTP registration");
+        if let Err(refusal) = done {
+            tracing::debug!(username = ?query.username, %refusal, "refused an HTTP registration");
         }
+        done.is_ok()
+    });
+    let friends: Vec<(&String, Option<String>)> = query
+        .friends
+        .iter()
+        .map(|name| {
+            let identity = Nick::new(name)
+                .ok()
+                .and_then(|nick| registry.identity(&nick, now));
+            (name, identity)
+        })
+        .collect();
+    let online = query.list_users.then(|| registry.online(now));
+    drop(registry);
+
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<result>");
+    if let Some(updated) = updated {
         xml.push_str(if updated {
             "<update>true</update>"
         } else {
             "<update>false</update>"
         });
     }
-    for name in &query.friends {
-        let identity = Nick::new(name)
-            .ok()
-            .and_then(|nick| registry.identity(&nick, now));
+    for (name, identity) in friends {
         push_friend(&mut xml, name, identity.as_deref());
     }
-    if query.list_users {
-        for (nick, identity) in registry.online(now) {
-            push_friend(&mut xml, nick.as_str(), Some(&identity));
-        }
+    for (nick, identity) in online.into_iter().flatten() {
+        push_friend(&mut xml, nick.as_str(), Some(&identity));
     }
-    drop(registry);
     xml.push_str("</result>");
     xml
 }

@@ -10,20 +10,26 @@
 
 pub mod banner;
 pub mod certs;
+mod changes;
 mod classic;
+mod config;
+pub mod connections;
 pub mod ice;
+mod lookalike;
 pub mod names;
 mod origin;
+mod outbound;
 mod presence;
 mod rate;
 mod registry;
+mod throttle;
 mod transport;
 mod ws;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -31,7 +37,9 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use ferry_protocol::PRESENCE_BATCH_MILLIS;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Layer;
@@ -39,53 +47,20 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+pub use crate::config::{Config, Limits};
+use crate::connections::Connections;
 pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
+use crate::names::Machine;
+use crate::origin::Origins;
+use crate::rate::RateLimiter;
+pub use crate::registry::HttpLimits;
 use crate::registry::Registry;
 pub use crate::transport::Tls;
 
 /// How long `serve` waits, after shutdown was asked for, for connections to close before it
-/// returns anyway. Each WebSocket gets [`ws::CLOSE_GRACE`] for its close handshake, so this
+/// returns anyway. Each WebSocket gets a shorter grace of its own for its close handshake, so this
 /// only matters for a connection that is stuck.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-
-/// Everything the server can be told at start-up.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// How long a user stays online after their last sign of life; also how long a dropped
-    /// connection's session waits to be reclaimed with its token.
-    pub presence_ttl: Duration,
-    /// A built app to serve at `/` (with `index.html` for unknown paths), at the same origin
-    /// as the WebSocket.
-    pub static_dir: Option<PathBuf>,
-    /// What every browser is told about ICE servers in its welcome.
-    pub ice: IceConfig,
-    /// Page origins, besides the server's own, allowed to open a WebSocket, such as
-    /// `http://127.0.0.1:8080` for the app under `trunk serve`.
-    pub allowed_origins: Vec<String>,
-    /// Protection against misbehaving clients.
-    pub limits: Limits,
-    /// HTTPS and `wss:` with this certificate; plain HTTP without.
-    pub tls: Option<Tls>,
-}
-
-/// Limits that keep one client from hurting the others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// The largest WebSocket message accepted, in bytes; a larger one closes the connection
-    /// with 1009. An SDP offer fits in a few KiB.
-    pub max_message_bytes: usize,
-    /// Messages a connection may send per second, on average.
-    pub messages_per_sec: u32,
-    /// Messages a connection may send at once before the rate applies.
-    pub message_burst: u32,
-    /// Messages dropped for the rate before the connection is closed with 1008; forgiven once
-    /// the client slows down enough for its burst allowance to refill.
-    pub max_dropped_messages: u32,
-    /// Open WebSockets allowed from one IP address; more get 429 before the upgrade.
-    pub max_connections_per_ip: usize,
-    /// Messages queued for one client before it counts as not reading and is disconnected.
-    pub outbound_queue: usize,
-}
 
 /// The server's shared state: the registry behind one lock, the configuration, and what
 /// shutdown needs.
@@ -97,53 +72,61 @@ pub struct AppState {
 struct Shared {
     config: Config,
     registry: Mutex<Registry>,
+    connections: Arc<Connections>,
+    origins: Origins,
+    /// The classic API's request rate, per address.
+    http_rates: Mutex<HashMap<IpAddr, RateLimiter>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     static_files: Option<ServeDir<ServeFile>>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            presence_ttl: Duration::from_secs(120),
-            static_dir: None,
-            ice: IceConfig::default(),
-            allowed_origins: Vec::new(),
-            limits: Limits::default(),
-            tls: None,
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_message_bytes: 64 * 1024,
-            messages_per_sec: 50,
-            message_burst: 100,
-            max_dropped_messages: 100,
-            max_connections_per_ip: 32,
-            outbound_queue: 1024,
-        }
-    }
-}
-
 impl AppState {
-    /// State for a server with `config` and nobody online yet.
+    /// State for a server with `config`, nobody online yet, and no listen address: only the
+    /// configured origins may open WebSockets (for tests through the router alone).
     pub fn new(config: Config) -> Self {
+        Self::listening(config, None)
+    }
+
+    /// State for a server with `config` listening on `addr`, whose own origins may open
+    /// WebSockets.
+    fn listening(config: Config, addr: Option<SocketAddr>) -> Self {
         let registry = Registry::new(
             config.presence_ttl,
             config.ice.clone(),
             heartbeat_secs(config.presence_ttl),
+            config.limits.http_registrations,
         );
         let static_files = config
             .static_dir
             .as_ref()
             .map(|dir| ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))));
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let names = addr.map_or_else(Vec::new, |addr| {
+            Machine::local().certificate_names(addr.ip())
+        });
+        let origins = Origins::new(
+            scheme,
+            addr,
+            &names,
+            &config.public_urls,
+            &config.allowed_origins,
+        );
+        let limits = config.limits;
         Self {
             shared: Arc::new(Shared {
                 config,
                 registry: Mutex::new(registry),
+                connections: Connections::new(
+                    limits.max_connections_per_ip,
+                    limits.max_connections,
+                ),
+                origins,
+                http_rates: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 static_files,
@@ -164,6 +147,43 @@ impl AppState {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn connections(&self) -> &Arc<Connections> {
+        &self.shared.connections
+    }
+
+    fn origins(&self) -> &Origins {
+        &self.shared.origins
+    }
+
+    /// Takes a token for a classic API request from `ip`; false when it comes too fast.
+    fn http_request_allowed(&self, ip: IpAddr, now: Instant) -> bool {
+        let limits = self.config().limits;
+        let mut rates = self
+            .shared
+            .http_rates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let rate = rates.entry(ip).or_insert_with(|| {
+            RateLimiter::new(
+                limits.http_requests_per_sec,
+                limits.http_request_burst,
+                u32::MAX,
+                now,
+            )
+        });
+        rate.check(now) == rate::Verdict::Allow
+    }
+
+    /// Forgets the request rates of addresses whose allowance has refilled: they are as good
+    /// as new, and the map must not grow with every address ever seen.
+    fn forget_idle_http_rates(&self, now: Instant) {
+        self.shared
+            .http_rates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, rate| !rate.is_full(now));
+    }
+
     fn shutdown(&self) -> &CancellationToken {
         &self.shared.shutdown
     }
@@ -181,10 +201,22 @@ impl fmt::Debug for AppState {
     }
 }
 
-/// Binds the listening socket; `127.0.0.1:0` picks a free port. Tokio sets `SO_REUSEADDR`,
-/// so a restarted server can bind the same port again at once.
+/// How many connections may wait to be accepted: a crowd arriving at once must not have its
+/// connection attempts dropped (and retried seconds later) while the server catches up. The
+/// kernel caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket; `127.0.0.1:0` picks a free port. `SO_REUSEADDR` lets a
+/// restarted server bind the same port again at once.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every WebSocket with 1001
@@ -194,8 +226,9 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config);
+    let state = AppState::listening(config, Some(listener.local_addr()?));
     state.tasks().spawn(sweep(state.clone()));
+    state.tasks().spawn(announce(state.clone()));
     let token = state.shutdown().clone();
     let signal = {
         let token = token.clone();
@@ -282,7 +315,23 @@ async fn sweep(state: AppState) {
     loop {
         tokio::select! {
             () = state.shutdown().cancelled() => return,
-            _ = ticks.tick() => state.registry().sweep(tokio::time::Instant::now()),
+            _ = ticks.tick() => {
+                let now = Instant::now();
+                state.registry().sweep(now);
+                state.forget_idle_http_rates(now);
+            }
+        }
+    }
+}
+
+/// Announces who came and went, every [`PRESENCE_BATCH_MILLIS`] when anything did.
+async fn announce(state: AppState) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(PRESENCE_BATCH_MILLIS));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.shutdown().cancelled() => return,
+            _ = ticks.tick() => state.registry().announce(),
         }
     }
 }

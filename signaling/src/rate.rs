@@ -47,6 +47,13 @@ impl RateLimiter {
         }
     }
 
+    /// Whether the bucket is (or by `now` has refilled to) full: the client has been quiet long
+    /// enough to be as good as new.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled_at);
+        self.tokens + elapsed.as_secs_f64() * self.per_sec >= self.burst
+    }
+
     /// Takes a token for a message arriving at `now`, if there is one.
     pub fn check(&mut self, now: Instant) -> Verdict {
         let elapsed: Duration = now.saturating_duration_since(self.refilled_at);

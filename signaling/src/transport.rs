@@ -2,8 +2,10 @@
 //! certificate, serves HTTP/1.1 with upgrades (the WebSocket) and closes everything on shutdown.
 //!
 //! The accept loop is Ferry's own, over hyper and tokio-rustls, rather than `axum::serve`, so
-//! that each connection has deadlines from its first byte: a TLS handshake or request headers
-//! that never finish cannot hold a connection open.
+//! that every connection is counted from its accept ([`Connections`]) and has deadlines from
+//! its first byte: a TLS handshake or request headers that never finish, or a keep-alive
+//! connection left idle, cannot hold a connection open. A connection over its address's or
+//! the server's limit gets a one-line 429 or 503 and is closed at once.
 //!
 //! A person who types the address without `https://` reaches the TLS port in the clear; such a
 //! connection is told where to go (a redirect to the same path over HTTPS) instead of failing a
@@ -22,16 +24,18 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::AppState;
 use crate::certs::{CertError, Identity};
+use crate::connections::{Crowded, Slot};
+use crate::throttle::Throttle;
 
-/// How long a new connection has to finish its TLS handshake, and a request its headers.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a refusal may take to write before the connection is simply dropped.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The first byte of every TLS connection: a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -88,52 +92,111 @@ pub(crate) async fn accept(listener: TcpListener, state: AppState, router: Route
                 continue;
             }
         };
+        let slot = match state.connections().admit(peer.ip()) {
+            Ok(slot) => Arc::new(slot),
+            Err(crowded) => {
+                refuse(stream, peer, crowded, &state);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (state, router, acceptor) = (state.clone(), router.clone(), acceptor.clone());
         state.tasks().clone().spawn(async move {
+            let connection = Accepted { peer, slot };
             match acceptor {
-                Some(acceptor) => serve_tls(stream, peer, acceptor, &state, router).await,
-                None => serve_http(TokioIo::new(stream), peer, &state, router).await,
+                Some(acceptor) => serve_tls(stream, connection, acceptor, &state, router).await,
+                None => serve_http(TokioIo::new(stream), connection, &state, router).await,
             }
         });
     }
 }
 
+/// A counted connection: who it is from, and its place among the open connections, which a
+/// WebSocket it turns into takes over.
+#[derive(Clone, Debug)]
+pub(crate) struct Accepted {
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+}
+
+impl Accepted {
+    /// The place this connection holds among the open connections.
+    pub(crate) fn slot(&self) -> Arc<Slot> {
+        Arc::clone(&self.slot)
+    }
+}
+
+/// Tells a connection over a limit why, in one short response, and closes it; on a task, so
+/// a client that does not read cannot hold up the accept loop.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, crowded: Crowded, state: &AppState) {
+    static CROWDED: Throttle = Throttle::new();
+    if let Some(skipped) = CROWDED.allow() {
+        tracing::warn!(%peer, ?crowded, similar_skipped = skipped, "refused a connection over the limit");
+    }
+    let (status, extra, body) = match crowded {
+        Crowded::Address => (
+            "429 Too Many Requests",
+            "",
+            "too many connections from your address\n",
+        ),
+        Crowded::Server => (
+            "503 Service Unavailable",
+            "Retry-After: 10\r\n",
+            "the server is full; try again in a while\n",
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    state.tasks().spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(response.as_bytes())).await;
+    });
+}
+
 /// Serves one connection to the TLS port: TLS, or a redirect when it speaks plain HTTP.
 async fn serve_tls(
     stream: TcpStream,
-    peer: SocketAddr,
+    connection: Accepted,
     acceptor: TlsAcceptor,
     state: &AppState,
     router: Router,
 ) {
+    let timeout = state.config().limits.header_timeout;
+    let peer = connection.peer;
     let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await;
+    let peeked = tokio::time::timeout(timeout, stream.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1)) => {
             let redirect = Router::new().fallback(redirect_to_https);
-            return serve_http(TokioIo::new(stream), peer, state, redirect).await;
+            return serve_http(TokioIo::new(stream), connection, state, redirect).await;
         }
         // Closed, failed or silent before its first byte.
         _ => return,
     }
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream)).await;
     match handshake {
-        Ok(Ok(tls)) => serve_http(TokioIo::new(tls), peer, state, router).await,
+        Ok(Ok(tls)) => serve_http(TokioIo::new(tls), connection, state, router).await,
         Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
 }
 
 /// Serves HTTP/1.1 on one connection until it closes, and asks it to close on shutdown.
-async fn serve_http<I>(io: TokioIo<I>, peer: SocketAddr, state: &AppState, router: Router)
+///
+/// hyper's header timeout runs whenever the connection waits for a request: for the first
+/// one, and between keep-alive requests, so it bounds an idle connection too.
+async fn serve_http<I>(io: TokioIo<I>, connection: Accepted, state: &AppState, router: Router)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = connection.peer;
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        // The WebSocket counts connections per address, and the logs name who asked.
+        // The logs name who asked; a WebSocket takes over the connection's place.
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(connection.clone());
         let router = router.clone();
         async move {
             let response = router.oneshot(request.map(Body::new)).await;
@@ -142,7 +205,7 @@ where
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(state.config().limits.header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);

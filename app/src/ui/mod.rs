@@ -228,21 +228,26 @@ impl Services {
             }
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),
-            SignalingEvent::UserJoined(user) => {
-                engine.set_nick(&user.id, user.nick.as_str());
+            SignalingEvent::UsersChanged { joined, left } => {
+                for user in &joined {
+                    engine.set_nick(&user.id, user.nick.as_str());
+                }
                 state.users.update(|users| {
-                    users.retain(|known| known.id != user.id);
-                    users.push(user);
+                    users.retain(|user| {
+                        !left.contains(&user.id) && joined.iter().all(|new| new.id != user.id)
+                    });
+                    users.extend(joined);
                 });
-            }
-            SignalingEvent::UserLeft(id) => {
-                state
-                    .users
-                    .update(|users| users.retain(|user| user.id != id));
-                if state.selected.get_untracked().as_ref() == Some(&id) {
+                if state
+                    .selected
+                    .get_untracked()
+                    .is_some_and(|selected| left.contains(&selected))
+                {
                     state.selected.set(None);
                 }
-                engine.peer_left(&id);
+                for id in &left {
+                    engine.peer_left(id);
+                }
             }
             SignalingEvent::Signal {
                 from,

@@ -49,10 +49,13 @@ pub enum SignalingEvent {
     },
     /// The connection dropped; reconnecting.
     Lost,
-    /// Someone came online.
-    UserJoined(UserInfo),
-    /// Someone left.
-    UserLeft(PeerId),
+    /// Who came online and who left since the last such event (never this user).
+    UsersChanged {
+        /// Who came online; some may be known already.
+        joined: Vec<UserInfo>,
+        /// Who left.
+        left: Vec<PeerId>,
+    },
     /// A relayed WebRTC signal.
     Signal {
         /// The sender.
@@ -194,7 +197,7 @@ async fn connect_once(
     if write.send(Message::Text(encode(&join))).await.is_err() {
         return Outcome::Lost;
     }
-    let heartbeat_secs = loop {
+    let (me, heartbeat_secs) = loop {
         match decode(read.next().await) {
             Frame::Message(ServerMessage::Welcome {
                 id,
@@ -209,14 +212,17 @@ async fn connect_once(
                 session.token = Some(token);
                 session.joined_once = true;
                 session.backoff.reset();
+                // The list is everyone announced so far, which after a reconnect is this user
+                // too; the app lists the others.
+                let users = users.into_iter().filter(|user| user.id != id).collect();
                 events(SignalingEvent::Welcome {
-                    id,
+                    id: id.clone(),
                     nick,
                     users,
                     ice_servers,
                     relay_only,
                 });
-                break heartbeat_secs;
+                break (id, heartbeat_secs);
             }
             Frame::Message(ServerMessage::Error { code, message }) => {
                 return Outcome::Refused(code, message);
@@ -231,7 +237,7 @@ async fn connect_once(
         futures::select! {
             frame = read.next() => match decode(frame) {
                 Frame::Message(message) => {
-                    if let Some(outcome) = dispatch(message, events) {
+                    if let Some(outcome) = dispatch(message, &me, events) {
                         return outcome;
                     }
                 }
@@ -260,11 +266,14 @@ async fn connect_once(
     }
 }
 
-/// Passes a server message on; returns how the connection ends, if it does.
-fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome> {
+/// Passes a server message on to the user `me`; returns how the connection ends, if it does.
+fn dispatch(message: ServerMessage, me: &PeerId, events: &SignalingEvents) -> Option<Outcome> {
     match message {
-        ServerMessage::UserJoined { user } => events(SignalingEvent::UserJoined(user)),
-        ServerMessage::UserLeft { id } => events(SignalingEvent::UserLeft(id)),
+        ServerMessage::UsersChanged { mut joined, left } => {
+            // Everyone hears of each arrival, the newcomer too.
+            joined.retain(|user| &user.id != me);
+            events(SignalingEvent::UsersChanged { joined, left });
+        }
         ServerMessage::Signal {
             from,
             from_nick,

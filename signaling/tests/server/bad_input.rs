@@ -7,7 +7,7 @@ use ferry_signaling::{Config, Limits};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::support::{Client, PATIENCE, TestServer, assert_signal, offer, stranger};
+use crate::support::{Client, PATIENCE, TestServer, arrived, assert_signal, offer, stranger};
 
 fn limits(limits: Limits) -> Config {
     Config {
@@ -89,7 +89,7 @@ async fn an_oversized_message_closes_with_1009_and_others_keep_working() -> anyh
     let (mut cy, _) = Client::join(&server, "cy").await?;
     cy.signal(&ana.id(), offer("hello")).await?;
     // Ana was told about cy, and nothing about bo, whose session waits for a reconnect.
-    assert!(matches!(ana.recv().await?, ServerMessage::UserJoined { user } if user.id == cy.id()));
+    assert!(arrived(&ana.recv().await?, &cy.id()));
     assert_signal(&ana.recv().await?, &cy, "cy", &offer("hello"));
     server.stop().await?;
     Ok(())
@@ -152,10 +152,7 @@ async fn too_many_connections_from_one_address_get_429() -> anyhow::Result<()> {
         Err(tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 429);
             let body = String::from_utf8(response.body().clone().unwrap_or_default())?;
-            assert!(
-                body.contains("too many connections from 127.0.0.1"),
-                "{body}"
-            );
+            assert!(body.contains("too many connections"), "{body}");
         }
         Err(other) => panic!("expected 429, got {other}"),
         Ok(_) => panic!("a third connection was accepted"),
@@ -222,7 +219,7 @@ async fn a_page_of_another_origin_gets_403() -> anyhow::Result<()> {
 async fn a_client_that_does_not_read_is_disconnected_and_others_keep_working() -> anyhow::Result<()>
 {
     let server = TestServer::start(limits(Limits {
-        outbound_queue: 4,
+        outbound_bytes: 256 * 1024,
         max_message_bytes: 128 * 1024,
         messages_per_sec: 100_000,
         message_burst: 100_000,
@@ -233,8 +230,9 @@ async fn a_client_that_does_not_read_is_disconnected_and_others_keep_working() -
     // Bo never reads again.
     let (_bo, bo_welcome) = Client::join(&server, "bo").await?;
     ana.recv().await?;
-    // Once the socket buffers between the server and bo are full, bo's queue fills up, the
-    // server drops bo's connection, and ana's next signal finds nobody to deliver to.
+    // Once the socket buffers between the server and bo are full, bo's queue passes its byte
+    // budget, the server drops bo's connection, and ana's next signal finds nobody to
+    // deliver to.
     let big = offer(&"x".repeat(64 * 1024));
     let mut sent = 0;
     loop {
@@ -253,7 +251,7 @@ async fn a_client_that_does_not_read_is_disconnected_and_others_keep_working() -
     }
     // Ana is unaffected, and bo's session waits for a reconnect rather than being announced.
     let (mut cy, _) = Client::join(&server, "cy").await?;
-    assert!(matches!(ana.recv().await?, ServerMessage::UserJoined { user } if user.id == cy.id()));
+    assert!(arrived(&ana.recv().await?, &cy.id()));
     cy.signal(&ana.id(), offer("hi")).await?;
     assert_signal(&ana.recv().await?, &cy, "cy", &offer("hi"));
     server.stop().await?;

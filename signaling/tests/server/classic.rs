@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use ferry_protocol::{ErrorCode, ServerMessage};
+use ferry_protocol::ErrorCode;
 use ferry_signaling::{AppState, Config, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::support::{Client, TestServer, http_get, join};
+use crate::support::{Client, TestServer, arrived, http_get, join};
 
 const TTL: Duration = Duration::from_secs(120);
 const HEAD: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
@@ -224,9 +224,7 @@ async fn http_cannot_take_a_websocket_users_nick_and_lists_them() -> anyhow::Res
     other.expect_error(ErrorCode::NickTaken).await?;
     let welcome = other.join_as("bo", None).await?;
     assert_eq!(welcome.users.len(), 1, "{:?}", welcome.users);
-    assert!(
-        matches!(ana.recv().await?, ServerMessage::UserJoined { user } if user.nick.as_str() == "bo")
-    );
+    assert!(arrived(&ana.recv().await?, &welcome.id));
     server.stop().await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod support;
 
 mod bad_input;
 mod classic;
+mod hostile;
 mod lifecycle;
 mod presence;
 mod relay;

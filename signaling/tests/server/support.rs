@@ -1,7 +1,7 @@
 //! Test helpers: a server on a free port, a WebSocket client that speaks the protocol, and a
 //! bare HTTP client.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,10 +134,21 @@ impl Client {
         server: &TestServer,
         origin: Option<&str>,
     ) -> Result<Self, tungstenite::Error> {
+        Self::try_connect_as(server, origin, None).await
+    }
+
+    /// [`Client::try_connect`] claiming to have reached the server as `host`.
+    pub async fn try_connect_as(
+        server: &TestServer,
+        origin: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Self, tungstenite::Error> {
         let mut request = server.ws_url().into_client_request()?;
-        if let Some(origin) = origin {
-            let value = HeaderValue::from_str(origin).map_err(tungstenite::http::Error::from)?;
-            request.headers_mut().insert("origin", value);
+        for (name, value) in [("origin", origin), ("host", host)] {
+            if let Some(value) = value {
+                let value = HeaderValue::from_str(value).map_err(tungstenite::http::Error::from)?;
+                request.headers_mut().insert(name, value);
+            }
         }
         let (ws, _response) =
             tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
@@ -146,12 +157,18 @@ impl Client {
         Ok(Self { ws, id: None })
     }
 
-    /// Connects and joins as `nick`, expecting a fresh welcome.
+    /// Connects and joins as `nick`, expecting a fresh welcome, and waits until the arrival
+    /// has been announced (to this client too, so to everyone): from then on, every welcome
+    /// lists this client, and the next thing the others hear of is what happens after it.
     pub async fn join(server: &TestServer, nick: &str) -> anyhow::Result<(Self, Welcome)> {
         let mut client = Self::connect(server).await?;
         let welcome = client.join_as(nick, None).await?;
         if welcome.resumed {
             bail!("{nick}: a fresh join came back resumed");
+        }
+        let announced = client.recv().await?;
+        if !arrived(&announced, &welcome.id) {
+            bail!("{nick}: expected the announcement of its own arrival, got {announced:?}");
         }
         Ok((client, welcome))
     }
@@ -303,6 +320,16 @@ impl Client {
     }
 }
 
+/// Whether `message` announces that `id` came online.
+pub fn arrived(message: &ServerMessage, id: &PeerId) -> bool {
+    matches!(message, ServerMessage::UsersChanged { joined, .. } if joined.iter().any(|user| &user.id == id))
+}
+
+/// Whether `message` announces that `id` left, and nothing else.
+pub fn departed(message: &ServerMessage, id: &PeerId) -> bool {
+    matches!(message, ServerMessage::UsersChanged { joined, left } if joined.is_empty() && left == std::slice::from_ref(id))
+}
+
 /// A join message with the current protocol version.
 pub fn join(nick: &str, token: Option<SessionToken>) -> ClientMessage {
     ClientMessage::Join {
@@ -357,6 +384,34 @@ pub struct HttpResponse {
 /// `GET path` over a fresh TCP connection, HTTP/1.1 with `Connection: close`.
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpResponse> {
     get_over(TcpStream::connect(addr).await?, addr, path).await
+}
+
+/// [`http_get`] from the loopback address `from` (any of 127.0.0.0/8), as another machine.
+pub async fn http_get_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<HttpResponse> {
+    get_over(tcp_from(from, addr).await?, addr, path).await
+}
+
+/// A TCP connection to `addr` from the local address `from`.
+pub async fn tcp_from(from: IpAddr, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let socket = match from {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(from, 0))?;
+    Ok(socket.connect(addr).await?)
+}
+
+/// Reads from `stream` until the server closes it, within [`PATIENCE`]; returns what it sent.
+pub async fn read_until_closed(stream: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut received = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received))
+        .await
+        .context("the server did not close the connection")??;
+    Ok(received)
 }
 
 /// `GET path` over HTTPS, trusting only `root` (a certificate in DER) and expecting the

@@ -1,21 +1,14 @@
-//! `ferry-signaling`: reads its configuration from flags and `FERRY_*` environment variables,
-//! serves until Ctrl-C or SIGTERM, and logs to standard error.
+//! The command line: every flag, with a `FERRY_*` environment variable for each, and what
+//! they make of the server's configuration.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use ferry_protocol::IceServer;
-use ferry_signaling::banner::Banner;
-use ferry_signaling::certs;
-use ferry_signaling::names::Machine;
-use ferry_signaling::{Config, IceConfig, Limits, Tls, TurnRest, TurnSecret};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
-use tracing_subscriber::EnvFilter;
+use ferry_signaling::{Config, HttpLimits, IceConfig, Limits, Tls, TurnRest, TurnSecret};
 
 /// Ferry's signaling server: nicknames, presence, the user list and the WebRTC offer/answer
 /// relay for browsers sending files to each other, plus the classic HTTP user API.
@@ -25,11 +18,11 @@ use tracing_subscriber::EnvFilter;
 /// keep the features Ferry saves files with from plain-HTTP pages.
 #[derive(Debug, Parser)]
 #[command(version)]
-struct Args {
+pub struct Args {
     /// The address to listen on; port 0 picks a free one. Use 0.0.0.0:3000 to let other
     /// machines in.
     #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
+    pub listen: SocketAddr,
 
     /// A built app (trunk's dist folder) to serve at / on the same origin as the WebSocket.
     #[arg(long, env = "FERRY_STATIC_DIR")]
@@ -37,7 +30,7 @@ struct Args {
 
     /// Seconds a user stays online after their last sign of life.
     #[arg(long, env = "FERRY_PRESENCE_TTL_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    presence_ttl_secs: u64,
+    pub presence_ttl_secs: u64,
 
     /// Serve HTTPS with this certificate chain (PEM), e.g. one from Let's Encrypt.
     #[arg(long, env = "FERRY_TLS_CERT", requires = "tls_key", conflicts_with_all = ["self_signed", "plain_http"])]
@@ -63,7 +56,7 @@ struct Args {
 
     /// Print the URLs without QR codes.
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
 
     /// A STUN or TURN server URL for the browsers, such as stun:stun.example:3478; repeat it
     /// for several. On one LAN none is needed.
@@ -106,6 +99,12 @@ struct Args {
     #[arg(long, env = "FERRY_RELAY_ONLY")]
     relay_only: bool,
 
+    /// The address people open when it is not the listen address, such as
+    /// https://ferry.example behind a reverse proxy; its pages may open WebSockets. Repeat it
+    /// for several.
+    #[arg(long = "public-url", env = "FERRY_PUBLIC_URLS", value_delimiter = ',')]
+    public_urls: Vec<String>,
+
     /// A page origin, besides the server's own, allowed to open a WebSocket, such as
     /// http://127.0.0.1:8080 for `trunk serve`; repeat it for several.
     #[arg(
@@ -131,103 +130,68 @@ struct Args {
     #[arg(long, env = "FERRY_MAX_DROPPED_MESSAGES", default_value_t = Limits::default().max_dropped_messages)]
     max_dropped_messages: u32,
 
-    /// Open WebSockets allowed from one IP address.
+    /// Open connections of every kind allowed from one IP address.
     #[arg(long, env = "FERRY_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
 
-    /// Messages queued for one client before it counts as not reading and is disconnected.
-    #[arg(long, env = "FERRY_OUTBOUND_QUEUE", default_value_t = Limits::default().outbound_queue)]
-    outbound_queue: usize,
+    /// Open connections in all [default: the process's file limit, less some to spare].
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+
+    /// Bytes queued for one client before it counts as not reading and is disconnected.
+    #[arg(long, env = "FERRY_OUTBOUND_BYTES", default_value_t = Limits::default().outbound_bytes)]
+    outbound_bytes: usize,
+
+    /// Seconds a new connection has for its TLS handshake and each request for its headers;
+    /// also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "FERRY_HEADER_TIMEOUT_SECS", default_value_t = Limits::default().header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+
+    /// Seconds an upgraded WebSocket has to send its join.
+    #[arg(long, env = "FERRY_JOIN_TIMEOUT_SECS", default_value_t = Limits::default().join_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    join_timeout_secs: u64,
+
+    /// Seconds a joined WebSocket may send nothing (no heartbeat, no ping) before it is
+    /// closed; never less than two heartbeats.
+    #[arg(long, env = "FERRY_SILENCE_TIMEOUT_SECS", default_value_t = Limits::default().silence_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    silence_timeout_secs: u64,
+
+    /// Requests to the classic HTTP API per second from one address, on average.
+    #[arg(long, env = "FERRY_HTTP_REQUESTS_PER_SEC", default_value_t = Limits::default().http_requests_per_sec)]
+    http_requests_per_sec: u32,
+
+    /// Requests to the classic HTTP API from one address at once before the rate applies.
+    #[arg(long, env = "FERRY_HTTP_REQUEST_BURST", default_value_t = Limits::default().http_request_burst)]
+    http_request_burst: u32,
+
+    /// Classic HTTP registrations one address may hold.
+    #[arg(long, env = "FERRY_MAX_REGISTRATIONS_PER_IP", default_value_t = HttpLimits::default().per_ip)]
+    max_registrations_per_ip: usize,
+
+    /// Classic HTTP registrations in all.
+    #[arg(long, env = "FERRY_MAX_REGISTRATIONS", default_value_t = HttpLimits::default().total)]
+    max_registrations: usize,
 }
 
 /// How the server speaks to browsers, decided from the flags and the listen address.
 #[derive(Debug)]
-enum Security {
+pub enum Security {
+    /// Plain HTTP.
     Plain,
-    Files { cert: PathBuf, key: PathBuf },
+    /// HTTPS with a certificate from files.
+    Files {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+    /// HTTPS with Ferry's own certificate authority.
     SelfSigned,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let args = Args::parse();
-    if args.relay_only && args.turn_urls.is_empty() && !args.has_static_turn() {
-        // Clap's own errors look the same, so this one reads like them.
-        Args::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "--relay-only needs a TURN server to relay through: give --turn-url (with \
-                 --turn-secret) or a turn: --ice-server",
-            )
-            .exit();
-    }
-    let machine = Machine::local();
-    let (tls, fingerprint) = match args.security() {
-        Security::Plain => (None, None),
-        Security::Files { cert, key } => {
-            let identity = certs::from_files(&cert, &key)?;
-            let fingerprint = identity.fingerprint();
-            (Some(Tls::new(identity)?), Some(fingerprint))
-        }
-        Security::SelfSigned => {
-            let dir = args.data_dir()?;
-            let names = machine.certificate_names(args.listen.ip());
-            let host = machine.host.as_deref().unwrap_or("this machine");
-            let identity = certs::self_signed(&dir, &names, host)
-                .with_context(|| format!("making Ferry's certificate in {}", dir.display()))?;
-            if identity.new_ca {
-                tracing::info!(dir = %dir.display(), "made a new certificate authority");
-            }
-            if identity.new_server_cert {
-                tracing::info!(names = ?names, "issued a server certificate");
-            }
-            let fingerprint = identity.fingerprint();
-            (Some(Tls::new(identity)?), Some(fingerprint))
-        }
-    };
-    let ca_fingerprint = tls.as_ref().and(fingerprint.as_ref()).and_then(|_| {
-        tls.as_ref()
-            .and_then(Tls::ca_pem)
-            .and_then(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok())
-            .map(|der| certs::fingerprint(&der))
-    });
-    let config = args.config(tls);
-    let listener = ferry_signaling::bind(args.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("could not read the bound address")?;
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let urls = machine.urls(addr, scheme);
-    let banner = Banner {
-        ca: ca_fingerprint.map(|ca| (format!("{}ca.crt", urls[0]), ca)),
-        urls,
-        fingerprint,
-        qr: !args.quiet && !addr.ip().is_loopback(),
-    };
-    print!("{}", banner.render());
-    tracing::info!(%addr, scheme, ttl_secs = args.presence_ttl_secs, "listening");
-    ferry_signaling::serve(listener, config, shutdown_signal())
-        .await
-        .context("the server failed")?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
 impl Args {
-    fn security(&self) -> Security {
+    /// How to speak to browsers.
+    pub fn security(&self) -> Security {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Security::Files {
                 cert: cert.clone(),
@@ -242,7 +206,8 @@ impl Args {
         }
     }
 
-    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+    /// Where Ferry keeps its certificate authority.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         match &self.data_dir {
             Some(dir) => Ok(dir.clone()),
             None => dirs::data_dir()
@@ -251,13 +216,18 @@ impl Args {
         }
     }
 
-    fn has_static_turn(&self) -> bool {
-        self.ice_servers
+    /// Whether `--relay-only` was asked for without any relay to go through.
+    pub fn relay_only_without_relay(&self) -> bool {
+        let static_turn = self
+            .ice_servers
             .iter()
-            .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
+            .any(|url| url.starts_with("turn:") || url.starts_with("turns:"));
+        self.relay_only && self.turn_urls.is_empty() && !static_turn
     }
 
-    fn config(&self, tls: Option<Tls>) -> Config {
+    /// The server's configuration, with `tls`, at most `max_connections` connections when
+    /// none was asked for.
+    pub fn config(&self, tls: Option<Tls>, max_connections: usize) -> Config {
         let fixed = if self.ice_servers.is_empty() {
             Vec::new()
         } else {
@@ -280,6 +250,7 @@ impl Args {
                 turn,
                 relay_only: self.relay_only,
             },
+            public_urls: self.public_urls.clone(),
             allowed_origins: self.allowed_origins.clone(),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
@@ -287,7 +258,19 @@ impl Args {
                 message_burst: self.message_burst,
                 max_dropped_messages: self.max_dropped_messages,
                 max_connections_per_ip: self.max_connections_per_ip,
-                outbound_queue: self.outbound_queue,
+                max_connections: self
+                    .max_connections
+                    .map_or(max_connections, |asked| asked.min(max_connections)),
+                outbound_bytes: self.outbound_bytes,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                join_timeout: Duration::from_secs(self.join_timeout_secs),
+                silence_timeout: Duration::from_secs(self.silence_timeout_secs),
+                http_requests_per_sec: self.http_requests_per_sec,
+                http_request_burst: self.http_request_burst,
+                http_registrations: HttpLimits {
+                    per_ip: self.max_registrations_per_ip,
+                    total: self.max_registrations,
+                },
             },
             tls,
         }
@@ -300,35 +283,5 @@ fn turn_url(url: &str) -> Result<String, String> {
         Ok(url.to_owned())
     } else {
         Err(format!("{url:?} is not a turn: or turns: URL"))
-    }
-}
-
-/// Resolves on Ctrl-C or, on Unix, SIGTERM. Should a handler fail to install, that signal is
-/// logged and ignored rather than stopping the server at once.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -1,0 +1,108 @@
+//! Everything the server can be told at start-up, with the defaults a public server on the
+//! open internet should have.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ice::IceConfig;
+use crate::registry::HttpLimits;
+use crate::transport::Tls;
+
+/// Everything the server can be told at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How long a user stays online after their last sign of life; also how long a dropped
+    /// connection's session waits to be reclaimed with its token.
+    pub presence_ttl: Duration,
+    /// A built app to serve at `/` (with `index.html` for unknown paths), at the same origin
+    /// as the WebSocket.
+    pub static_dir: Option<PathBuf>,
+    /// What every browser is told about ICE servers in its welcome.
+    pub ice: IceConfig,
+    /// The addresses people reach the server at when it is not the listen address, such as
+    /// `https://ferry.example` behind a reverse proxy: their pages may open a WebSocket.
+    pub public_urls: Vec<String>,
+    /// Page origins, besides the server's own, allowed to open a WebSocket, such as
+    /// `http://127.0.0.1:8080` for the app under `trunk serve`.
+    pub allowed_origins: Vec<String>,
+    /// Protection against misbehaving clients.
+    pub limits: Limits,
+    /// HTTPS and `wss:` with this certificate; plain HTTP without.
+    pub tls: Option<Tls>,
+}
+
+/// Limits that keep one client from hurting the others; each is a flag of the binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest WebSocket message accepted, in bytes; a larger one closes the connection
+    /// with 1009. An SDP offer fits in a few KiB.
+    pub max_message_bytes: usize,
+    /// Messages a connection may send per second, on average.
+    pub messages_per_sec: u32,
+    /// Messages a connection may send at once before the rate applies.
+    pub message_burst: u32,
+    /// Messages dropped for the rate before the connection is closed with 1008; forgiven once
+    /// the client slows down enough for its burst allowance to refill.
+    pub max_dropped_messages: u32,
+    /// Open connections of every kind (page loads, API calls, WebSockets, connections that
+    /// have said nothing yet) allowed from one IP address; more get 429.
+    pub max_connections_per_ip: usize,
+    /// Open connections in all; more get 503. Kept below the process's file limit, and the
+    /// last [`crate::connections::JOIN_RESERVE`] of them are kept from new WebSockets, so a
+    /// health probe gets through when joins are refused.
+    pub max_connections: usize,
+    /// Bytes queued for one client before it counts as not reading and is disconnected.
+    pub outbound_bytes: usize,
+    /// How long a new connection has for its TLS handshake and each request for its headers;
+    /// also how long an idle keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// How long an upgraded WebSocket has to send its `join`.
+    pub join_timeout: Duration,
+    /// How long a joined WebSocket may stay silent (no message, no ping, no pong) before it
+    /// is closed; its session still waits the time-to-live for a reconnect.
+    pub silence_timeout: Duration,
+    /// Requests to the classic HTTP API per second from one address, on average.
+    pub http_requests_per_sec: u32,
+    /// Requests to the classic HTTP API from one address at once before the rate applies.
+    pub http_request_burst: u32,
+    /// How many classic HTTP registrations there may be.
+    pub http_registrations: HttpLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            presence_ttl: Duration::from_secs(120),
+            static_dir: None,
+            ice: IceConfig::default(),
+            public_urls: Vec::new(),
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
+            tls: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            messages_per_sec: 50,
+            message_burst: 100,
+            max_dropped_messages: 100,
+            // A page load opens a handful of connections beside its WebSocket, and an office
+            // behind one NAT shares an address.
+            max_connections_per_ip: 64,
+            max_connections: 4096,
+            // Room for a welcome listing some 50,000 users, or a few hundred signals.
+            outbound_bytes: 4 << 20,
+            header_timeout: Duration::from_secs(10),
+            join_timeout: Duration::from_secs(10),
+            // Two and a half heartbeats of the default 120 s time-to-live.
+            silence_timeout: Duration::from_secs(75),
+            http_requests_per_sec: 5,
+            http_request_burst: 20,
+            http_registrations: HttpLimits::default(),
+        }
+    }
+}

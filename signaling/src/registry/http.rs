@@ -1,0 +1,216 @@
+//! Classic HTTP registrations (reg.cgi's `?username=NICK&identity=ID`) in the shared nick
+//! namespace, under the same lookalike rules as WebSocket users, and bounded: a registration
+//! never replaces or removes one held by another identity, only the address that registered a
+//! nick can remove it (`identity=0`), and one address can hold only a few.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ferry_protocol::Nick;
+use tokio::time::Instant;
+
+use super::{Holder, Registry};
+use crate::lookalike;
+use crate::presence::Presence;
+
+/// How many classic registrations there may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Registrations from one address.
+    pub per_ip: usize,
+    /// Registrations in all.
+    pub total: usize,
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HttpRefusal {
+    /// Someone else holds the nick, or one that looks like it.
+    #[error("the nick is taken")]
+    Taken,
+    /// The address has as many registrations as it may.
+    #[error("too many registrations from this address")]
+    TooManyFromAddress,
+    /// The server has as many registrations as it may.
+    #[error("too many registrations")]
+    Full,
+    /// Removing a registration made from another address.
+    #[error("the registration was made from another address")]
+    NotYours,
+    /// The request names no valid nick and identity.
+    #[error("the nick or identity is not valid")]
+    Invalid,
+}
+
+/// One registration: the nick as typed, the identity it points to, and the address it came
+/// from (`None` for a request without one, as in tests through the router alone).
+#[derive(Debug)]
+pub(super) struct Registration {
+    nick: Nick,
+    identity: String,
+    from: Option<IpAddr>,
+}
+
+/// The registrations' presence and counts.
+#[derive(Debug)]
+pub(super) struct Registrations {
+    presence: Presence<String>,
+    per_ip: HashMap<Option<IpAddr>, usize>,
+    pub(super) total: usize,
+    limits: HttpLimits,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: 16,
+            total: 10_000,
+        }
+    }
+}
+
+impl Registrations {
+    pub(super) fn new(ttl: Duration, limits: HttpLimits) -> Self {
+        Self {
+            presence: Presence::new(ttl),
+            per_ip: HashMap::new(),
+            total: 0,
+            limits,
+        }
+    }
+
+    /// The keys of registrations that expired at `now`, no longer counted.
+    pub(super) fn expire(&mut self, now: Instant) -> Vec<String> {
+        self.presence.expire(now)
+    }
+
+    fn count(&mut self, from: Option<IpAddr>) {
+        *self.per_ip.entry(from).or_insert(0) += 1;
+        self.total += 1;
+    }
+
+    fn uncount(&mut self, from: Option<IpAddr>) {
+        if let Some(count) = self.per_ip.get_mut(&from) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&from);
+            }
+        }
+        self.total = self.total.saturating_sub(1);
+    }
+}
+
+impl Registry {
+    /// Registers or refreshes `nick` for `identity`, asked from `from`.
+    pub(crate) fn register_http(
+        &mut self,
+        nick: Nick,
+        identity: &str,
+        from: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), HttpRefusal> {
+        let key = lookalike::key(nick.as_str());
+        self.forget_expired_http(&key, now);
+        match self.holders.get(&key) {
+            None => {
+                let limits = self.http.limits;
+                if self.http.per_ip.get(&from).copied().unwrap_or(0) >= limits.per_ip {
+                    return Err(HttpRefusal::TooManyFromAddress);
+                }
+                if self.http.total >= limits.total {
+                    return Err(HttpRefusal::Full);
+                }
+                tracing::debug!(%nick, identity, "HTTP registration");
+                self.http.count(from);
+                self.holders.insert(
+                    key.clone(),
+                    Holder::Http(Registration {
+                        nick,
+                        identity: identity.to_owned(),
+                        from,
+                    }),
+                );
+                self.http.presence.touch(key, now);
+                Ok(())
+            }
+            Some(Holder::Http(held)) if held.identity == identity => {
+                self.http.presence.touch(key, now);
+                Ok(())
+            }
+            Some(_) => Err(HttpRefusal::Taken),
+        }
+    }
+
+    /// Removes the registration of `nick`, if `from` is the address that made it. Nothing to
+    /// remove counts as done; a WebSocket user's nick is not a registration to remove.
+    pub(crate) fn unregister_http(
+        &mut self,
+        nick: &Nick,
+        from: Option<IpAddr>,
+    ) -> Result<(), HttpRefusal> {
+        let key = lookalike::key(nick.as_str());
+        match self.holders.get(&key) {
+            Some(Holder::Ws(_)) => Err(HttpRefusal::Taken),
+            Some(Holder::Http(held)) if held.from != from => Err(HttpRefusal::NotYours),
+            Some(Holder::Http(_)) => {
+                self.remove_http(&key);
+                tracing::debug!(%nick, "HTTP registration removed");
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The identity of whoever holds `nick` (or a lookalike) at `now`: a WebSocket user's
+    /// peer id or an HTTP registration's identity.
+    pub(crate) fn identity(&self, nick: &Nick, now: Instant) -> Option<String> {
+        let key = lookalike::key(nick.as_str());
+        match self.holders.get(&key)? {
+            Holder::Ws(id) => Some(id.to_string()),
+            Holder::Http(held) => self
+                .http
+                .presence
+                .is_live(&key, now)
+                .then(|| held.identity.clone()),
+        }
+    }
+
+    /// Everyone online at `now`, of both kinds, as (nick, identity) sorted by nick.
+    pub(crate) fn online(&self, now: Instant) -> Vec<(Nick, String)> {
+        let mut online: Vec<(Nick, String)> = self
+            .holders
+            .iter()
+            .filter_map(|(key, holder)| match holder {
+                Holder::Ws(id) => {
+                    let session = self.sessions.get(id)?;
+                    Some((session.nick.clone(), id.to_string()))
+                }
+                Holder::Http(held) => self
+                    .http
+                    .presence
+                    .is_live(key, now)
+                    .then(|| (held.nick.clone(), held.identity.clone())),
+            })
+            .collect();
+        online.sort_by_cached_key(|(nick, _)| nick.key());
+        online
+    }
+
+    /// Frees `key` if an HTTP registration that has expired still holds it.
+    pub(super) fn forget_expired_http(&mut self, key: &String, now: Instant) {
+        if matches!(self.holders.get(key), Some(Holder::Http(_)))
+            && !self.http.presence.is_live(key, now)
+        {
+            self.remove_http(key);
+        }
+    }
+
+    /// Removes the registration under `key` and uncounts it.
+    pub(super) fn remove_http(&mut self, key: &String) {
+        if let Some(Holder::Http(held)) = self.holders.remove(key) {
+            self.http.uncount(held.from);
+        }
+        self.http.presence.remove(key);
+    }
+}

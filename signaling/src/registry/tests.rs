@@ -1,0 +1,393 @@
+//! The registry's rules, driven without a runtime: the shared nick namespace, lingering and
+//! expiry, batched announcements, and what a client that does not read costs.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::outbound::Receiver;
+
+const TTL: Duration = Duration::from_secs(120);
+
+/// A registry entry point for one test connection: its handle's receiving ends.
+struct Peer {
+    rx: Receiver,
+    kick: oneshot::Receiver<Kick>,
+}
+
+fn connection(id: ConnId) -> (Connection, Peer) {
+    connection_with_budget(id, 1 << 20)
+}
+
+fn connection_with_budget(id: ConnId, budget: usize) -> (Connection, Peer) {
+    let (tx, rx) = outbound::queue(budget);
+    let (kick, kick_rx) = oneshot::channel();
+    (Connection::new(id, tx, kick), Peer { rx, kick: kick_rx })
+}
+
+fn registry() -> Registry {
+    Registry::new(TTL, IceConfig::default(), 30, HttpLimits::default())
+}
+
+fn fresh(byte: u8) -> Fresh {
+    Fresh {
+        id: PeerId::from_random_bytes([byte; PeerId::BYTES]),
+        token: SessionToken::from_random_bytes([byte; SessionToken::BYTES]),
+    }
+}
+
+fn nick(raw: &str) -> Nick {
+    Nick::new(raw).unwrap()
+}
+
+fn ip(last: u8) -> Option<IpAddr> {
+    Some(IpAddr::from([192, 0, 2, last]))
+}
+
+/// Decodes everything queued for `peer` so far, joining a message sent in parts.
+fn received(peer: &mut Peer) -> Vec<ServerMessage> {
+    let mut messages = Vec::new();
+    while let Ok(message) = peer.rx.try_recv() {
+        let text = match message {
+            Outbound::Text(text) => text.as_str().to_owned(),
+            Outbound::Parts(parts) => String::from_utf8(parts.concat()).unwrap(),
+            Outbound::Close(_) => continue,
+        };
+        messages.push(serde_json::from_str(&text).unwrap());
+    }
+    messages
+}
+
+#[test]
+fn http_and_websocket_users_share_one_nick_namespace() {
+    let now = Instant::now();
+    let mut registry = registry();
+    assert_eq!(
+        registry.register_http(nick("Ana"), "a1", ip(1), now),
+        Ok(())
+    );
+    let (conn, _peer) = connection(1);
+    let refused = registry.join(nick("аna"), None, fresh(1), conn, now);
+    assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::NickTaken));
+
+    // Once the registration has expired, the nick is free for a WebSocket user, who then
+    // holds it against HTTP.
+    let later = now + TTL;
+    let (conn, _peer) = connection(2);
+    assert!(
+        registry
+            .join(nick("ANA"), None, fresh(2), conn, later)
+            .is_ok()
+    );
+    assert_eq!(
+        registry.register_http(nick("ana"), "a1", ip(1), later),
+        Err(HttpRefusal::Taken)
+    );
+    assert_eq!(
+        registry.unregister_http(&nick("ana"), ip(1)),
+        Err(HttpRefusal::Taken)
+    );
+    assert_eq!(
+        registry.identity(&nick("ａｎａ"), later),
+        Some(fresh(2).id.to_string())
+    );
+}
+
+#[test]
+fn lookalikes_of_a_held_nick_are_taken() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, _ana) = connection(1);
+    registry
+        .join(nick("anna"), None, fresh(1), conn, now)
+        .unwrap();
+    for lookalike in ["Anna", "\u{430}nn\u{430}", "ａｎｎａ", "ANNA"] {
+        let (conn, _peer) = connection(2);
+        let refused = registry.join(nick(lookalike), None, fresh(2), conn, now);
+        assert_eq!(
+            refused.map_err(|r| r.code),
+            Err(ErrorCode::NickTaken),
+            "{lookalike}"
+        );
+        assert_eq!(
+            registry.register_http(nick(lookalike), "x", ip(2), now),
+            Err(HttpRefusal::Taken),
+            "{lookalike}"
+        );
+    }
+}
+
+#[test]
+fn only_the_address_that_registered_a_nick_can_remove_it() {
+    let now = Instant::now();
+    let mut registry = registry();
+    registry
+        .register_http(nick("ana"), "a1", ip(1), now)
+        .unwrap();
+    assert_eq!(
+        registry.unregister_http(&nick("ana"), ip(2)),
+        Err(HttpRefusal::NotYours)
+    );
+    assert_eq!(
+        registry.register_http(nick("ana"), "b2", ip(2), now),
+        Err(HttpRefusal::Taken)
+    );
+    assert_eq!(registry.identity(&nick("ana"), now).as_deref(), Some("a1"));
+    assert_eq!(registry.unregister_http(&nick("ana"), ip(1)), Ok(()));
+    assert_eq!(registry.identity(&nick("ana"), now), None);
+}
+
+#[test]
+fn registrations_are_counted_per_address_and_in_all() {
+    let now = Instant::now();
+    let mut registry = Registry::new(
+        TTL,
+        IceConfig::default(),
+        30,
+        HttpLimits {
+            per_ip: 2,
+            total: 3,
+        },
+    );
+    registry.register_http(nick("a"), "1", ip(1), now).unwrap();
+    registry.register_http(nick("b"), "2", ip(1), now).unwrap();
+    assert_eq!(
+        registry.register_http(nick("c"), "3", ip(1), now),
+        Err(HttpRefusal::TooManyFromAddress)
+    );
+    // A heartbeat of a held registration is not a new one.
+    registry.register_http(nick("b"), "2", ip(1), now).unwrap();
+    registry.register_http(nick("c"), "3", ip(2), now).unwrap();
+    assert_eq!(
+        registry.register_http(nick("d"), "4", ip(3), now),
+        Err(HttpRefusal::Full)
+    );
+    // Removed and expired registrations make room again.
+    registry.unregister_http(&nick("a"), ip(1)).unwrap();
+    registry.register_http(nick("d"), "4", ip(3), now).unwrap();
+    registry.sweep(now + TTL);
+    assert_eq!(registry.http.total, 0);
+    registry
+        .register_http(nick("e"), "5", ip(1), now + TTL)
+        .unwrap();
+}
+
+#[test]
+fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_announcement() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, mut ana) = connection(1);
+    let ana_id = registry
+        .join(nick("ana"), None, fresh(1), conn, now)
+        .unwrap();
+    let (conn, mut bo) = connection(2);
+    let bo_id = registry
+        .join(nick("bo"), None, fresh(2), conn, now)
+        .unwrap();
+    // Both joined before any announcement: both welcomes list nobody yet.
+    for peer in [&mut ana, &mut bo] {
+        let messages = received(peer);
+        assert!(
+            matches!(&messages[..], [ServerMessage::Welcome { users, .. }] if users.is_empty()),
+            "{messages:?}"
+        );
+    }
+    registry.announce();
+    let both = ServerMessage::UsersChanged {
+        joined: vec![
+            UserInfo {
+                id: ana_id.clone(),
+                nick: nick("ana"),
+            },
+            UserInfo {
+                id: bo_id.clone(),
+                nick: nick("bo"),
+            },
+        ],
+        left: Vec::new(),
+    };
+    assert_eq!(received(&mut ana), vec![both.clone()]);
+    assert_eq!(received(&mut bo), vec![both]);
+
+    // A later welcome lists both, and nothing more is announced until something changes.
+    let (conn, mut cy) = connection(3);
+    registry
+        .join(nick("cy"), None, fresh(3), conn, now)
+        .unwrap();
+    match &received(&mut cy)[..] {
+        [ServerMessage::Welcome { users, .. }] => assert_eq!(users.len(), 2),
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    registry.leave(&bo_id, 2);
+    registry.announce();
+    let cy_id = fresh(3).id;
+    assert_eq!(
+        received(&mut ana),
+        vec![ServerMessage::UsersChanged {
+            joined: vec![UserInfo {
+                id: cy_id,
+                nick: nick("cy"),
+            }],
+            left: vec![bo_id],
+        }]
+    );
+    registry.announce();
+    assert!(received(&mut ana).is_empty());
+}
+
+#[test]
+fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, mut ana) = connection(1);
+    let ana_id = registry
+        .join(nick("ana"), None, fresh(1), conn, now)
+        .unwrap();
+    let (conn, _bo) = connection(2);
+    let bo_id = registry
+        .join(nick("bo"), None, fresh(2), conn, now)
+        .unwrap();
+    registry.announce();
+    assert_eq!(received(&mut ana).len(), 2, "welcome and the arrivals");
+
+    let dropped_at = now + Duration::from_secs(10);
+    registry.linger(&bo_id, 2, dropped_at);
+    let refused = registry.relay(&ana_id, &bo_id, SignalPayload::Offer { sdp: "v=0".into() });
+    assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::UnknownPeer));
+    assert_eq!(registry.online(dropped_at).len(), 2, "still listed");
+
+    // Ana heartbeats; bo's time-to-live counts from the drop.
+    registry.touch(&ana_id, 1, dropped_at + TTL);
+    registry.sweep(dropped_at + TTL - Duration::from_millis(1));
+    registry.announce();
+    assert!(received(&mut ana).is_empty());
+    registry.sweep(dropped_at + TTL);
+    registry.announce();
+    assert_eq!(
+        received(&mut ana),
+        vec![ServerMessage::UsersChanged {
+            joined: Vec::new(),
+            left: vec![bo_id],
+        }]
+    );
+    assert_eq!(registry.online(dropped_at + TTL).len(), 1);
+}
+
+#[test]
+fn only_the_current_connection_can_end_a_session() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, mut ana) = connection(1);
+    registry
+        .join(nick("ana"), None, fresh(1), conn, now)
+        .unwrap();
+    let (conn, _old) = connection(2);
+    let bo = fresh(2);
+    let token = bo.token.clone();
+    let bo_id = registry.join(nick("bo"), None, bo, conn, now).unwrap();
+    registry.announce();
+    let (conn, _new) = connection(3);
+    let resumed = registry.join(nick("bo"), Some(&token), fresh(3), conn, now);
+    assert_eq!(resumed, Ok(bo_id.clone()));
+
+    // The old connection's end changes nothing; the new one's leave is announced.
+    registry.leave(&bo_id, 2);
+    registry.linger(&bo_id, 2, now);
+    registry.announce();
+    assert_eq!(received(&mut ana).len(), 2, "welcome and the arrivals only");
+    registry.leave(&bo_id, 3);
+    registry.announce();
+    assert_eq!(
+        received(&mut ana),
+        vec![ServerMessage::UsersChanged {
+            joined: Vec::new(),
+            left: vec![bo_id],
+        }]
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, mut ana) = connection_with_budget(1, 4096);
+    let ana_id = registry
+        .join(nick("ana"), None, fresh(1), conn, now)
+        .unwrap();
+    let (conn, _bo) = connection(2);
+    let bo_id = registry
+        .join(nick("bo"), None, fresh(2), conn, now)
+        .unwrap();
+    let big = SignalPayload::Offer {
+        sdp: "x".repeat(1000),
+    };
+    let mut relayed = 0;
+    while ana.kick.try_recv().is_err() {
+        registry.relay(&bo_id, &ana_id, big.clone()).unwrap();
+        relayed += 1;
+        assert!(relayed < 100, "never cut off");
+    }
+    // Four signals of some 1.1 kB fit in 4 KiB beside the welcome; the fifth does not.
+    assert!((3..=5).contains(&relayed), "{relayed} signals");
+    assert!(received(&mut ana).len() <= relayed);
+}
+
+#[test]
+fn a_welcome_carries_the_listed_users_without_copying_them() {
+    let listed = Bytes::from_static(br#"[{"id":"ab","nick":"x"}]"#);
+    let parts = splice_users(
+        r#"{"type":"welcome","users":[],"heartbeat_secs":30}"#,
+        listed.clone(),
+    )
+    .unwrap();
+    assert_eq!(parts[1].as_ptr(), listed.as_ptr());
+    assert_eq!(
+        parts.concat(),
+        br#"{"type":"welcome","users":[{"id":"ab","nick":"x"}],"heartbeat_secs":30}"#
+    );
+}
+
+mod lookalike_namespace {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Characters that look alike in groups (Latin, Cyrillic, Greek and fullwidth letters,
+    /// digits, combining marks, spaces), so that random nicks often collide.
+    const ALPHABET: &[char] = &[
+        'a', 'A', '\u{430}', 'ａ', 'o', 'O', '0', '\u{43E}', '\u{3BF}', 'l', 'I', '1', 'e', 'é',
+        '\u{301}', 'r', 'n', 'm', 's', 'S', 'ß', ' ', '\u{A0}', '\u{3000}',
+    ];
+
+    fn nick_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(ALPHABET), 1..6)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        /// Two nicks with one key can never both be held, over either API, and two with
+        /// different keys always can.
+        #[test]
+        fn nicks_that_look_alike_are_never_both_held(first in nick_text(), second in nick_text()) {
+            let (Ok(first), Ok(second)) = (Nick::new(&first), Nick::new(&second)) else {
+                return Ok(());
+            };
+            let alike = lookalike::key(first.as_str()) == lookalike::key(second.as_str());
+            let now = Instant::now();
+
+            let mut sessions = registry();
+            let (conn, _first) = connection(1);
+            sessions.join(first.clone(), None, fresh(1), conn, now).unwrap();
+            let (conn, _second) = connection(2);
+            let joined = sessions.join(second.clone(), None, fresh(2), conn, now);
+            prop_assert_eq!(joined.is_ok(), !alike);
+
+            let mut registrations = registry();
+            registrations.register_http(first, "1", ip(1), now).unwrap();
+            let registered = registrations.register_http(second, "2", ip(2), now);
+            prop_assert_eq!(registered.is_ok(), !alike);
+        }
+    }
+}

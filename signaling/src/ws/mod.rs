@@ -1,0 +1,224 @@
+//! The WebSocket at `/ws`: the upgrade and its checks (the handshake, HTTP/1.1, the page's
+//! origin, room for another WebSocket), then one task per connection ([`session`]) with a
+//! writer beside it ([`writer`]).
+//!
+//! The upgrade is done here rather than with axum's `WebSocketUpgrade` because axum's
+//! `Message` cannot express fragments, which the writer needs to keep buffers small.
+
+mod session;
+mod writer;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::AppState;
+use crate::throttle::Throttle;
+use crate::transport::Accepted;
+
+/// The read buffer of each WebSocket. tungstenite's default of 128 KiB is zero-filled per
+/// connection; signaling messages are small and a larger one is simply read in several steps.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The most bytes tungstenite gathers before writing them out. Its write buffer keeps the
+/// largest size it ever reached for the connection's lifetime, so this stays small (the
+/// default is 128 KiB); batching a few dozen messages per write is all the writer needs.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Refused upgrades can come by the thousand; one line a second says so.
+static REFUSED: Throttle = Throttle::new();
+
+/// `GET /ws`: checks the handshake, the origin and that there is room, then answers 101 and
+/// hands the socket to its task.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    accepted: Option<Extension<Accepted>>,
+    mut request: Request,
+) -> Response {
+    let accept = match accept_key(request.method(), request.version(), request.headers()) {
+        Ok(accept) => accept,
+        Err(problem) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("this is a WebSocket endpoint: {problem}"),
+            );
+        }
+    };
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    if !state.origins().allow(origin.as_deref()) {
+        // The origin is the page's own claim: it is quoted briefly, not echoed at length.
+        let origin: String = origin.unwrap_or_default().chars().take(100).collect();
+        return refuse(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "WebSocket connections from pages at {origin} are not allowed here; start the \
+                 server with --public-url or --allowed-origin naming that origin to allow them"
+            ),
+        );
+    }
+    if !state.connections().room_for_join() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is full; try again in a while",
+        );
+    }
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        tracing::error!("a WebSocket handshake on a connection that cannot be upgraded");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        );
+    };
+    // The connection keeps its place among the open ones for as long as the WebSocket lives;
+    // without one (a router driven by `oneshot`) there is nothing to keep.
+    let slot = accepted.map(|Extension(accepted)| accepted.slot());
+    let limits = state.config().limits;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES);
+    state.tasks().clone().spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::info!(error = %err, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
+                .await;
+        session::run(socket, state).await;
+        drop(slot);
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
+}
+
+/// A refused upgrade: its status and a sentence, logged at most once a second.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    if let Some(skipped) = REFUSED.allow() {
+        tracing::info!(%status, message, similar_skipped = skipped, "refused a WebSocket");
+    }
+    let mut response = (status, format!("{message}\n")).into_response();
+    if status == StatusCode::BAD_REQUEST {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    response
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455, section 4.2.1) and computes its
+/// `Sec-WebSocket-Accept`; the error says what is missing.
+fn accept_key(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, &'static str> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    if method != Method::GET {
+        return Err("the handshake must be a GET");
+    }
+    // Upgrades exist from HTTP/1.1 on; an HTTP/1.0 connection cannot be handed over.
+    if version < Version::HTTP_11 {
+        return Err("the handshake needs HTTP/1.1");
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err("expected Connection: upgrade and Upgrade: websocket");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return Err("only WebSocket version 13 is supported");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("the Sec-WebSocket-Key header is missing")?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| "the Sec-WebSocket-Key header is not valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
+            .collect()
+    }
+
+    const COMPLETE: [(header::HeaderName, &str); 4] = [
+        (header::CONNECTION, "upgrade"),
+        (header::UPGRADE, "websocket"),
+        (header::SEC_WEBSOCKET_VERSION, "13"),
+        (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    #[test]
+    fn accepts_the_rfc_example_handshake() {
+        let headers = handshake(&[
+            (header::CONNECTION, "keep-alive, Upgrade"),
+            (header::UPGRADE, "websocket"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert_eq!(
+            accept_key(&Method::GET, Version::HTTP_11, &headers),
+            Ok(HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_handshake() {
+        let get = |headers: &HeaderMap| accept_key(&Method::GET, Version::HTTP_11, headers);
+        assert!(accept_key(&Method::POST, Version::HTTP_11, &handshake(&COMPLETE)).is_err());
+        for missing in 0..COMPLETE.len() {
+            let mut partial = COMPLETE.to_vec();
+            partial.remove(missing);
+            assert!(get(&handshake(&partial)).is_err(), "{missing}");
+        }
+        let mut old = COMPLETE.to_vec();
+        old[2].1 = "8";
+        assert_eq!(
+            get(&handshake(&old)),
+            Err("only WebSocket version 13 is supported")
+        );
+    }
+
+    #[test]
+    fn http_1_0_cannot_upgrade() {
+        assert_eq!(
+            accept_key(&Method::GET, Version::HTTP_10, &handshake(&COMPLETE)),
+            Err("the handshake needs HTTP/1.1")
+        );
+    }
+}

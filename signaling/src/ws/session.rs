@@ -1,0 +1,557 @@
+//! One WebSocket's session: a task that reads, applies the protocol and, on every way out,
+//! unregisters.
+//!
+//! Each connection has this reader (which owns the protocol state) and a writer that drains
+//! the connection's outbound queue ([`super::writer`]). Everyone, the reader included, queues
+//! without waiting; a client over its byte budget is disconnected, so one slow reader never
+//! holds up the others or the lock.
+//!
+//! A connection must `join` within the join timeout, and a joined one must show a sign of
+//! life (any message, ping or pong) within the silence timeout; either one left silent is
+//! closed, so a connection that says nothing cannot live for ever.
+//!
+//! How a connection ends decides what the others see:
+//! - an explicit `leave`, or a clean close (a close frame from the client, which is what a
+//!   browser sends when its tab closes), is announced as a departure at once;
+//! - an abnormal end (an error, a TCP close without a close frame, a silent connection, or a
+//!   connection closed by the server for bad behaviour) keeps the session for the
+//!   time-to-live, so the client can reconnect with its token and nobody sees a leave/join
+//!   flap; it is announced only if the session expires.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use ferry_protocol::{
+    ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken,
+};
+use futures::StreamExt;
+use futures::stream::SplitStream;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::writer;
+use crate::AppState;
+use crate::outbound::{self, Outbound, Refused};
+use crate::rate::{RateLimiter, Verdict};
+use crate::registry::{ConnId, Connection, Fresh, Kick, Refusal, encode};
+
+/// How long a closing connection gets to flush its last messages and finish the close
+/// handshake before it is dropped; short, because shutdown waits for it.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// The most characters of a client's own input quoted back in an error: enough to see what
+/// was wrong, never an echo of a large message.
+const MAX_QUOTED_CHARS: usize = 160;
+
+/// Numbers connections for the logs and for telling a session's current one from an old one.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// A server-side WebSocket over a connection hyper has handed over.
+pub(super) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Why a connection's read loop stopped.
+#[derive(Debug)]
+enum Ending {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket failed or ended without a close frame.
+    Dropped,
+    /// The server is shutting down.
+    Shutdown,
+    /// The registry ended the connection.
+    Kicked(Kick),
+    /// The client broke a rule that ends the connection: tell it why (when it is worth a
+    /// message), then close with `code`.
+    Fatal {
+        refusal: Option<Refusal>,
+        code: CloseCode,
+        reason: &'static str,
+    },
+    /// The server could not go on with this connection.
+    Internal,
+}
+
+/// The reader's protocol state for one connection.
+struct Reader {
+    state: AppState,
+    conn: ConnId,
+    tx: outbound::Sender,
+    /// The session this connection holds, once joined.
+    joined: Option<PeerId>,
+    /// Fires when the registry ends the connection; present while joined.
+    kick: Option<oneshot::Receiver<Kick>>,
+    /// When to send fresh TURN credentials; present while joined to a server that makes them.
+    renew: Option<Pin<Box<Sleep>>>,
+    /// When a silent connection is closed: the join timeout before joining, the silence
+    /// timeout after; moved on by every frame that arrives.
+    silence: Pin<Box<Sleep>>,
+    limiter: RateLimiter,
+}
+
+/// Runs one connection to its end.
+pub(super) async fn run(socket: Socket, state: AppState) {
+    let limits = state.config().limits;
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = outbound::queue(limits.outbound_bytes);
+    let writer = tokio::spawn(writer::write(sink, rx));
+    let now = Instant::now();
+    let mut reader = Reader {
+        conn,
+        tx,
+        joined: None,
+        kick: None,
+        renew: None,
+        silence: Box::pin(tokio::time::sleep_until(now + limits.join_timeout)),
+        limiter: RateLimiter::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_dropped_messages,
+            now,
+        ),
+        state,
+    };
+    tracing::trace!(conn, "connected");
+    let ending = reader.read(&mut stream).await;
+    reader.finish(ending, stream, writer).await;
+}
+
+impl Reader {
+    /// Reads and handles messages until something ends the connection.
+    async fn read(&mut self, stream: &mut SplitStream<Socket>) -> Ending {
+        loop {
+            tokio::select! {
+                biased;
+                () = self.state.shutdown().cancelled() => return Ending::Shutdown,
+                kick = kicked(&mut self.kick) => match kick {
+                    Some(kick) => return Ending::Kicked(kick),
+                    // The registry let go of this connection without a word (it left).
+                    None => self.kick = None,
+                },
+                () = self.silence.as_mut() => return self.silent(),
+                () = due(&mut self.renew) => {
+                    if let Some(ending) = self.renew_ice_servers() {
+                        return ending;
+                    }
+                }
+                frame = stream.next() => {
+                    self.heard(Instant::now());
+                    let ending = match frame {
+                        Some(Ok(message)) => self.on_message(message),
+                        Some(Err(err)) => Some(self.on_read_error(err)),
+                        None => {
+                            tracing::debug!(conn = self.conn, "connection ended without a close frame");
+                            Some(Ending::Dropped)
+                        }
+                    };
+                    if let Some(ending) = ending {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the silence deadline on after a frame arrived at `now`. Before joining, the
+    /// deadline stays where it is: it counts from the upgrade, so a client cannot keep a
+    /// connection that never joins open by sending pings.
+    fn heard(&mut self, now: Instant) {
+        if self.joined.is_some() {
+            let deadline = now + self.silence_allowed();
+            self.silence.as_mut().reset(deadline);
+        }
+    }
+
+    /// The silence a joined connection is allowed: the configured timeout, but never less
+    /// than two heartbeats, however long the time-to-live makes them.
+    fn silence_allowed(&self) -> Duration {
+        let heartbeat =
+            Duration::from_secs(crate::heartbeat_secs(self.state.config().presence_ttl));
+        self.state
+            .config()
+            .limits
+            .silence_timeout
+            .max(heartbeat * 2)
+    }
+
+    /// The ending of a connection whose deadline passed in silence.
+    fn silent(&self) -> Ending {
+        if self.joined.is_some() {
+            tracing::debug!(conn = self.conn, "closing a silent connection");
+            Ending::Fatal {
+                refusal: None,
+                code: CloseCode::Policy,
+                reason: "no sign of life",
+            }
+        } else {
+            tracing::debug!(conn = self.conn, "closing a connection that never joined");
+            Ending::Fatal {
+                refusal: Some(Refusal::new(
+                    ErrorCode::NotJoined,
+                    format!(
+                        "join within {} s of connecting",
+                        self.state.config().limits.join_timeout.as_secs()
+                    ),
+                )),
+                code: CloseCode::Policy,
+                reason: "no join",
+            }
+        }
+    }
+
+    /// Handles one frame; `Some` ends the connection.
+    fn on_message(&mut self, message: Message) -> Option<Ending> {
+        if let Message::Close(frame) = &message {
+            tracing::trace!(conn = self.conn, ?frame, "client closed");
+            return Some(Ending::ClientClosed);
+        }
+        let now = Instant::now();
+        match self.limiter.check(now) {
+            Verdict::Allow => {}
+            Verdict::Drop => {
+                return self.refuse(Refusal::new(
+                    ErrorCode::RateLimited,
+                    "too many messages; this one was dropped",
+                ));
+            }
+            Verdict::Disconnect => {
+                tracing::info!(conn = self.conn, "closing a connection that keeps flooding");
+                return Some(Ending::Fatal {
+                    refusal: Some(Refusal::new(
+                        ErrorCode::RateLimited,
+                        "too many messages for too long; closing the connection",
+                    )),
+                    code: CloseCode::Policy,
+                    reason: "message flood",
+                });
+            }
+        }
+        if let Some(id) = &self.joined {
+            self.state.registry().touch(id, self.conn, now);
+        }
+        match message {
+            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Binary(_) => self.refuse(Refusal::new(
+                ErrorCode::BinaryNotSupported,
+                "this protocol uses JSON text frames only",
+            )),
+            // tungstenite answers pings itself; either kind is just a sign of life.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => None,
+        }
+    }
+
+    fn on_text(&mut self, text: &str) -> Option<Ending> {
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(err) => {
+                return self.refuse(Refusal::new(
+                    ErrorCode::MalformedMessage,
+                    format!(
+                        "not a message of this protocol: {}",
+                        quote(&err.to_string())
+                    ),
+                ));
+            }
+        };
+        let Some(id) = self.joined.clone() else {
+            return match message {
+                ClientMessage::Join {
+                    version,
+                    nick,
+                    token,
+                } => self.join(version, &nick, token),
+                _ => self.refuse(Refusal::new(
+                    ErrorCode::NotJoined,
+                    "send a join message first",
+                )),
+            };
+        };
+        match message {
+            ClientMessage::Join { .. } => self.refuse(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "this connection has already joined",
+            )),
+            ClientMessage::Heartbeat => None,
+            ClientMessage::Signal { to, payload } => {
+                let relayed = self.state.registry().relay(&id, &to, payload);
+                match relayed {
+                    Ok(()) => None,
+                    Err(refusal) => self.refuse(refusal),
+                }
+            }
+            ClientMessage::Leave => {
+                self.state.registry().leave(&id, self.conn);
+                // The connection stays open and may join again, say under another nick,
+                // within the join timeout.
+                self.joined = None;
+                self.kick = None;
+                self.renew = None;
+                let join_by = Instant::now() + self.state.config().limits.join_timeout;
+                self.silence.as_mut().reset(join_by);
+                None
+            }
+        }
+    }
+
+    fn join(&mut self, version: u32, nick: &str, token: Option<SessionToken>) -> Option<Ending> {
+        if version != PROTOCOL_VERSION {
+            return Some(Ending::Fatal {
+                refusal: Some(Refusal::new(
+                    ErrorCode::UnsupportedVersion,
+                    format!(
+                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}; reload the page"
+                    ),
+                )),
+                code: CloseCode::Policy,
+                reason: "unsupported protocol version",
+            });
+        }
+        let nick = match Nick::new(nick) {
+            Ok(nick) => nick,
+            Err(err) => {
+                return self.refuse(Refusal::new(ErrorCode::InvalidNick, err.to_string()));
+            }
+        };
+        let fresh = match fresh_ids() {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                tracing::error!(error = %err, "no random numbers for a new session");
+                return Some(Ending::Internal);
+            }
+        };
+        let (kick_tx, kick_rx) = oneshot::channel();
+        let conn = Connection::new(self.conn, self.tx.clone(), kick_tx);
+        let joined = self
+            .state
+            .registry()
+            .join(nick, token.as_ref(), fresh, conn, Instant::now());
+        match joined {
+            Ok(id) => {
+                self.joined = Some(id);
+                self.kick = Some(kick_rx);
+                self.renew = renewal(&self.state);
+                let deadline = Instant::now() + self.silence_allowed();
+                self.silence.as_mut().reset(deadline);
+                None
+            }
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    /// The ending for an error reading the socket, with the close code RFC 6455 names for it.
+    fn on_read_error(&self, err: tungstenite::Error) -> Ending {
+        let (code, reason, refusal) = match &err {
+            tungstenite::Error::Capacity(_) => (
+                CloseCode::Size,
+                "message too large",
+                Some(Refusal::new(
+                    ErrorCode::MessageTooLarge,
+                    format!(
+                        "messages can have at most {} bytes",
+                        self.state.config().limits.max_message_bytes
+                    ),
+                )),
+            ),
+            tungstenite::Error::Protocol(_) => (CloseCode::Protocol, "protocol error", None),
+            tungstenite::Error::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8", None),
+            _ => {
+                tracing::debug!(conn = self.conn, error = %err, "connection failed");
+                return Ending::Dropped;
+            }
+        };
+        tracing::debug!(conn = self.conn, error = %err, "closing a connection that broke the WebSocket protocol");
+        Ending::Fatal {
+            refusal,
+            code,
+            reason,
+        }
+    }
+
+    /// Sends the client fresh TURN credentials before its current ones expire, and plans the
+    /// next renewal.
+    fn renew_ice_servers(&mut self) -> Option<Ending> {
+        self.renew = renewal(&self.state);
+        let id = self.joined.as_ref()?;
+        let ice_servers = self.state.config().ice.servers_for(id, SystemTime::now());
+        let text = encode(&ServerMessage::IceServers { ice_servers })?;
+        tracing::trace!(conn = self.conn, "renewed TURN credentials");
+        self.queue(Outbound::Text(text))
+    }
+
+    /// Tells the client its message was refused; the connection goes on unless the client
+    /// does not even read its replies.
+    fn refuse(&self, refusal: Refusal) -> Option<Ending> {
+        tracing::debug!(conn = self.conn, code = ?refusal.code, message = %refusal.message, "refused a message");
+        let reply = ServerMessage::Error {
+            code: refusal.code,
+            message: refusal.message,
+        };
+        self.queue(Outbound::Text(encode(&reply)?))
+    }
+
+    /// Queues a message for the client; one over its byte budget is disconnected.
+    fn queue(&self, message: Outbound) -> Option<Ending> {
+        match self.tx.push(message) {
+            Ok(()) => None,
+            Err(Refused::Full) => Some(Ending::Kicked(Kick::TooSlow)),
+            Err(Refused::Closed) => Some(Ending::Dropped),
+        }
+    }
+
+    /// Unregisters as `ending` demands, says goodbye and closes, within [`CLOSE_GRACE`].
+    async fn finish(
+        self,
+        ending: Ending,
+        mut stream: SplitStream<Socket>,
+        mut writer: JoinHandle<()>,
+    ) {
+        tracing::trace!(conn = self.conn, ?ending, "closing");
+        if let Some(id) = &self.joined {
+            let mut registry = self.state.registry();
+            match &ending {
+                Ending::ClientClosed => registry.leave(id, self.conn),
+                Ending::Dropped
+                | Ending::Fatal { .. }
+                | Ending::Internal
+                | Ending::Kicked(Kick::TooSlow) => registry.linger(id, self.conn, Instant::now()),
+                // On shutdown nobody is left to tell; a taken-over or expired session has
+                // already been handed on or announced.
+                Ending::Shutdown | Ending::Kicked(Kick::TakenOver | Kick::Expired) => {}
+            }
+        }
+        let deadline = Instant::now() + CLOSE_GRACE;
+        // After a client's close frame, reading once more sends tungstenite's reply.
+        let mut handshake = matches!(ending, Ending::ClientClosed);
+        if let Some((refusal, code, reason)) = self.farewell(ending) {
+            if let Some(Refusal { code, message }) = refusal
+                && let Some(text) = encode(&ServerMessage::Error { code, message })
+            {
+                // A client over its budget does not read; it gets the close alone.
+                let _ = self.tx.push(Outbound::Text(text));
+            }
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            handshake = self.tx.close(frame);
+        }
+        drop(self.tx);
+        if tokio::time::timeout_at(deadline, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+        if handshake {
+            // Reading on completes the close handshake, so the TCP connection ends cleanly
+            // instead of being reset with unread data.
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
+        }
+    }
+
+    /// The error message, close code and close reason a connection ending this way gets.
+    fn farewell(&self, ending: Ending) -> Option<(Option<Refusal>, CloseCode, &'static str)> {
+        let ended = |message: String| Some(Refusal::new(ErrorCode::SessionEnded, message));
+        match ending {
+            Ending::ClientClosed | Ending::Dropped => None,
+            Ending::Shutdown => Some((
+                ended("the server is shutting down".into()),
+                CloseCode::Away,
+                "server shutting down",
+            )),
+            Ending::Kicked(Kick::TakenOver) => Some((
+                ended("a newer connection reclaimed this session".into()),
+                CloseCode::Normal,
+                "session taken over",
+            )),
+            Ending::Kicked(Kick::Expired) => {
+                let ttl = self.state.config().presence_ttl;
+                Some((
+                    ended(format!("no sign of life for {ttl:?}")),
+                    CloseCode::Normal,
+                    "no sign of life",
+                ))
+            }
+            Ending::Kicked(Kick::TooSlow) => {
+                Some((None, CloseCode::Policy, "not reading its messages"))
+            }
+            Ending::Fatal {
+                refusal,
+                code,
+                reason,
+            } => Some((refusal, code, reason)),
+            Ending::Internal => Some((None, CloseCode::Error, "internal error")),
+        }
+    }
+}
+
+/// At most [`MAX_QUOTED_CHARS`] of `text`, marked where it was cut.
+fn quote(text: &str) -> String {
+    let mut chars = text.chars();
+    let quoted: String = chars.by_ref().take(MAX_QUOTED_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{quoted}…")
+    } else {
+        quoted
+    }
+}
+
+/// Waits for the registry to end the connection: `Some` with why, or `None` once the registry
+/// has dropped its handle without a word; never while there is no handle.
+async fn kicked(kick: &mut Option<oneshot::Receiver<Kick>>) -> Option<Kick> {
+    match kick {
+        Some(receiver) => receiver.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for `timer`, never while there is none.
+async fn due(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The timer for the next credential renewal, when the server's TURN credentials expire.
+fn renewal(state: &AppState) -> Option<Pin<Box<Sleep>>> {
+    let after = state.config().ice.renew_after()?;
+    Some(Box::pin(tokio::time::sleep(after)))
+}
+
+/// A new peer id and session token from the operating system's secure random source.
+fn fresh_ids() -> Result<Fresh, getrandom::Error> {
+    let mut id = [0; PeerId::BYTES];
+    let mut token = [0; SessionToken::BYTES];
+    getrandom::fill(&mut id)?;
+    getrandom::fill(&mut token)?;
+    Ok(Fresh {
+        id: PeerId::from_random_bytes(id),
+        token: SessionToken::from_random_bytes(token),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_quoted_briefly() {
+        assert_eq!(quote("short"), "short");
+        let long = "x".repeat(10_000);
+        let quoted = quote(&long);
+        assert_eq!(quoted.chars().count(), MAX_QUOTED_CHARS + 1);
+        assert!(quoted.ends_with('…'));
+    }
+}
