@@ -11,7 +11,7 @@ use crate::outbound::{Outbound, Receiver};
 /// Messages longer than this go out in fragments of this size. The write buffer grows to the
 /// largest frame it formats and never shrinks, and a welcome lists everyone online: sent
 /// whole, every connection would keep a buffer as large as the user list at its join.
-const FRAGMENT_BYTES: usize = 8 * 1024;
+const FRAGMENT_BYTES: usize = 4 * 1024;
 
 /// Sends what is queued; see the module's summary.
 ///

@@ -1,0 +1,414 @@
+//! Ferry's signaling load benchmark: a crowd joins the real server binary at once, some of
+//! them relay signals to each other at a steady rate, then everyone leaves; it prints joins per
+//! second, relay latency, the server's memory per joined connection and after everyone left.
+//!
+//! Everything runs on loopback, bounded in count and time. It measures and asserts nothing
+//! but that the crowd was served: nobody kicked, everyone ended with the full list. Build the
+//! server first (`cargo build --release -p ferry-signaling`), then
+//! `cargo run --release -p ferry-e2e --bin ferry-load -- --users 10000`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use ferry_protocol::{ClientMessage, PROTOCOL_VERSION, PeerId, ServerMessage, SignalPayload};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long the whole run may take before it gives up.
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// How long the server is given to settle (free memory, close sockets) after a phase.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Runs a crowd against `ferry-signaling` on loopback and prints what it measured.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// How many people join at once.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// How many connection attempts are under way at once, as a crowd of browsers would be.
+    #[arg(long, default_value_t = 1_000)]
+    connecting: usize,
+    /// Relayed signals per second, in all, during the relay phase.
+    #[arg(long, default_value_t = 2_000)]
+    relay_rate: u32,
+    /// How long the relay phase lasts, in seconds.
+    #[arg(long, default_value_t = 5)]
+    relay_secs: u64,
+    /// How many pairs of users exchange the relayed signals.
+    #[arg(long, default_value_t = 200)]
+    relay_pairs: usize,
+    /// How many times the crowd comes and goes, to show that a server which went through one
+    /// crowd needs no more memory for the next.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// The server binary [default: <repo>/target/release/ferry-signaling].
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One joined member of the crowd.
+struct Member {
+    id: PeerId,
+    write: SplitSink<Socket, Message>,
+    read: SplitStream<Socket>,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = tokio::time::timeout(RUN_DEADLINE, load(Args::parse()))
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the run took longer than {RUN_DEADLINE:?}")))
+    {
+        eprintln!("ferry-load: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn load(args: Args) -> Result<()> {
+    ensure!(args.users >= 2, "--users must be at least 2");
+    ensure!(
+        args.relay_pairs * 2 <= args.users,
+        "--relay-pairs needs two users each"
+    );
+    // Both ends of the crowd's connections are open at once: the server holds one, this
+    // process the other.
+    let files = rlimit::increase_nofile_limit(u64::MAX)?;
+    ensure!(
+        files > args.users as u64 + 100,
+        "this process may open {files} files, too few for {} users",
+        args.users
+    );
+    let server = Server::start(&args).await?;
+    let baseline = server.rss()?;
+    println!(
+        "ferry-signaling pid {}, {} users, RSS at start {:.1} MB",
+        server.pid,
+        args.users,
+        mb(baseline)
+    );
+
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            println!("round {round}:");
+        }
+        let (members, joined_in) = join_crowd(&server, &args).await?;
+        println!(
+            "joins: {} users joined and saw everyone in {:.2} s: {:.0} joins/s; server CPU {:.1} s",
+            args.users,
+            joined_in.as_secs_f64(),
+            args.users as f64 / joined_in.as_secs_f64(),
+            server.cpu_seconds()?
+        );
+        tokio::time::sleep(SETTLE).await;
+        let joined_rss = server.rss()?;
+        println!(
+            "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection",
+            mb(joined_rss),
+            joined_rss.saturating_sub(baseline) as f64 / 1024.0 / args.users as f64
+        );
+
+        let (members, latencies) = relay(members, &args).await?;
+        println!(
+            "relay: {} signals at {}/s over {} pairs: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            latencies.len(),
+            args.relay_rate,
+            args.relay_pairs,
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0.0)
+        );
+
+        leave(members).await;
+        tokio::time::sleep(SETTLE).await;
+        let left_rss = server.rss()?;
+        println!(
+            "memory: RSS {:.1} MB after everyone left ({:+.1} MB from the start)",
+            mb(left_rss),
+            (left_rss as f64 - baseline as f64) / 1e6
+        );
+    }
+    server.stop().await
+}
+
+/// Connects and joins the whole crowd at once; returns everyone once each has the full
+/// list, and how long that took.
+async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Duration)> {
+    let started = Instant::now();
+    let connecting = Arc::new(Semaphore::new(args.connecting));
+    let (done, mut finished) = mpsc::unbounded_channel();
+    for index in 0..args.users {
+        let (url, connecting, done) = (server.url.clone(), Arc::clone(&connecting), done.clone());
+        let users = args.users;
+        tokio::spawn(async move {
+            let _ = done.send(join_one(&url, index, users, &connecting).await);
+        });
+    }
+    drop(done);
+    let mut members = Vec::with_capacity(args.users);
+    while let Some(member) = finished.recv().await {
+        members.push(member?);
+    }
+    Ok((members, started.elapsed()))
+}
+
+/// One member: connects, joins, and reads until it knows everyone else. It counts users
+/// rather than parsing every list, so the crowd does not need more CPU than the server: a
+/// welcome lists everyone announced before it, and each announcement who came and went since.
+async fn join_one(url: &str, index: usize, users: usize, connecting: &Semaphore) -> Result<Member> {
+    let socket = {
+        let _turn = connecting.acquire().await?;
+        tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("user {index} connecting"))?
+            .0
+    };
+    let (mut write, mut read) = socket.split();
+    let join = ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        nick: format!("user{index}"),
+        token: None,
+    };
+    write
+        .send(Message::text(serde_json::to_string(&join)?))
+        .await?;
+    let mut id = None;
+    let mut known: i64 = 0;
+    while known < users as i64 {
+        let text = match read.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => bail!("user {index} was cut off: {other:?}"),
+        };
+        if let Some(welcome) = text.strip_prefix(r#"{"type":"welcome","id":""#) {
+            // Only list entries are objects that start with their id.
+            known += text.matches(r#"{"id":"#).count() as i64;
+            let me = welcome.split('"').next().context("the welcome's id")?;
+            id = Some(PeerId::parse(me)?);
+        } else if let Some(changes) = text.strip_prefix(r#"{"type":"users_changed""#) {
+            let (joined, left) = changes.split_once(r#""left":"#).unwrap_or((changes, ""));
+            known += joined.matches(r#"{"id":"#).count() as i64;
+            known -= left.matches(',').count() as i64 + i64::from(!left.is_empty());
+        } else {
+            bail!("user {index} got an unexpected message: {text}");
+        }
+    }
+    let id = id.context("no welcome")?;
+    Ok(Member { id, write, read })
+}
+
+/// Pairs of members send each other signals at `relay_rate` in all for `relay_secs`; returns
+/// everyone and the sorted latencies in milliseconds.
+async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Vec<f64>)> {
+    let pairs = args.relay_pairs;
+    let per_sender = f64::from(args.relay_rate) / pairs as f64;
+    let interval = Duration::from_secs_f64(1.0 / per_sender);
+    let count = (per_sender * args.relay_secs as f64).ceil() as usize;
+    let clock = Instant::now();
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    let rest = members.split_off(pairs * 2);
+    let mut pair_members = members.into_iter();
+    while let (Some(sender), Some(receiver)) = (pair_members.next(), pair_members.next()) {
+        let received = Arc::clone(&received);
+        tasks.spawn(async move {
+            let Member {
+                id: sender_id,
+                write: mut sender_write,
+                read: sender_read,
+            } = sender;
+            let Member {
+                id: receiver_id,
+                write: receiver_write,
+                read: mut receiver_read,
+            } = receiver;
+            let sending = async {
+                let mut ticks = tokio::time::interval(interval);
+                for _ in 0..count {
+                    ticks.tick().await;
+                    let sent_at = clock.elapsed().as_micros();
+                    let signal = ClientMessage::Signal {
+                        to: receiver_id.clone(),
+                        payload: SignalPayload::Offer {
+                            sdp: sent_at.to_string(),
+                        },
+                    };
+                    sender_write
+                        .send(Message::text(serde_json::to_string(&signal)?))
+                        .await?;
+                }
+                anyhow::Ok(())
+            };
+            let receiving = async {
+                let mut latencies = Vec::with_capacity(count);
+                while latencies.len() < count {
+                    let Some(Ok(Message::Text(text))) = receiver_read.next().await else {
+                        bail!("a receiver was cut off");
+                    };
+                    if let ServerMessage::Signal {
+                        payload: SignalPayload::Offer { sdp },
+                        ..
+                    } = serde_json::from_str(&text)?
+                    {
+                        let sent_at: u128 = sdp.parse()?;
+                        let now = clock.elapsed().as_micros();
+                        latencies.push((now - sent_at) as f64 / 1000.0);
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(latencies)
+            };
+            let ((), latencies) = tokio::try_join!(sending, receiving)?;
+            let members = [
+                Member {
+                    id: sender_id,
+                    write: sender_write,
+                    read: sender_read,
+                },
+                Member {
+                    id: receiver_id,
+                    write: receiver_write,
+                    read: receiver_read,
+                },
+            ];
+            anyhow::Ok((members, latencies))
+        });
+    }
+    let mut everyone = rest;
+    let mut latencies = Vec::new();
+    while let Some(pair) = tasks.join_next().await {
+        let (members, pair_latencies) = pair??;
+        everyone.extend(members);
+        latencies.extend(pair_latencies);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((everyone, latencies))
+}
+
+/// Everyone closes their connection cleanly, as a closing tab does.
+async fn leave(members: Vec<Member>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for member in members {
+        tasks.spawn(async move {
+            let mut write = member.write;
+            let _ = write.send(Message::Close(None)).await;
+            let _ = write.close().await;
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// The value at `quantile` of sorted `values`.
+fn percentile(values: &[f64], quantile: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let at = ((values.len() - 1) as f64 * quantile).round() as usize;
+    values[at]
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// The server binary, run with limits that let a crowd from one address in.
+struct Server {
+    child: Child,
+    pid: u32,
+    url: String,
+}
+
+impl Server {
+    async fn start(args: &Args) -> Result<Self> {
+        let binary = args.server.clone().unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/release/ferry-signaling"
+            ))
+        });
+        ensure!(
+            binary.is_file(),
+            "{} is missing: build it with `cargo build --release -p ferry-signaling`",
+            binary.display()
+        );
+        let capacity = (args.users * 2 + 100).to_string();
+        let mut child = Command::new(&binary)
+            .args(["--listen", "127.0.0.1:0", "--quiet"])
+            .args(["--max-connections-per-ip", &capacity])
+            .args(["--max-connections", &capacity])
+            // The relay phase sends faster per connection than a browser would.
+            .args(["--messages-per-sec", "1000", "--message-burst", "1000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("the server is running")?;
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines
+            .next_line()
+            .await?
+            .context("the server printed nothing")?;
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .with_context(|| format!("no address in {line:?}"))?;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            child,
+            pid,
+            url: format!("ws://{addr}/ws"),
+        })
+    }
+
+    /// The CPU seconds the server has used, user and system, from /proc.
+    fn cpu_seconds(&self) -> Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .context("a stat line")?
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(ticks as f64 / 100.0)
+    }
+
+    /// The server's resident memory in bytes, from /proc.
+    fn rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS line")?;
+        Ok(kib * 1024)
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        let pid = self.pid.to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().await?;
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await??;
+        ensure!(status.success(), "the server exited with {status}");
+        Ok(())
+    }
+}
