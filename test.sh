@@ -30,13 +30,18 @@ trunk build --release
 
 step "building the browser tests"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-export CHROMEDRIVER=/usr/bin/chromedriver
 cargo test -p ferry-app --target wasm32-unknown-unknown --locked --no-run
 cargo test -p ferry-e2e --locked --no-run
 
 # Inside the namespace there is no registry to reach, so cargo must not try.
 export CARGO_NET_OFFLINE=true
+# wasm-bindgen-test-runner drives the browser whose driver variable is set; app/webdriver.json
+# holds both browsers' settings.
 step "wasm tests in headless Chromium (loopback-only namespace)"
-in_loopback_namespace bash -c 'cd app && cargo test -p ferry-app --target wasm32-unknown-unknown --locked'
-step "end-to-end tests with two browsers (loopback-only namespace)"
+in_loopback_namespace env CHROMEDRIVER=/usr/bin/chromedriver \
+  bash -c 'cd app && cargo test -p ferry-app --target wasm32-unknown-unknown --locked'
+step "wasm tests in headless Firefox (loopback-only namespace)"
+in_loopback_namespace env GECKODRIVER="$(command -v geckodriver)" \
+  bash -c 'cd app && cargo test -p ferry-app --target wasm32-unknown-unknown --locked'
+step "end-to-end tests with real browsers (loopback-only namespace)"
 in_loopback_namespace cargo test -p ferry-e2e --locked -- --test-threads=1

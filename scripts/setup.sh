@@ -11,6 +11,8 @@ export PATH="$HOME/.cargo/bin:$repo_root/.tools/node_modules/.bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 
 trunk_version="0.21.14"
+# The newest geckodriver that builds with this toolchain; it drives Debian's Firefox ESR.
+geckodriver_version="0.37.1"
 binaryen_version="132"
 # The CLI must match the wasm-bindgen library version the lockfile pins, or trunk tries to
 # download one.
@@ -31,6 +33,17 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   step "installing Debian's chromium and chromium-driver"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
+
+if [ ! -x /usr/bin/firefox-esr ]; then
+  step "installing Debian's firefox-esr"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y firefox-esr
+fi
+
+if [ "$(geckodriver --version 2>/dev/null | head -n 1)" != "geckodriver $geckodriver_version" ]; then
+  step "installing geckodriver $geckodriver_version (about 4 minutes)"
+  cargo install geckodriver --version "$geckodriver_version" --locked
 fi
 
 if [ ! -x /usr/bin/turnserver ]; then

@@ -1,5 +1,6 @@
-//! One user's browser: a Chromium of its own over WebDriver, with its own profile and downloads
-//! folder, and the few queries a test needs to find controls by their accessible role and name.
+//! One user's browser: a Chromium or a Firefox of its own over WebDriver, with its own profile
+//! and downloads folder, and the few queries a test needs to find controls by their accessible
+//! role and name.
 
 use std::path::Path;
 
@@ -11,8 +12,45 @@ use http::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::driver::Driver;
+
 /// Debian's Chromium.
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Debian's Firefox ESR.
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// Which browser a person uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's Chromium, through chromedriver.
+    Chromium,
+    /// Debian's Firefox ESR, through geckodriver.
+    Firefox,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chromium => "Chromium",
+            Self::Firefox => "Firefox",
+        })
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "chromium" | "chrome" => Ok(Self::Chromium),
+            "firefox" => Ok(Self::Firefox),
+            other => {
+                anyhow::bail!("{other:?} is not a browser Ferry is tested in (chromium, firefox)")
+            }
+        }
+    }
+}
 
 /// The kinds of controls a test looks for, by ARIA role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,75 +101,52 @@ impl Role {
     }
 }
 
-/// A Chromium session with a fresh profile, deleted when this is dropped.
+/// A browser session with a fresh profile, deleted when this is dropped.
 #[derive(Debug)]
 pub struct Browser {
+    kind: Kind,
     client: Client,
     downloads: TempDir,
     profile: TempDir,
+    /// A Firefox's own geckodriver, which ends with it.
+    _driver: Option<Driver>,
 }
 
 impl Browser {
-    /// Starts a Chromium through the chromedriver at `webdriver`.
-    pub async fn launch(webdriver: &str) -> Result<Self> {
+    /// Starts a Chromium through the chromedriver at `chromedriver`, or a Firefox through a
+    /// geckodriver of its own.
+    pub async fn launch(kind: Kind, chromedriver: &str) -> Result<Self> {
         let profile = tempfile::Builder::new()
             .prefix("ferry-profile-")
             .tempdir()?;
         let downloads = tempfile::Builder::new()
             .prefix("ferry-downloads-")
             .tempdir()?;
-        let options = json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new",
-                // Tests run as root, where Chromium's sandbox refuses to start.
-                "--no-sandbox",
-                // Without it, Chromium gathers no ICE candidates in a loopback-only namespace.
-                "--allow-loopback-in-peer-connection",
-                "--disable-gpu",
-                "--no-first-run",
-                // The network is closed here: these stop Chromium's own background fetches.
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-            "prefs": {
-                // Chromium gathers ICE candidates on loopback only for an origin allowed to use
-                // the camera and microphone (measured; see shared/TOOLCHAIN.md). Ferry never
-                // asks for either, so the grant changes nothing else a person would see.
-                "profile.default_content_setting_values.media_stream_camera": 1,
-                "profile.default_content_setting_values.media_stream_mic": 1,
-                // Chromium asks before a page downloads a second file without a new click,
-                // as Ferry does when one accepted offer holds several files; this is the
-                // answer "Allow" that a person gives to that question.
-                "profile.default_content_setting_values.automatic_downloads": 1,
-                "download.default_directory": downloads.path(),
-                "download.prompt_for_download": false,
-                "download.directory_upgrade": true,
-                "safebrowsing.enabled": false,
-            },
-        });
-        let mut capabilities = Capabilities::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        // A person clicks through the warning about Ferry's own certificate; this is that
-        // click (HTTPS scenarios use a certificate no browser trusts).
-        capabilities.insert("acceptInsecureCerts".into(), json!(true));
-        capabilities.insert("goog:chromeOptions".into(), options);
-        // Kept so a failing test can print what the page logged.
-        capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let (capabilities, driver) = match kind {
+            Kind::Chromium => (chromium(profile.path(), downloads.path()), None),
+            Kind::Firefox => (
+                firefox(profile.path(), downloads.path()),
+                Some(Driver::geckodriver().await?),
+            ),
+        };
+        let webdriver = driver.as_ref().map_or(chromedriver, Driver::url);
         let client = ClientBuilder::native()
             .capabilities(capabilities)
             .connect(webdriver)
             .await
-            .context("starting a Chromium session")?;
+            .with_context(|| format!("starting a {kind} session"))?;
         Ok(Self {
+            kind,
             client,
             downloads,
             profile,
+            _driver: driver,
         })
+    }
+
+    /// Which browser this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// The WebDriver client of this session.
@@ -207,14 +222,12 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().trim().to_owned())
     }
 
-    /// The name of a file input: its computed accessible name or, when the input itself is
-    /// hidden behind a styled label (which leaves it out of the accessibility tree), the text of
-    /// that label — the words a person clicks.
+    /// The name of a file input: the text of its labels (or its `aria-label`), the words a
+    /// person clicks; failing both, its computed accessible name. The label comes first
+    /// because browsers compute a file input's name differently: Chromium leaves a hidden one
+    /// out of the accessibility tree (an empty name), Firefox adds its own button's text
+    /// ("Choose files Browse…").
     async fn file_input_name(&self, input: &Element) -> Result<String> {
-        let computed = self.accessible_name(input).await?;
-        if !computed.is_empty() {
-            return Ok(computed);
-        }
         let labels = self
             .client
             .execute(
@@ -224,12 +237,17 @@ impl Browser {
                 vec![serde_json::to_value(input)?],
             )
             .await?;
-        Ok(labels
+        let labels = labels
             .as_str()
             .unwrap_or_default()
             .split_whitespace()
             .collect::<Vec<_>>()
-            .join(" "))
+            .join(" ");
+        if labels.is_empty() {
+            self.accessible_name(input).await
+        } else {
+            Ok(labels)
+        }
     }
 
     /// Closes the app's tab the way a person does, leaving the browser itself running on a
@@ -243,8 +261,14 @@ impl Browser {
         Ok(())
     }
 
-    /// What the page logged to its console since the last call, one line per entry.
+    /// What the page logged to its console since the last call, one line per entry. Only
+    /// Chromium hands its console to WebDriver; Firefox's stays in the browser.
     pub async fn console(&self) -> Result<Vec<String>> {
+        if self.kind == Kind::Firefox {
+            return Ok(vec![
+                "(Firefox does not hand its console to WebDriver)".into(),
+            ]);
+        }
         let entries = self
             .command(
                 Method::POST,
@@ -283,6 +307,96 @@ impl Browser {
         let command = SessionCommand { method, path, body };
         Ok(self.client.issue_cmd(command).await?)
     }
+}
+
+/// The capabilities of a headless Chromium with its profile in `profile`, saving downloads to
+/// `downloads`.
+fn chromium(profile: &Path, downloads: &Path) -> Capabilities {
+    let options = json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless=new",
+            // Tests run as root, where Chromium's sandbox refuses to start.
+            "--no-sandbox",
+            // Without it, Chromium gathers no ICE candidates in a loopback-only namespace.
+            "--allow-loopback-in-peer-connection",
+            "--disable-gpu",
+            "--no-first-run",
+            // The network is closed here: these stop Chromium's own background fetches.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+        "prefs": {
+            // Chromium gathers ICE candidates on loopback only for an origin allowed to use
+            // the camera and microphone (measured: without the grant it gathers none at all).
+            // Ferry never asks for either, so the grant changes nothing else a person would
+            // see.
+            "profile.default_content_setting_values.media_stream_camera": 1,
+            "profile.default_content_setting_values.media_stream_mic": 1,
+            // Chromium asks before a page downloads a second file without a new click,
+            // as Ferry does when one accepted offer holds several files; this is the
+            // answer "Allow" that a person gives to that question.
+            "profile.default_content_setting_values.automatic_downloads": 1,
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+            "safebrowsing.enabled": false,
+        },
+    });
+    let mut capabilities = Capabilities::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    // A person clicks through the warning about Ferry's own certificate; this is that
+    // click (HTTPS scenarios use a certificate no browser trusts).
+    capabilities.insert("acceptInsecureCerts".into(), json!(true));
+    capabilities.insert("goog:chromeOptions".into(), options);
+    // Kept so a failing test can print what the page logged.
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    capabilities
+}
+
+/// The capabilities of a headless Firefox ESR with its profile in `profile`, saving downloads
+/// to `downloads`.
+fn firefox(profile: &Path, downloads: &Path) -> Capabilities {
+    let options = json!({
+        "binary": FIREFOX,
+        "args": ["-headless", "-profile", profile, "-width", "1280", "-height", "900"],
+        "prefs": {
+            // Firefox gathers ICE candidates on loopback only with this pref, and on any
+            // interface but the default route only for a page allowed the camera or the
+            // microphone (measured: without the permission it looks for a default route,
+            // which a loopback-only namespace lacks, and gathers nothing). Ferry never asks
+            // for either, so the grant changes nothing else a person would see.
+            "media.peerconnection.ice.loopback": true,
+            "permissions.default.camera": 1,
+            "permissions.default.microphone": 1,
+            // Downloads go to this person's folder, without asking.
+            "browser.download.folderList": 2,
+            "browser.download.dir": downloads,
+            "browser.download.useDownloadDir": true,
+            "browser.download.always_ask_before_handling_new_types": false,
+            "browser.download.alwaysOpenPanel": false,
+            "browser.download.start_downloads_in_tmp_dir": false,
+            // The network is closed here: these stop Firefox's own background requests.
+            "app.update.disabledForTesting": true,
+            "browser.safebrowsing.downloads.enabled": false,
+            "browser.safebrowsing.malware.enabled": false,
+            "browser.safebrowsing.phishing.enabled": false,
+            "datareporting.policy.dataSubmissionEnabled": false,
+            "network.captive-portal-service.enabled": false,
+            "network.connectivity-service.enabled": false,
+            "extensions.update.enabled": false,
+            "browser.shell.checkDefaultBrowser": false,
+        },
+    });
+    let mut capabilities = Capabilities::new();
+    capabilities.insert("browserName".into(), json!("firefox"));
+    capabilities.insert("acceptInsecureCerts".into(), json!(true));
+    capabilities.insert("moz:firefoxOptions".into(), options);
+    capabilities
 }
 
 /// A WebDriver command fantoccini has no method for, addressed to the current session.

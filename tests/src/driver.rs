@@ -1,54 +1,99 @@
-//! One chromedriver process per test, on a port it picks itself, killed with every browser it
-//! started when the test ends — even when the test panics.
+//! WebDriver servers: one chromedriver per test for every Chromium in it, and one geckodriver
+//! per Firefox (geckodriver drives a single session). Each starts on a port it picks itself
+//! and is killed with every browser it started when dropped — even when the test panics.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 /// Debian's chromedriver, which matches Debian's Chromium.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A running chromedriver.
+/// geckodriver from crates.io, which `scripts/setup.sh` installs into cargo's bin folder.
+const GECKODRIVER: &str = "geckodriver";
+
+/// A running WebDriver server.
 #[derive(Debug)]
-pub struct ChromeDriver {
+pub struct Driver {
     child: Child,
     url: String,
 }
 
-impl ChromeDriver {
-    /// Starts chromedriver on a free port and returns once it accepts sessions.
+impl Driver {
+    /// Starts chromedriver, which serves any number of Chromium sessions.
+    pub async fn chromedriver() -> Result<Self> {
+        Self::start(CHROMEDRIVER, &["--port=0"], |line| {
+            line.split("started successfully on port ")
+                .nth(1)?
+                .trim_end_matches('.')
+                .parse()
+                .ok()
+        })
+        .await
+        .context("is chromium-driver installed?")
+    }
+
+    /// Starts geckodriver, which serves one Firefox session.
+    pub async fn geckodriver() -> Result<Self> {
+        let program = std::env::var("GECKODRIVER").unwrap_or_else(|_| GECKODRIVER.to_owned());
+        Self::start(&program, &["--port", "0"], |line| {
+            line.split("Listening on ")
+                .nth(1)?
+                .rsplit(':')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .await
+        .context("is geckodriver installed (scripts/setup.sh installs it)?")
+    }
+
+    /// Starts `program` with `args` and waits for the line `port_in` finds its port in.
     ///
-    /// It runs in its own process group, and every Chromium it launches joins that group, so
-    /// dropping this kills them all even if a test never got to close its sessions.
-    pub async fn start() -> Result<Self> {
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
+    /// It runs in its own process group, and every browser it launches joins that group, so
+    /// dropping this kills them all even if a test never got to close its sessions. Port 0
+    /// makes the driver pick a free port itself and print it, which leaves no race between
+    /// choosing a port and binding it.
+    async fn start(program: &str, args: &[&str], port_in: fn(&str) -> Option<u16>) -> Result<Self> {
+        let mut child = Command::new(program)
+            .args(args)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {CHROMEDRIVER} (is chromium-driver installed?)"))?;
-        let stdout = child.stdout.take().context("chromedriver's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        // Port 0 makes chromedriver pick a free port itself and print it, which leaves no race
-        // between choosing a port and binding it.
+            .with_context(|| format!("starting {program}"))?;
+        let (lines, mut found) = tokio::sync::mpsc::unbounded_channel();
+        for output in [
+            Box::new(child.stdout.take().context("stdout")?) as Box<dyn AsyncRead + Send + Unpin>,
+            Box::new(child.stderr.take().context("stderr")?),
+        ] {
+            let lines = lines.clone();
+            // Whatever the driver prints later must not fill the pipe and block it.
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(output).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    let _ = lines.send(line);
+                }
+            });
+        }
+        drop(lines);
         let port = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    return Ok(rest.trim_end_matches('.').parse::<u16>()?);
+            while let Some(line) = found.recv().await {
+                if let Some(port) = port_in(&line) {
+                    return Ok(port);
                 }
             }
-            bail!("chromedriver exited before it was listening")
+            bail!("{program} exited before it was listening")
         })
         .await
-        .context("chromedriver did not start within 30 s")??;
-        // Whatever chromedriver prints later must not fill the pipe and block it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        .with_context(|| format!("{program} did not start within 30 s"))??;
+        tokio::spawn(async move { while found.recv().await.is_some() {} });
         Ok(Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -61,7 +106,7 @@ impl ChromeDriver {
     }
 }
 
-impl Drop for ChromeDriver {
+impl Drop for Driver {
     fn drop(&mut self) {
         // The process group has the id of its leader; killing the group also ends the browsers.
         if let Some(pid) = self.child.id() {

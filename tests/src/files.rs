@@ -114,8 +114,9 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> Result<usize> {
     Ok(filled)
 }
 
-/// Every entry in `dir`, by name, sorted — including Chromium's partial downloads
-/// (`*.crdownload`) and its hidden temporary files, so "nothing was saved" is checked strictly.
+/// Every entry in `dir`, by name, sorted — including partial downloads (Chromium's
+/// `*.crdownload` and hidden temporary files, Firefox's `*.part`), so "nothing was saved" is
+/// checked strictly.
 pub fn listing(dir: &Path) -> Result<Vec<String>> {
     let mut names = fs::read_dir(dir)?
         .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
@@ -127,17 +128,18 @@ pub fn listing(dir: &Path) -> Result<Vec<String>> {
 /// Waits until the browser has finished saving `name` into `dir` and returns its path.
 ///
 /// Chromium writes a download under a temporary name (a hidden `.org.chromium.*` file or a
-/// `*.crdownload`) and renames it to the final one when it is complete; the final name being
-/// there with no temporary file beside it means every download so far is whole.
+/// `*.crdownload`), Firefox into `NAME.part` beside an empty `NAME`, and both rename it to the
+/// final one when it is complete; the final name being there with no temporary file beside it
+/// means every download so far is whole.
 pub async fn finished_download(dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
     wait_for(
         &format!("the download {name:?} in {}", dir.display()),
         DEADLINE,
         || async {
-            let partial = listing(dir)?
-                .iter()
-                .any(|entry| entry.starts_with('.') || entry.ends_with(".crdownload"));
+            let partial = listing(dir)?.iter().any(|entry| {
+                entry.starts_with('.') || entry.ends_with(".crdownload") || entry.ends_with(".part")
+            });
             Ok((path.exists() && !partial).then(|| path.clone()))
         },
     )

@@ -1,5 +1,6 @@
 //! What every scenario starts from and how it ends: one test at a time, a fresh server, a
-//! fresh chromedriver, users that each have their own browser, and cleanup that always runs.
+//! fresh chromedriver, users that each have their own browser (Chromium or Firefox), and
+//! cleanup that always runs.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,8 @@ use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use crate::browser::Browser;
-use crate::driver::ChromeDriver;
+use crate::browser::Kind;
+use crate::driver::Driver;
 use crate::server::{Server, Setup, default_static_dir};
 use crate::user::User;
 
@@ -25,7 +27,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 #[derive(Debug)]
 pub struct Harness {
     server: Server,
-    driver: ChromeDriver,
+    driver: Driver,
     browsers: Mutex<Vec<(String, Arc<Browser>)>>,
     files: TempDir,
 }
@@ -41,13 +43,18 @@ impl Harness {
         self.files.path()
     }
 
-    /// A new person with their own browser, on Ferry's page and not joined yet. `label` names
-    /// them in failure reports.
+    /// A new person with their own Chromium, on Ferry's page and not joined yet. `label`
+    /// names them in failure reports.
     pub async fn open_user(&self, label: &str) -> Result<User> {
+        self.open_user_in(label, Kind::Chromium).await
+    }
+
+    /// A new person with their own browser of `kind`, on Ferry's page and not joined yet.
+    pub async fn open_user_in(&self, label: &str, kind: Kind) -> Result<User> {
         let browser = Arc::new(
-            Browser::launch(self.driver.url())
+            Browser::launch(kind, self.driver.url())
                 .await
-                .with_context(|| format!("{label}'s browser"))?,
+                .with_context(|| format!("{label}'s {kind}"))?,
         );
         self.browsers
             .lock()
@@ -56,10 +63,16 @@ impl Harness {
         User::open(label, browser, &self.server.url()).await
     }
 
-    /// Ana and Bo, each joined in their own browser and each seeing the other online.
+    /// Ana and Bo, each joined in their own Chromium and each seeing the other online.
     pub async fn ana_and_bo(&self) -> Result<(User, User)> {
-        let ana = self.open_user("Ana").await?;
-        let bo = self.open_user("Bo").await?;
+        self.ana_and_bo_in(Kind::Chromium, Kind::Chromium).await
+    }
+
+    /// Ana in a browser of `ana_kind` and Bo in one of `bo_kind`, joined and each seeing the
+    /// other online.
+    pub async fn ana_and_bo_in(&self, ana_kind: Kind, bo_kind: Kind) -> Result<(User, User)> {
+        let ana = self.open_user_in("Ana", ana_kind).await?;
+        let bo = self.open_user_in("Bo", bo_kind).await?;
         ana.join("ana").await?;
         bo.join("bo").await?;
         ana.wait_online_users(&["bo"]).await?;
@@ -76,7 +89,7 @@ impl Harness {
     async fn around(server: Server) -> Result<Self> {
         Ok(Self {
             server,
-            driver: ChromeDriver::start().await?,
+            driver: Driver::chromedriver().await?,
             browsers: Mutex::new(Vec::new()),
             files: tempfile::Builder::new().prefix("ferry-files-").tempdir()?,
         })

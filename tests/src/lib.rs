@@ -12,6 +12,7 @@ mod server;
 mod user;
 mod wait;
 
+pub use browser::Kind;
 pub use files::{SourceFile, finished_download, listing, random_file};
 pub use harness::{Harness, run, run_with};
 pub use relay::Relay;

@@ -5,6 +5,7 @@
 //! visible text), waits for what it expects by polling with a generous deadline, and runs alone:
 //! the harness makes scenarios take turns, because each one keeps two browsers busy.
 
+mod browsers;
 mod reach;
 
 use std::time::{Duration, Instant};
@@ -14,14 +15,14 @@ use ferry_e2e::{Harness, SourceFile, User, finished_download, listing, random_fi
 
 /// Big enough that a transfer is still running many seconds after its first bytes moved, so a
 /// test can interrupt it: two Chromium processes on two cores move some 20–35 MB/s.
-const LONG_TRANSFER: u64 = 512 << 20;
+pub(crate) const LONG_TRANSFER: u64 = 512 << 20;
 
 /// Long enough to outlast stopping the server, both banners showing and the restart (well
 /// under a second), yet short enough to wait for its completion and compare its bytes.
-const OUTAGE_TRANSFER: u64 = 256 << 20;
+pub(crate) const OUTAGE_TRANSFER: u64 = 256 << 20;
 
 /// Within this much of Bo's tab closing, Ana must see the transfer fail.
-const VANISHED_PEER_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const VANISHED_PEER_DEADLINE: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_see_each_other_a_taken_nick_is_refused_and_leaving_is_seen() -> Result<()> {
@@ -221,7 +222,7 @@ pub(crate) async fn expect_received(ana: &User, bo: &User, file: &SourceFile) ->
 }
 
 /// Bo's downloads folder holds exactly `files`, by name: nothing else, nothing partial.
-async fn expect_downloads(bo: &User, files: &[SourceFile]) -> Result<()> {
+pub(crate) async fn expect_downloads(bo: &User, files: &[SourceFile]) -> Result<()> {
     let mut expected: Vec<String> = files.iter().map(|file| file.name.clone()).collect();
     expected.sort();
     let saved = listing(bo.downloads())?;
