@@ -55,9 +55,15 @@ impl User {
         self.browser.downloads()
     }
 
-    /// This person's browser profile folder, the `--user-data-dir` of their Chromium.
+    /// This person's browser profile folder, the `--user-data-dir` of their Chromium or the
+    /// `-profile` of their Firefox.
     pub fn profile(&self) -> &Path {
         self.browser.profile()
+    }
+
+    /// Which browser this person uses.
+    pub fn kind(&self) -> crate::browser::Kind {
+        self.browser.kind()
     }
 
     /// The WebDriver client of this person's browser, for what the helpers here do not cover,

@@ -1,10 +1,11 @@
 //! Ferry's throughput benchmark: Ana sends Bo one large random file, browser to browser, and this
-//! prints how fast it went, how much memory each side's Chromium renderer used, and how many CPU
-//! seconds each kind of Chromium process spent on it — on two cores, CPU per byte is what sets
-//! the speed. `--raw` times a bare RTCDataChannel between the same browsers instead: the ceiling,
-//! under the same load.
+//! prints how fast it went, how much memory each side's renderer (the page's process) used, and
+//! how many CPU seconds each kind of browser process spent on it — on two cores, CPU per byte
+//! is what sets the speed. `--raw` times a bare RTCDataChannel between the same browsers
+//! instead: the ceiling, under the same load. `--sender` and `--receiver` pick Chromium or
+//! Firefox for each side.
 //!
-//! It reuses the end-to-end harness (the real server in-process, one Chromium per person over
+//! It reuses the end-to-end harness (the real server in-process, one browser per person over
 //! WebDriver, the file generator and the download check) but asserts no timing: it measures.
 //! Each run starts fresh browsers, so one run's leftovers cannot weigh on the next one's memory.
 //!
@@ -23,8 +24,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use ferry_e2e::{
-    Harness, PRIVATE_IP, Relay, Setup, SourceFile, User, default_static_dir, finished_download,
-    random_file,
+    Harness, Kind, PRIVATE_IP, Relay, Setup, SourceFile, User, default_static_dir,
+    finished_download, random_file,
 };
 use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
 use serde_json::Value;
@@ -182,6 +183,12 @@ struct Args {
     /// `./test.sh` gives its network namespace), with both browsers relay-only.
     #[arg(long, conflicts_with = "raw")]
     relayed: bool,
+    /// The sender's browser: chromium or firefox.
+    #[arg(long, default_value = "chromium")]
+    sender: Kind,
+    /// The receiver's browser: chromium or firefox.
+    #[arg(long, default_value = "chromium")]
+    receiver: Kind,
     /// Give up on a transfer that has not ended after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -257,7 +264,9 @@ async fn bench(args: Args) -> Result<()> {
         None => Setup::default(),
     };
     println!(
-        "{what} served from {}; {} MiB = {len} bytes; MB = 10^6 bytes",
+        "{what} from {} to {}, served from {}; {} MiB = {len} bytes; MB = 10^6 bytes",
+        args.sender,
+        args.receiver,
         dist.display(),
         args.size_mib
     );
@@ -267,8 +276,8 @@ async fn bench(args: Args) -> Result<()> {
         let harness = Harness::serving(dist.clone(), setup.clone()).await?;
         let timeout = Duration::from_secs(args.timeout_secs);
         let result = match &file {
-            Some(file) => one_run(&harness, file, timeout).await,
-            None => raw_run(&harness, len, timeout).await,
+            Some(file) => one_run(&harness, &args, file, timeout).await,
+            None => raw_run(&harness, &args, len, timeout).await,
         };
         harness.finish(result.is_err()).await;
         let run = result.with_context(|| format!("run {index}"))?;
@@ -305,8 +314,13 @@ async fn bench(args: Args) -> Result<()> {
 }
 
 /// One transfer between two fresh browsers, checked byte for byte on Bo's disk.
-async fn one_run(harness: &Harness, file: &SourceFile, timeout: Duration) -> Result<Run> {
-    let (ana, bo) = harness.ana_and_bo().await?;
+async fn one_run(
+    harness: &Harness,
+    args: &Args,
+    file: &SourceFile,
+    timeout: Duration,
+) -> Result<Run> {
+    let (ana, bo) = harness.ana_and_bo_in(args.sender, args.receiver).await?;
     ana.send("bo", &[file]).await?;
     bo.incoming_offer().await?;
     bo.client().execute(TIMER, vec![]).await?;
@@ -342,9 +356,9 @@ async fn one_run(harness: &Harness, file: &SourceFile, timeout: Duration) -> Res
 }
 
 /// One bare data-channel transfer of `len` bytes between two fresh browsers.
-async fn raw_run(harness: &Harness, len: u64, timeout: Duration) -> Result<Run> {
-    let ana = harness.open_user("Ana").await?;
-    let bo = harness.open_user("Bo").await?;
+async fn raw_run(harness: &Harness, args: &Args, len: u64, timeout: Duration) -> Result<Run> {
+    let ana = harness.open_user_in("Ana", args.sender).await?;
+    let bo = harness.open_user_in("Bo", args.receiver).await?;
     let offer = ana
         .client()
         .execute(&format!("{GATHERED_SDP}{RAW_OFFER}"), vec![])
@@ -422,7 +436,10 @@ struct Sampler {
 impl Sampler {
     /// Starts sampling the browsers of `receiver` and `sender`.
     fn start(receiver: &User, sender: &User) -> Self {
-        let profiles = [receiver.profile().to_owned(), sender.profile().to_owned()];
+        let profiles = [
+            (receiver.profile().to_owned(), receiver.kind()),
+            (sender.profile().to_owned(), sender.kind()),
+        ];
         let stop = Arc::new(AtomicBool::new(false));
         let task = {
             let stop = Arc::clone(&stop);
@@ -443,13 +460,17 @@ impl Sampler {
 ///
 /// The page's renderer is the browser's largest; the others (Chromium's own UI, a spare one it
 /// keeps for new tabs) are small.
-fn sample_browsers(profiles: &[PathBuf; 2], stop: &AtomicBool) -> Result<[Usage; 2]> {
+fn sample_browsers(profiles: &[(PathBuf, Kind); 2], stop: &AtomicBool) -> Result<[Usage; 2]> {
     let mut usage: [Usage; 2] = Default::default();
     let mut tick = 0u32;
     while !stop.load(Ordering::Relaxed) {
         if tick.is_multiple_of(RESCAN_EVERY) {
-            for (usage, profile) in usage.iter_mut().zip(profiles) {
-                for (pid, role) in processes_of(profile)? {
+            for (usage, (profile, kind)) in usage.iter_mut().zip(profiles) {
+                let processes = match kind {
+                    Kind::Chromium => chromium_processes(profile)?,
+                    Kind::Firefox => firefox_processes(profile)?,
+                };
+                for (pid, role) in processes {
                     usage.processes.entry(pid).or_insert_with(|| Tracked {
                         role,
                         first: None,
@@ -467,7 +488,7 @@ fn sample_browsers(profiles: &[PathBuf; 2], stop: &AtomicBool) -> Result<[Usage;
     for usage in &mut usage {
         usage.sample();
     }
-    for (usage, profile) in usage.iter().zip(profiles) {
+    for (usage, (profile, _)) in usage.iter().zip(profiles) {
         ensure!(
             usage.memory.peak > 0,
             "found no renderer of the browser with profile {}",
@@ -535,7 +556,7 @@ impl Usage {
 /// `--type` ("renderer", "gpu-process", "zygote"), else "browser".
 ///
 /// A process that exits during the scan is left out.
-fn processes_of(profile: &Path) -> Result<Vec<(u32, String)>> {
+fn chromium_processes(profile: &Path) -> Result<Vec<(u32, String)>> {
     let flag = format!("--user-data-dir={}", profile.display());
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc")? {
@@ -562,6 +583,72 @@ fn processes_of(profile: &Path) -> Result<Vec<(u32, String)>> {
             (None, None) => "browser",
         };
         found.push((pid, role.to_owned()));
+    }
+    Ok(found)
+}
+
+/// The processes of the Firefox started with `-profile profile`: that one, and every process
+/// descended from it (content processes may be children of its fork server). A role is a
+/// content process's type, its last argument ("tab" is a page's, called "renderer" here as in
+/// Chromium; "socket", "rdd", "utility"…), else "browser".
+fn firefox_processes(profile: &Path) -> Result<Vec<(u32, String)>> {
+    let mut parents = HashMap::new();
+    let mut commands = HashMap::new();
+    for entry in fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let (Ok(stat), Ok(cmdline)) = (
+            fs::read_to_string(format!("/proc/{pid}/stat")),
+            fs::read(format!("/proc/{pid}/cmdline")),
+        ) else {
+            continue;
+        };
+        let Some(parent) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        parents.insert(pid, parent);
+        let args: Vec<String> = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|arg| !arg.is_empty())
+            .map(str::to_owned)
+            .collect();
+        commands.insert(pid, args);
+    }
+    let profile = profile.display().to_string();
+    let Some(&main) = commands.iter().find_map(|(pid, args)| {
+        let named = args
+            .windows(2)
+            .any(|pair| pair[0] == "-profile" && pair[1] == profile);
+        (named && !args.iter().any(|arg| arg == "-contentproc")).then_some(pid)
+    }) else {
+        return Ok(Vec::new());
+    };
+    let descends = |mut pid: u32| {
+        while let Some(&parent) = parents.get(&pid) {
+            if parent == main {
+                return true;
+            }
+            if parent <= 1 {
+                return false;
+            }
+            pid = parent;
+        }
+        false
+    };
+    let mut found = vec![(main, "browser".to_owned())];
+    for (&pid, args) in &commands {
+        if pid != main && descends(pid) {
+            let role = match args.last().map(String::as_str) {
+                Some("tab") => "renderer",
+                Some(kind) if args.iter().any(|arg| arg == "-contentproc") => kind,
+                _ => "helper",
+            };
+            found.push((pid, role.to_owned()));
+        }
     }
     Ok(found)
 }
