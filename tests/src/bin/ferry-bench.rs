@@ -361,19 +361,19 @@ async fn raw_run(harness: &Harness, args: &Args, len: u64, timeout: Duration) ->
     let bo = harness.open_user_in("Bo", args.receiver).await?;
     let offer = ana
         .client()
-        .execute(&format!("{GATHERED_SDP}{RAW_OFFER}"), vec![])
+        .execute(&in_async(&format!("{GATHERED_SDP}{RAW_OFFER}")), vec![])
         .await?;
     let answer = bo
         .client()
         .execute(
-            &format!("{GATHERED_SDP}{RAW_ANSWER}"),
+            &in_async(&format!("{GATHERED_SDP}{RAW_ANSWER}")),
             vec![offer, Value::from(len)],
         )
         .await?;
     let sampler = Sampler::start(&bo, &ana);
     let ended = async {
         ana.client()
-            .execute(RAW_SEND, vec![answer, Value::from(len)])
+            .execute(&in_async(RAW_SEND), vec![answer, Value::from(len)])
             .await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -400,6 +400,13 @@ async fn raw_run(harness: &Harness, args: &Args, len: u64, timeout: Duration) ->
         sender,
         load: load_average()?,
     })
+}
+
+/// `script`, which awaits, as a script WebDriver runs in any browser: an async function whose
+/// promise WebDriver waits for. (chromedriver accepts `await` at the top of a script; Firefox
+/// does not.) An arrow function keeps the script's `arguments`.
+fn in_async(script: &str) -> String {
+    format!("return (async () => {{\n{script}\n}})();")
 }
 
 /// Waits until the timer in Bo's page saw a final status, and returns the seconds from Accept
@@ -611,8 +618,10 @@ fn firefox_processes(profile: &Path) -> Result<Vec<(u32, String)>> {
             continue;
         };
         parents.insert(pid, parent);
+        // Content processes rewrite their command line as one string of space-separated
+        // arguments, as Chromium's renderers do; splitting at both reads either.
         let args: Vec<String> = String::from_utf8_lossy(&cmdline)
-            .split('\0')
+            .split(['\0', ' '])
             .filter(|arg| !arg.is_empty())
             .map(str::to_owned)
             .collect();
