@@ -1,21 +1,23 @@
 //! Ferry in the browser: join with a nickname, see who is online, and send files straight to
-//! another browser over an `RTCDataChannel`, with accept/decline, progress and a verified save.
+//! another browser over `RTCDataChannel`s, with accept/decline, progress and a verified save.
 //!
-//! The pure logic (statuses, chunking, hashing, flow control, rates, names, backoff) is plain
-//! Rust that builds and tests natively; everything that touches the browser lives in [`web`]
-//! and the Leptos views in [`ui`], both only on `wasm32`.
+//! The tree reads from the outside in:
+//! - [`ui`]: the Leptos views, which read plain state and call the session;
+//! - [`session`]: owns the signaling client and the transfer engine, and turns what they
+//!   report into that plain state;
+//! - [`web`]: all browser glue, the engine's tasks among it (sending, receiving, the links,
+//!   storage), one job per file;
+//! - [`core`]: the native core the glue drives — the transfer state machine, block
+//!   verification, the striping scheduler, flow control, rows — plain Rust with native tests.
+//!
+//! Everything but [`core`] exists only on `wasm32`.
 
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-pub mod chunking;
-pub mod filename;
-pub mod flow;
-pub mod format;
-pub mod rate;
-pub mod route;
-pub mod transfer;
+pub mod core;
 
+#[cfg(target_arch = "wasm32")]
+pub mod session;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 #[cfg(target_arch = "wasm32")]

@@ -10,14 +10,22 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use ferry_app::route::Route;
-use ferry_app::transfer::Status;
+use ferry_app::core::blocks::{block_digest, file_digest};
+use ferry_app::core::route::Route;
+use ferry_app::core::rows::FileRow;
+use ferry_app::core::stripes::Lanes;
+use ferry_app::core::transfer::Status;
+use ferry_app::web::Notify;
 use ferry_app::web::channel::{Channel, ChannelEvent};
-use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent, FileRow};
+use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use ferry_app::web::peer::{IcePolicy, LinkEvent, PeerLink};
 use ferry_app::web::sink::{Finished, Opfs, Picked, Sink};
 use ferry_app::web::sleep;
-use ferry_protocol::{FileMeta, PeerId, Sha256Hex, TransferId, TransferMessage};
+use ferry_protocol::chunk::ChunkHeader;
+use ferry_protocol::{
+    DigestHex, FileMeta, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
+    TransferMessage,
+};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -71,9 +79,9 @@ fn pair(config: EngineConfig) -> (Side, Side) {
     for me in 0..2 {
         let other = Rc::clone(&slots[1 - me]);
         let (my_id, my_nick) = (ids[me].clone(), nicks[me]);
-        let out = Rc::new(move |_to: PeerId, payload| {
+        let out = Rc::new(move |_to: PeerId, payload, lane| {
             if let Some(engine) = other.borrow().as_ref() {
-                engine.handle_signal(my_id.clone(), my_nick, payload);
+                engine.handle_signal(my_id.clone(), my_nick, payload, lane);
             }
         });
         let events = Rc::new(RefCell::new(Vec::new()));
@@ -83,7 +91,7 @@ fn pair(config: EngineConfig) -> (Side, Side) {
             out,
             Rc::new(move |event| sink.borrow_mut().push(event)),
         );
-        engine.set_identity(ids[me].clone(), Vec::new(), false);
+        engine.set_identity(ids[me].clone(), my_nick, Vec::new(), false);
         engine.set_nick(&ids[1 - me], nicks[1 - me]);
         *slots[me].borrow_mut() = Some(engine.clone());
         sides.push(Side { engine, events });
@@ -383,9 +391,11 @@ async fn a_peer_that_leaves_mid_transfer_fails_it_on_both_sides() {
     assert!(bo.engine.received_file(&id, 0).is_none());
 }
 
-#[wasm_bindgen_test]
-async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
-    // Ana is played by hand here, on a bare link, so she can lie about the hash.
+/// Bo's engine, what it reported, and a bare channel to it (with the connection it runs on,
+/// which must outlive it) on which a test plays Ana by hand, so that she can send what no
+/// Ferry sends.
+async fn bo_and_a_hand_played_ana() -> (Engine, Rc<RefCell<Vec<EngineEvent>>>, Channel, Rc<PeerLink>)
+{
     let bo_id = peer(0x0b);
     let ana_id = peer(0x0a);
     let ana_link: Rc<RefCell<Option<Rc<PeerLink>>>> = Rc::default();
@@ -397,14 +407,14 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
             auto_download: false,
             ..EngineConfig::default()
         },
-        Rc::new(move |_to, payload| {
+        Rc::new(move |_to, payload, _lane| {
             if let Some(link) = to_ana.borrow().as_ref() {
                 link.signal(payload);
             }
         }),
         Rc::new(move |event| sink.borrow_mut().push(event)),
     );
-    bo.set_identity(bo_id.clone(), Vec::new(), false);
+    bo.set_identity(bo_id.clone(), "bo", Vec::new(), false);
     let to_bo = bo.clone();
     let ana_out_id = ana_id.clone();
     let link = Rc::new(
@@ -412,27 +422,51 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
             &ana_id,
             bo_id,
             &IcePolicy::default(),
-            Rc::new(move |_to, payload| to_bo.handle_signal(ana_out_id.clone(), "ana", payload)),
+            Rc::new(move |_to, payload| to_bo.handle_signal(ana_out_id.clone(), "ana", payload, 0)),
             Rc::new(|_: &PeerId, _: LinkEvent| {}),
         )
         .unwrap(),
     );
     *ana_link.borrow_mut() = Some(Rc::clone(&link));
-    let channel = Channel::new(link.open_channel(), 1024 * 1024);
+    let channel = Channel::new(
+        link.open_channel(TRANSFER_CHANNEL_LABEL),
+        1024 * 1024,
+        Notify::default(),
+    );
     assert!(matches!(channel.next().await, ChannelEvent::Open));
+    (bo, events, channel, link)
+}
 
-    let id = TransferId::from_random_bytes([9; 16]);
+/// Ana offers one file of `size` bytes by hand, with protocol `version`.
+fn hand_offer(channel: &Channel, id: &TransferId, size: u64, version: u32) {
     let offer = TransferMessage::Offer {
         id: id.clone(),
         files: vec![FileMeta {
-            name: "lie.bin".into(),
-            size: 4,
+            name: "by-hand.bin".into(),
+            size,
             mime: String::new(),
         }],
+        version,
     };
-    channel
-        .send_text(&serde_json::to_string(&offer).unwrap())
-        .unwrap();
+    channel.send(&offer).unwrap();
+}
+
+/// The next control message on the hand-played channel.
+async fn next_message(channel: &Channel) -> TransferMessage {
+    loop {
+        match channel.next().await {
+            ChannelEvent::Message(message) => return message,
+            ChannelEvent::Open => {}
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_block_is_asked_for_again_and_the_file_completes() {
+    let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let id = TransferId::from_random_bytes([9; 16]);
+    hand_offer(&channel, &id, 4, TRANSFER_VERSION);
     until(20, "the offer", || {
         events
             .borrow()
@@ -441,42 +475,126 @@ async fn a_wrong_hash_fails_the_integrity_check_and_keeps_nothing() {
     })
     .await;
     bo.answer(&id, Answer::Download);
-    let ChannelEvent::Text(accept) = channel.next().await else {
-        panic!("expected an answer");
-    };
     assert_eq!(
-        serde_json::from_str::<TransferMessage>(&accept).unwrap(),
-        TransferMessage::Accept
+        next_message(&channel).await,
+        TransferMessage::Accept {
+            version: TRANSFER_VERSION
+        }
     );
+    let good = block_digest(b"abcd");
+    let header = ChunkHeader { file: 0, offset: 0 };
+    // The first time, the bytes are damaged on the way.
+    for bytes in [&b"abXd"[..], &b"abcd"[..]] {
+        channel
+            .send_chunk(header, &Uint8Array::from(bytes))
+            .unwrap();
+        channel
+            .send(&TransferMessage::Block {
+                file: 0,
+                index: 0,
+                digest: DigestHex::from_digest(good),
+            })
+            .unwrap();
+        let answer = next_message(&channel).await;
+        if bytes == b"abXd" {
+            assert_eq!(answer, TransferMessage::Resend { file: 0, block: 0 });
+        } else {
+            assert_eq!(answer, TransferMessage::Stored { file: 0, block: 0 });
+        }
+    }
     channel
-        .send_bytes(&Uint8Array::from(&b"abcd"[..]))
-        .await
+        .send(&TransferMessage::FileEnd {
+            index: 0,
+            digest: file_digest([&good]),
+        })
         .unwrap();
-    let end = TransferMessage::FileEnd {
-        index: 0,
-        sha256: Sha256Hex::from_digest([0; 32]),
-    };
-    channel
-        .send_text(&serde_json::to_string(&end).unwrap())
-        .unwrap();
-    let ChannelEvent::Text(verdict) = channel.next().await else {
-        panic!("expected a verdict");
-    };
     assert_eq!(
-        serde_json::from_str::<TransferMessage>(&verdict).unwrap(),
+        next_message(&channel).await,
+        TransferMessage::FileVerified { index: 0 }
+    );
+    let blob = bo.received_file(&id, 0).unwrap();
+    assert_eq!(bytes_of(&blob).await, b"abcd");
+}
+
+#[wasm_bindgen_test]
+async fn a_chunk_from_outside_the_file_fails_the_transfer_and_keeps_nothing() {
+    let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let id = TransferId::from_random_bytes([8; 16]);
+    hand_offer(&channel, &id, 4, TRANSFER_VERSION);
+    until(20, "the offer", || !events.borrow().is_empty()).await;
+    bo.answer(&id, Answer::Download);
+    next_message(&channel).await;
+    let header = ChunkHeader { file: 0, offset: 2 };
+    channel
+        .send_chunk(header, &Uint8Array::from(&b"abcd"[..]))
+        .unwrap();
+    assert_eq!(
+        next_message(&channel).await,
         TransferMessage::Failed {
-            reason: "integrity check failed".into()
+            reason: "unexpected message from ana".into()
         }
     );
     // Bo reads nothing more of this transfer, so he closes its channel.
     assert!(matches!(channel.next().await, ChannelEvent::Closed));
-    until(5, "the failure", || {
-        bo.rows(&id)
-            .first()
-            .is_some_and(|row| row.status == Status::Failed("integrity check failed".into()))
+    assert!(bo.received_file(&id, 0).is_none());
+}
+
+#[wasm_bindgen_test]
+async fn an_offer_from_an_older_ferry_is_refused_saying_who_should_reload() {
+    let (bo, _events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let id = TransferId::from_random_bytes([7; 16]);
+    hand_offer(&channel, &id, 4, 1);
+    assert_eq!(
+        next_message(&channel).await,
+        TransferMessage::Failed {
+            reason: "bo's Ferry is newer; reload this page to get it".into()
+        }
+    );
+    until(5, "the refusal", || {
+        bo.rows(&id).first().is_some_and(|row| {
+            row.status == Status::Failed("ana's Ferry is older; ask them to reload the page".into())
+        })
     })
     .await;
-    assert!(bo.received_file(&id, 0).is_none());
+}
+
+#[wasm_bindgen_test]
+async fn a_transfer_striped_over_three_connections_arrives_intact_out_of_order() {
+    let (ana, bo) = pair(EngineConfig {
+        auto_download: false,
+        lanes: Lanes::Fixed(3),
+        reverse_chunks: true,
+        ..EngineConfig::default()
+    });
+    let big = noise(6 * 1024 * 1024 + 77, 21);
+    let id = ana
+        .engine
+        .send_files(
+            &peer(0x0b),
+            vec![file("striped.bin", &big), file("two.txt", b"2")],
+        )
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine.answer(&id, Answer::Download);
+    until(60, "completion", || {
+        ana.statuses(&id) == ["Complete"; 2] && bo.statuses(&id) == ["Complete"; 2]
+    })
+    .await;
+    assert_eq!(
+        ana.engine.lanes(&id),
+        3,
+        "the sender used three connections"
+    );
+    assert_eq!(
+        bo.engine.lanes(&id),
+        3,
+        "the receiver took chunks from three"
+    );
+    let blob = bo.engine.received_file(&id, 0).unwrap();
+    assert!(bytes_of(&blob).await == big, "the striped file differs");
+    let rows = bo.rows(&id);
+    assert_eq!(rows[0].digest, ana.rows(&id)[0].digest);
+    assert!(rows[0].digest.is_some());
 }
 
 #[wasm_bindgen_test]
@@ -487,8 +605,11 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
         .expect("Chromium has OPFS");
     let content = noise(3 * 1024 * 1024 + 5, 11);
     let mut sink = Sink::private(&opfs, "sample").await.unwrap();
-    for chunk in content.chunks(256 * 1024) {
-        sink.write(&Uint8Array::from(chunk)).await.unwrap();
+    // Written out of order, as blocks that pass their checks in any order are.
+    let chunks: Vec<(usize, &[u8])> = content.chunks(256 * 1024).enumerate().collect();
+    for (index, chunk) in chunks.into_iter().rev() {
+        let at = (index * 256 * 1024) as u64;
+        sink.write_at(&Uint8Array::from(chunk), at).await.unwrap();
     }
     let Finished::Download { blob, entry } = sink.finish("application/octet-stream").await.unwrap()
     else {
@@ -500,7 +621,7 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
     // A discarded partial file is gone at once.
     let mut partial = Sink::private(&opfs, "partial").await.unwrap();
     partial
-        .write(&Uint8Array::from(&b"half"[..]))
+        .write_at(&Uint8Array::from(&b"half"[..]), 0)
         .await
         .unwrap();
     partial.discard().await;
@@ -577,7 +698,9 @@ async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_ow
     let mut old = Sink::picked(&Picked::Folder(folder.clone()), "old.txt")
         .await
         .unwrap();
-    old.write(&Uint8Array::from(&b"mine"[..])).await.unwrap();
+    old.write_at(&Uint8Array::from(&b"mine"[..]), 0)
+        .await
+        .unwrap();
     old.finish("").await.unwrap();
 
     let (ana, bo) = pair(EngineConfig {

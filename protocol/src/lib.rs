@@ -7,15 +7,21 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chunk;
+mod codec;
 mod ids;
 mod nick;
 mod signaling;
 mod transfer;
 
+pub use codec::{DecodeError, Wire};
 pub use ids::{IdError, PeerId, SessionToken, TransferId};
 pub use nick::{Nick, NickError};
 pub use signaling::{
     ClientMessage, ErrorCode, IceServer, PRESENCE_BATCH_MILLIS, PROTOCOL_VERSION, ServerMessage,
     SignalPayload, UserInfo,
 };
-pub use transfer::{FileMeta, Sha256Hex, TRANSFER_CHANNEL_LABEL, TransferMessage};
+pub use transfer::{
+    BLOCK_SIZE, DATA_CHANNEL_PREFIX, DigestHex, FileMeta, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION,
+    TransferMessage,
+};

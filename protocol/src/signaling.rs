@@ -39,6 +39,10 @@ pub enum ClientMessage {
         to: PeerId,
         /// What to deliver.
         payload: SignalPayload,
+        /// Which of the peer connections between the two browsers it is for: 0 for the first,
+        /// more when a transfer is striped over several.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        lane: u32,
     },
     /// Leaves at once, telling everyone, instead of waiting for the connection to close.
     Leave,
@@ -93,6 +97,9 @@ pub enum ServerMessage {
         from_nick: Nick,
         /// What the sender sent.
         payload: SignalPayload,
+        /// The peer connection it is for, as the sender said.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        lane: u32,
     },
     /// Fresh ICE servers, sent before the TURN credentials of the last ones expire: apply them
     /// to open peer connections (`setConfiguration`) and use them for new ones.
@@ -107,6 +114,10 @@ pub enum ServerMessage {
         /// What went wrong, for people.
         message: String,
     },
+}
+
+fn is_zero(lane: &u32) -> bool {
+    *lane == 0
 }
 
 /// One online user as the others see them.

@@ -2,8 +2,8 @@
 //! contract shows up as a failing test on both the server's and the app's side.
 
 use ferry_protocol::{
-    ClientMessage, ErrorCode, FileMeta, IceServer, Nick, PROTOCOL_VERSION, PeerId, ServerMessage,
-    SessionToken, Sha256Hex, SignalPayload, TransferId, TransferMessage, UserInfo,
+    ClientMessage, DigestHex, ErrorCode, FileMeta, IceServer, Nick, PROTOCOL_VERSION, PeerId,
+    ServerMessage, SessionToken, SignalPayload, TransferId, TransferMessage, UserInfo,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +68,7 @@ fn client_signals() {
         ClientMessage::Signal {
             to: peer(0xbb),
             payload: SignalPayload::Offer { sdp: "v=0".into() },
+            lane: 0,
         },
         &format!(r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"offer","sdp":"v=0"}}}}"#),
     );
@@ -75,8 +76,11 @@ fn client_signals() {
         ClientMessage::Signal {
             to: peer(0xbb),
             payload: SignalPayload::Answer { sdp: "v=0".into() },
+            lane: 3,
         },
-        &format!(r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"answer","sdp":"v=0"}}}}"#),
+        &format!(
+            r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"answer","sdp":"v=0"}},"lane":3}}"#
+        ),
     );
     check(
         ClientMessage::Signal {
@@ -86,6 +90,7 @@ fn client_signals() {
                 sdp_mid: Some("0".into()),
                 sdp_m_line_index: Some(0),
             },
+            lane: 0,
         },
         &format!(
             r#"{{"type":"signal","to":"{ID_B}","payload":{{"kind":"ice_candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0","sdp_m_line_index":0}}}}"#
@@ -185,9 +190,21 @@ fn relayed_signal_names_its_sender() {
             from: peer(0xaa),
             from_nick: nick("ana"),
             payload: SignalPayload::Answer { sdp: "v=0".into() },
+            lane: 0,
         },
         &format!(
             r#"{{"type":"signal","from":"{ID_A}","from_nick":"ana","payload":{{"kind":"answer","sdp":"v=0"}}}}"#
+        ),
+    );
+    check(
+        ServerMessage::Signal {
+            from: peer(0xaa),
+            from_nick: nick("ana"),
+            payload: SignalPayload::Answer { sdp: "v=0".into() },
+            lane: 2,
+        },
+        &format!(
+            r#"{{"type":"signal","from":"{ID_A}","from_nick":"ana","payload":{{"kind":"answer","sdp":"v=0"}},"lane":2}}"#
         ),
     );
 }
@@ -231,6 +248,22 @@ fn invalid_ids_and_nicks_do_not_parse() {
 }
 
 #[test]
+fn a_version_1_peer_is_recognised_by_what_it_leaves_out() {
+    let id = "33".repeat(16);
+    let offer: TransferMessage =
+        serde_json::from_str(&format!(r#"{{"type":"offer","id":"{id}","files":[]}}"#)).unwrap();
+    assert!(matches!(offer, TransferMessage::Offer { version: 1, .. }));
+    let accept: TransferMessage = serde_json::from_str(r#"{"type":"accept"}"#).unwrap();
+    assert_eq!(accept, TransferMessage::Accept { version: 1 });
+}
+
+#[test]
+fn digests_give_back_their_bytes() {
+    let bytes: [u8; 32] = std::array::from_fn(|i| i as u8 * 7);
+    assert_eq!(DigestHex::from_digest(bytes).to_bytes(), bytes);
+}
+
+#[test]
 fn transfer_messages() {
     let id = TransferId::from_random_bytes([0x33; 16]);
     check(
@@ -241,30 +274,50 @@ fn transfer_messages() {
                 size: 1_200_000_000,
                 mime: "video/quicktime".into(),
             }],
+            version: 2,
         },
         &format!(
-            r#"{{"type":"offer","id":"{}","files":[{{"name":"holiday ü 🚢.mov","size":1200000000,"mime":"video/quicktime"}}]}}"#,
+            r#"{{"type":"offer","id":"{}","files":[{{"name":"holiday ü 🚢.mov","size":1200000000,"mime":"video/quicktime"}}],"version":2}}"#,
             "33".repeat(16)
         ),
     );
-    check(TransferMessage::Accept, r#"{"type":"accept"}"#);
+    check(
+        TransferMessage::Accept { version: 2 },
+        r#"{"type":"accept","version":2}"#,
+    );
+    check(
+        TransferMessage::Block {
+            file: 1,
+            index: 4095,
+            digest: DigestHex::from_digest([0xab; 32]),
+        },
+        &format!(
+            r#"{{"type":"block","file":1,"index":4095,"digest":"{}"}}"#,
+            "ab".repeat(32)
+        ),
+    );
+    check(
+        TransferMessage::Resend { file: 1, block: 7 },
+        r#"{"type":"resend","file":1,"block":7}"#,
+    );
     check(TransferMessage::Decline, r#"{"type":"decline"}"#);
     check(TransferMessage::Cancel, r#"{"type":"cancel"}"#);
     check(
         TransferMessage::FileEnd {
             index: 2,
-            sha256: Sha256Hex::from_digest([0xcd; 32]),
+            digest: DigestHex::from_digest([0xcd; 32]),
         },
         &format!(
-            r#"{{"type":"file_end","index":2,"sha256":"{}"}}"#,
+            r#"{{"type":"file_end","index":2,"digest":"{}"}}"#,
             "cd".repeat(32)
         ),
     );
     check(
-        TransferMessage::Written {
-            bytes: 5_368_709_120,
+        TransferMessage::Stored {
+            file: 0,
+            block: 5120,
         },
-        r#"{"type":"written","bytes":5368709120}"#,
+        r#"{"type":"stored","file":0,"block":5120}"#,
     );
     check(
         TransferMessage::FileVerified { index: 2 },

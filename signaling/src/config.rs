@@ -1,7 +1,9 @@
 //! Everything the server can be told at start-up, with the defaults a public server on the
 //! open internet should have.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ice::IceConfig;
@@ -29,6 +31,22 @@ pub struct Config {
     pub limits: Limits,
     /// HTTPS and `wss:` with this certificate; plain HTTP without.
     pub tls: Option<Tls>,
+    /// Rewrites (or, returning `None`, drops) every relayed ICE candidate line, to put an
+    /// emulated network between two browsers in tests and benchmarks; `None` in production.
+    pub candidates: Option<CandidateFilter>,
+}
+
+/// A rewrite of relayed ICE candidate lines; see [`Config::candidates`].
+#[derive(Clone)]
+pub struct CandidateFilter(pub Arc<Rewrite>);
+
+/// Rewrites one candidate line, or drops it with `None`.
+pub type Rewrite = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl fmt::Debug for CandidateFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CandidateFilter(…)")
+    }
 }
 
 /// Limits that keep one client from hurting the others; each is a flag of the binary.
@@ -79,6 +97,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             tls: None,
+            candidates: None,
         }
     }
 }

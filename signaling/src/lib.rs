@@ -47,7 +47,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-pub use crate::config::{Config, Limits};
+pub use crate::config::{CandidateFilter, Config, Limits};
 use crate::connections::Connections;
 pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
 use crate::names::Machine;

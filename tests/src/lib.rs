@@ -11,6 +11,7 @@ mod relay;
 mod server;
 mod user;
 mod wait;
+pub mod wan;
 
 pub use browser::Kind;
 pub use files::{SourceFile, finished_download, listing, random_file};

@@ -4,14 +4,17 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use ferry_signaling::names::Machine;
-use ferry_signaling::{IceConfig, Tls, certs};
+use ferry_signaling::{CandidateFilter, IceConfig, Tls, certs};
 use tempfile::TempDir;
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
+
+use crate::wan::{Link, Wan};
 
 /// How long a stopped server may take to return from `serve`.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -30,6 +33,8 @@ pub struct Setup {
     pub self_signed: bool,
     /// What the browsers are told about ICE servers.
     pub ice: IceConfig,
+    /// An emulated wide-area link between the browsers, when set.
+    pub wan: Option<Link>,
 }
 
 impl Default for Setup {
@@ -38,6 +43,7 @@ impl Default for Setup {
             ip: Ipv4Addr::LOCALHOST.into(),
             self_signed: false,
             ice: IceConfig::default(),
+            wan: None,
         }
     }
 }
@@ -49,6 +55,8 @@ pub struct Server {
     static_dir: PathBuf,
     setup: Setup,
     tls: Option<Tls>,
+    /// The relay that emulates the wide-area link, when there is one.
+    wan: Option<Wan>,
     running: Mutex<Option<Running>>,
     /// Holds Ferry's certificate authority while the server lives.
     _data: TempDir,
@@ -92,16 +100,23 @@ impl Server {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let wan = setup.wan.map(Wan::new);
         let server = Self {
             addr,
             static_dir,
             setup,
             tls,
+            wan,
             running: Mutex::new(None),
             _data: data,
         };
         server.serve(listener).await;
         Ok(server)
+    }
+
+    /// The emulated wide-area link, when the server has one.
+    pub fn wan(&self) -> Option<&Wan> {
+        self.wan.as_ref()
     }
 
     /// The app's address, as a user types it into the browser.
@@ -136,10 +151,15 @@ impl Server {
 
     async fn serve(&self, listener: tokio::net::TcpListener) {
         let (stop, stopped) = oneshot::channel::<()>();
+        let candidates = self
+            .wan
+            .clone()
+            .map(|wan| CandidateFilter(Arc::new(move |candidate: &str| wan.rewrite(candidate))));
         let config = ferry_signaling::Config {
             static_dir: Some(self.static_dir.clone()),
             ice: self.setup.ice.clone(),
             tls: self.tls.clone(),
+            candidates,
             ..Default::default()
         };
         let shutdown = async move {

@@ -271,6 +271,22 @@ impl User {
         Ok(None)
     }
 
+    /// Over how many connections the row of `file` says its bytes travel: 1 unless it says
+    /// "N connections".
+    pub async fn connections(&self, file: &str) -> Result<Option<usize>> {
+        let Some(row) = self.transfer_row(file).await? else {
+            return Ok(None);
+        };
+        let xpath = ".//*[not(*)][contains(normalize-space(.), ' connections')]";
+        for leaf in row.find_all(Locator::XPath(xpath)).await? {
+            let text = leaf.text().await?;
+            if let Some(count) = text.trim().strip_suffix(" connections") {
+                return Ok(count.parse().ok());
+            }
+        }
+        Ok(Some(1))
+    }
+
     /// Whether the page is a secure context, the condition for saving into the private file
     /// system and for the save picker.
     pub async fn is_secure_context(&self) -> Result<bool> {

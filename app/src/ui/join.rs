@@ -3,13 +3,13 @@
 use ferry_protocol::Nick;
 use leptos::prelude::*;
 
-use super::{AppState, Phase, Services};
+use crate::session::{AppState, Phase, Session};
 
 /// Textbox "Nickname", button "Join", and an alert next to them for refusals.
 #[component]
 pub fn JoinScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let services = expect_context::<Services>();
+    let session = expect_context::<Session>();
     let (nick, set_nick) = signal(String::new());
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
@@ -18,7 +18,7 @@ pub fn JoinScreen() -> impl IntoView {
         }
         let typed = nick.get_untracked();
         match Nick::new(&typed) {
-            Ok(valid) => services.join(state, valid.as_str().to_owned()),
+            Ok(valid) => session.join(valid.as_str().to_owned()),
             Err(error) => state.join_error.set(Some(sentence(&error.to_string()))),
         }
     };

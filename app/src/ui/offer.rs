@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
-use super::{AppState, Services};
-use crate::format::human_size;
+use crate::core::format::human_size;
+use crate::session::{AppState, Session};
 use crate::web::engine::{Answer, IncomingOffer};
 use crate::web::sink::{has_save_picker, pick_location};
 
@@ -37,7 +37,7 @@ fn OfferCard(
     offer: IncomingOffer,
     return_focus: StoredValue<Option<HtmlElement>, LocalStorage>,
 ) -> impl IntoView {
-    let services = expect_context::<Services>();
+    let session = expect_context::<Session>();
     // Where focus was before the first of a run of offers took it (not a previous dialog).
     let focused = document()
         .active_element()
@@ -47,11 +47,7 @@ fn OfferCard(
         return_focus.set_value(focused);
     }
     let id = offer.id.clone();
-    let answer = move |answer: Answer| {
-        services
-            .engine
-            .with_value(|engine| engine.answer(&id, answer));
-    };
+    let answer = move |answer: Answer| session.answer(&id, answer);
     let accept = {
         let answer = answer.clone();
         move |_| answer(Answer::Download)

@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use super::AppState;
 use super::privacy::Privacy;
+use crate::session::AppState;
 
 /// The list of other users, each a toggle button; the pressed one receives the files.
 #[component]

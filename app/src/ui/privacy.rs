@@ -3,25 +3,14 @@
 
 use leptos::prelude::*;
 
-use super::{AppState, Services};
-use crate::web::prefs;
-
-/// Where the choice is remembered across visits.
-pub const HIDE_IP_KEY: &str = "ferry.hide-ip";
+use crate::session::{AppState, Session};
 
 /// The relay-only switch and a line that says what it does and when.
 #[component]
 pub fn Privacy() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let services = expect_context::<Services>();
-    let toggle = move |event: leptos::ev::Event| {
-        let hide = event_target_checked(&event);
-        state.hide_ip.set(hide);
-        prefs::set_flag(HIDE_IP_KEY, hide);
-        services
-            .engine
-            .with_value(|engine| engine.set_hide_ip(hide));
-    };
+    let session = expect_context::<Session>();
+    let toggle = move |event: leptos::ev::Event| session.set_hide_ip(event_target_checked(&event));
     let hint = move || {
         if state.relay_forced.get() {
             "This server relays every connection, so nobody learns your IP address."

@@ -2,32 +2,15 @@
 
 use leptos::html;
 use leptos::prelude::*;
-use web_sys::FileList;
 
-use super::{AppState, Services};
-use crate::format::human_size;
-
-/// Takes the files of a picker or a drop as the next files to send.
-pub fn choose(state: AppState, services: Services, list: &FileList) {
-    let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-    if files.is_empty() {
-        return;
-    }
-    // `File.size` is a whole number of bytes held in a double.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let chosen = files
-        .iter()
-        .map(|file| (file.name(), file.size() as u64))
-        .collect();
-    state.chosen.set(chosen);
-    services.files.set_value(files);
-}
+use crate::core::format::human_size;
+use crate::session::{AppState, Session};
 
 /// File input "Choose files", the chosen files, and button "Send".
 #[component]
 pub fn SendPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let services = expect_context::<Services>();
+    let session = expect_context::<Session>();
     let input: NodeRef<html::Input> = NodeRef::new();
     let error = RwSignal::new(None::<String>);
     let recipient = move || {
@@ -40,29 +23,15 @@ pub fn SendPanel() -> impl IntoView {
             .map(|user| user.nick.as_str().to_owned())
     };
     let can_send = move || recipient().is_some() && !state.chosen.get().is_empty();
-    let send = move |_| {
-        let Some(to) = state.selected.get_untracked() else {
-            return;
-        };
-        let files = services.files.get_value();
-        if files.is_empty() {
-            return;
-        }
-        match services
-            .engine
-            .with_value(|engine| engine.send_files(&to, files))
-        {
-            Ok(_) => {
-                error.set(None);
-                services.files.set_value(Vec::new());
-                state.chosen.set(Vec::new());
-                // Clearing the input lets the same file be chosen again.
-                if let Some(input) = input.get_untracked() {
-                    input.set_value("");
-                }
+    let send = move |_| match session.send() {
+        Ok(()) => {
+            error.set(None);
+            // Clearing the input lets the same file be chosen again.
+            if let Some(input) = input.get_untracked() {
+                input.set_value("");
             }
-            Err(failure) => error.set(Some(format!("Could not start the transfer: {failure}."))),
         }
+        Err(failure) => error.set(Some(failure)),
     };
     view! {
         <section class="panel send" aria-labelledby="send-title">
@@ -76,7 +45,7 @@ pub fn SendPanel() -> impl IntoView {
                     node_ref=input
                     on:change:target=move |event| {
                         if let Some(list) = event.target().files() {
-                            choose(state, services, &list);
+                            session.choose_files(&list);
                         }
                     }
                 />

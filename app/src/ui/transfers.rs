@@ -2,11 +2,11 @@
 
 use leptos::prelude::*;
 
-use super::{AppState, Services};
-use crate::format::{progress_text, speed_text, time_left_text};
-use crate::route::Route;
-use crate::transfer::{Direction, Status};
-use crate::web::engine::FileRow;
+use crate::core::format::{progress_text, speed_text, time_left_text};
+use crate::core::route::Route;
+use crate::core::rows::FileRow;
+use crate::core::transfer::{Direction, Status};
+use crate::session::{AppState, Session};
 
 /// Every file sent or received in this session, newest first.
 #[component]
@@ -33,7 +33,7 @@ pub fn Transfers() -> impl IntoView {
 /// One file's row. Its progress bar is named after the file.
 #[component]
 fn Row(row: RwSignal<FileRow>) -> impl IntoView {
-    let services = expect_context::<Services>();
+    let session = expect_context::<Session>();
     let read = move |f: fn(&FileRow) -> String| move || row.with(f);
     let status = move || row.with(|row| row.status.clone());
     let kind = move || match status() {
@@ -47,25 +47,13 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
     let index = row.with_untracked(|row| row.index);
     let cancel = {
         let transfer = transfer.clone();
-        move |_| {
-            services
-                .engine
-                .with_value(|engine| engine.cancel(&transfer))
-        }
+        move |_| session.cancel(&transfer)
     };
     let save = {
         let transfer = transfer.clone();
-        move |_| {
-            services
-                .engine
-                .with_value(|engine| engine.save_again(&transfer, index))
-        }
+        move |_| session.save_again(&transfer, index)
     };
-    let dismiss = move |_| {
-        services
-            .engine
-            .with_value(|engine| engine.dismiss(&transfer, index))
-    };
+    let dismiss = move |_| session.dismiss(&transfer, index);
     view! {
         <li class="row" data-state=kind>
             <div class="row-head">
@@ -107,9 +95,23 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 >
                     {move || row.with(|row| row.route.map(|route| route.to_string()))}
                 </span>
+                <span
+                    class="lanes"
+                    title="The bytes travel over this many connections at once, which is faster across long distances"
+                >
+                    {move || row.with(|row| (row.lanes > 1).then(|| format!("{} connections", row.lanes)))}
+                </span>
             </div>
             <div class="row-foot">
                 <span class="status">{move || status().to_string()}</span>
+                <span
+                    class="digest"
+                    title=move || row.with(|row| row.digest.clone().unwrap_or_default())
+                >
+                    {move || row.with(|row| {
+                        row.digest.as_ref().map(|digest| format!("BLAKE3 {}…", &digest[..12]))
+                    })}
+                </span>
                 <span class="actions">
                     <Show when=move || status().is_running()>
                         <button type="button" class="secondary small" on:click=cancel.clone()>

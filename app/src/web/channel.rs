@@ -1,14 +1,19 @@
-//! One transfer's `RTCDataChannel`: messages in as a queue, sends out with backpressure.
+//! One `RTCDataChannel` of a transfer: typed messages and chunks in as a queue, out through the
+//! protocol's codec, with backpressure.
 //!
 //! The browser buffers whatever `send` is given, without limit, until it is on the wire; a
-//! sender that does not wait would copy a whole file into memory. So [`Channel::send_bytes`]
-//! waits while more than the high-water mark is queued, until `bufferedamountlow` says the
-//! queue drained to half of it (8 MiB / 4 MiB by default: high-water marks from 1 to 16 MiB
-//! measured the same between two Chromium processes).
+//! sender that does not wait would copy a whole file into memory. So chunks go out only while
+//! no more than the high-water mark is queued; `bufferedamountlow` (at half of it) says when a
+//! channel has room again. Chromium drains its queue smoothly and fires the event at the
+//! threshold; Firefox reports the queue in one step and fires it once the queue is empty —
+//! waiting for the event works with both. High-water marks from 1 to 16 MiB measured the
+//! same between two Chromium processes; the default is 8 MiB.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use ferry_protocol::chunk::{CHUNK_HEADER_BYTES, ChunkHeader};
+use ferry_protocol::{TransferMessage, Wire};
 use futures::StreamExt;
 use futures::channel::mpsc;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -17,7 +22,7 @@ use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelT
 
 use super::{Context, JsError, Listener, Notify};
 
-/// The default high-water mark: above this many queued bytes, sending waits.
+/// The default high-water mark: above this many queued bytes, a channel takes no more chunks.
 pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
 
 /// Something that happened on a channel, in order.
@@ -25,10 +30,13 @@ pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
 pub enum ChannelEvent {
     /// The channel can carry messages.
     Open,
-    /// A control message (JSON).
-    Text(String),
-    /// File bytes, still in JavaScript memory so a sink can write them without another copy.
-    Binary(Uint8Array),
+    /// A control message.
+    Message(TransferMessage),
+    /// File bytes and where they belong; the bytes stay in JavaScript memory, so a sink can
+    /// write them without another copy.
+    Chunk(ChunkHeader, Uint8Array),
+    /// Something that is no message of this protocol; the text says what.
+    Unreadable(String),
     /// The channel closed (or failed); nothing follows.
     Closed,
 }
@@ -44,9 +52,9 @@ pub struct Channel {
 }
 
 /// Tells this side's tasks that the channel is closed: reads end with one
-/// [`ChannelEvent::Closed`] and a sender blocked on backpressure wakes. Used by the `close`
-/// event and by [`Channel::close`] itself, since a channel closed from this side (or under a
-/// peer connection that was closed) may never fire that event.
+/// [`ChannelEvent::Closed`] and a sender waiting for room wakes. Used by the `close` event and
+/// by [`Channel::close`] itself, since a channel closed from this side (or under a peer
+/// connection that was closed) may never fire that event.
 #[derive(Clone, Debug)]
 struct Ending {
     events: mpsc::UnboundedSender<ChannelEvent>,
@@ -65,16 +73,18 @@ impl Ending {
 }
 
 impl Channel {
-    /// Wraps a channel this browser created or was handed by `datachannel`; sending waits
-    /// above `high_water` queued bytes until half of them are gone.
-    pub fn new(channel: RtcDataChannel, high_water: u32) -> Self {
+    /// Wraps a channel this browser created or was handed by `datachannel`; above
+    /// `high_water` queued bytes it takes no chunks until `drained` says it has room, which
+    /// several channels of one transfer may share.
+    pub fn new(channel: RtcDataChannel, high_water: u32, drained: Notify) -> Self {
+        // Both browsers default to "arraybuffer" today, but the default has differed, and a
+        // Blob would need another round trip to read.
         channel.set_binary_type(RtcDataChannelType::Arraybuffer);
         channel.set_buffered_amount_low_threshold(high_water / 2);
         let (sender, events) = mpsc::unbounded();
         if channel.ready_state() == RtcDataChannelState::Open {
             let _ = sender.unbounded_send(ChannelEvent::Open);
         }
-        let drained = Notify::default();
         let ending = Ending {
             events: sender.clone(),
             drained: drained.clone(),
@@ -89,15 +99,7 @@ impl Channel {
         };
         let on_message = Listener::new(target, "message", move |event| {
             let data = event.unchecked_into::<MessageEvent>().data();
-            let event = if let Some(text) = data.as_string() {
-                ChannelEvent::Text(text)
-            } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-                ChannelEvent::Binary(Uint8Array::new(buffer))
-            } else {
-                // binaryType is "arraybuffer", so nothing else can arrive.
-                return;
-            };
-            let _ = sender.unbounded_send(event);
+            let _ = sender.unbounded_send(decode(&data));
         });
         let on_close = {
             let ending = ending.clone();
@@ -114,9 +116,9 @@ impl Channel {
     }
 
     /// The next event; [`ChannelEvent::Closed`] forever after the channel closed.
-    // Only one task at a time reads a transfer's channel, so this borrow is never contended
-    // (a second reader would be a bug worth a panic). Holding the borrow, rather than taking
-    // the receiver out, keeps the queue intact when a `select!` drops this future mid-wait.
+    // Only one task at a time reads a channel, so this borrow is never contended (a second
+    // reader would be a bug worth a panic). Holding the borrow, rather than taking the
+    // receiver out, keeps the queue intact when a `select!` drops this future mid-wait.
     #[allow(clippy::await_holding_refcell_ref)]
     pub async fn next(&self) -> ChannelEvent {
         if self.ending.closed.get() {
@@ -137,28 +139,46 @@ impl Channel {
     }
 
     /// Sends a control message.
-    pub fn send_text(&self, text: &str) -> Result<(), JsError> {
+    pub fn send(&self, message: &TransferMessage) -> Result<(), JsError> {
         self.channel
-            .send_with_str(text)
+            .send_with_str(&message.to_json())
             .context("sending a message to the other browser")
     }
 
-    /// Sends file bytes, first waiting while the browser's send queue is above the
-    /// high-water mark. Returns whether it had to wait.
-    pub async fn send_bytes(&self, bytes: &Uint8Array) -> Result<bool, JsError> {
-        let mut waited = false;
-        while self.channel.buffered_amount() > self.high_water && !self.ending.closed.get() {
-            waited = true;
-            let drained = self.ending.drained.notified();
-            let _ = drained.await;
-        }
+    /// Sends a chunk, header and bytes in one message, whether or not the queue has room:
+    /// the caller checks [`Channel::has_room`] first.
+    pub fn send_chunk(&self, header: ChunkHeader, bytes: &Uint8Array) -> Result<(), JsError> {
         if self.ending.closed.get() {
             return Err(JsError::plain("sending file bytes", "the channel closed"));
         }
+        let message = Uint8Array::new_with_length(CHUNK_HEADER_BYTES as u32 + bytes.length());
+        message
+            .subarray(0, CHUNK_HEADER_BYTES as u32)
+            .copy_from(&header.encode());
+        message.set(bytes, CHUNK_HEADER_BYTES as u32);
         self.channel
-            .send_with_array_buffer_view(bytes)
-            .context("sending file bytes")?;
-        Ok(waited)
+            .send_with_array_buffer_view(&message)
+            .context("sending file bytes")
+    }
+
+    /// The bytes queued in the browser, not yet on the wire.
+    pub fn buffered(&self) -> u64 {
+        u64::from(self.channel.buffered_amount())
+    }
+
+    /// Whether the channel takes chunks now: open, and below its high-water mark.
+    pub fn has_room(&self) -> bool {
+        self.is_open() && self.buffered() <= u64::from(self.high_water)
+    }
+
+    /// Whether messages can be sent.
+    pub fn is_open(&self) -> bool {
+        !self.ending.closed.get() && self.channel.ready_state() == RtcDataChannelState::Open
+    }
+
+    /// The channel's label.
+    pub fn label(&self) -> String {
+        self.channel.label()
     }
 
     /// Closes the channel; queued messages are still delivered first. This side's tasks hear
@@ -172,5 +192,33 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         self.channel.close();
+    }
+}
+
+/// Reads one message event's data: JSON text is a control message, an `ArrayBuffer` a chunk.
+fn decode(data: &wasm_bindgen::JsValue) -> ChannelEvent {
+    if let Some(text) = data.as_string() {
+        return match TransferMessage::from_json(&text) {
+            Ok(message) => ChannelEvent::Message(message),
+            Err(error) => ChannelEvent::Unreadable(error.to_string()),
+        };
+    }
+    let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
+        return ChannelEvent::Unreadable("a message that is neither text nor bytes".into());
+    };
+    let bytes = Uint8Array::new(buffer);
+    let mut header = [0u8; CHUNK_HEADER_BYTES];
+    if bytes.length() < CHUNK_HEADER_BYTES as u32 {
+        return ChannelEvent::Unreadable(format!("{} bytes are no chunk", bytes.length()));
+    }
+    bytes
+        .subarray(0, CHUNK_HEADER_BYTES as u32)
+        .copy_to(&mut header);
+    match ChunkHeader::decode(&header) {
+        Ok(header) => ChannelEvent::Chunk(
+            header,
+            bytes.subarray(CHUNK_HEADER_BYTES as u32, bytes.length()),
+        ),
+        Err(error) => ChannelEvent::Unreadable(error.to_string()),
     }
 }

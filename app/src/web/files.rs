@@ -25,7 +25,7 @@ pub fn describe(file: &File) -> ferry_protocol::FileMeta {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let size = file.size() as u64;
     ferry_protocol::FileMeta {
-        name: crate::filename::sanitize(&file.name()),
+        name: crate::core::filename::sanitize(&file.name()),
         size,
         mime: file.type_(),
     }

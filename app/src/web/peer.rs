@@ -10,7 +10,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use ferry_protocol::{IceServer, PeerId, SignalPayload, TRANSFER_CHANNEL_LABEL};
+use ferry_protocol::{
+    DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, TRANSFER_CHANNEL_LABEL,
+};
 use futures::StreamExt;
 use futures::channel::mpsc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -22,7 +24,7 @@ use web_sys::{
 };
 
 use super::{Context, JsError, Listener, call_method, log, property, wait};
-use crate::route::{IceError, NoPath, Route, route_from_stats};
+use crate::core::route::{IceError, NoPath, Route, round_trip_ms, route_from_stats};
 
 /// Where a link's outgoing signals go: to the server, or straight to another link in a test.
 pub type SignalOut = Rc<dyn Fn(PeerId, SignalPayload)>;
@@ -30,7 +32,8 @@ pub type SignalOut = Rc<dyn Fn(PeerId, SignalPayload)>;
 /// What a link tells its owner.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// The other browser opened a transfer channel.
+    /// The other browser opened a transfer's control channel, or a channel for a transfer's
+    /// chunks (see its label).
     Channel(RtcDataChannel),
     /// The connection failed or closed after it had worked; every transfer on it is over.
     Gone,
@@ -188,7 +191,8 @@ impl PeerLink {
             let remote = remote.clone();
             Listener::new(target, "datachannel", move |event| {
                 let channel = event.unchecked_into::<RtcDataChannelEvent>().channel();
-                if channel.label() == TRANSFER_CHANNEL_LABEL {
+                let label = channel.label();
+                if label == TRANSFER_CHANNEL_LABEL || label.starts_with(DATA_CHANNEL_PREFIX) {
                     events(&remote, LinkEvent::Channel(channel));
                 } else {
                     channel.close();
@@ -306,14 +310,19 @@ impl PeerLink {
     /// How the connection's bytes travel, from the selected candidate pair; `None` while
     /// there is none, or when the statistics cannot be read.
     pub async fn route(&self) -> Option<Route> {
+        let stats = self.stats().await?;
+        route_from_stats(&stats)
+    }
+
+    /// The connection's statistics (the entries of its `RTCStatsReport`) as JSON values.
+    async fn stats(&self) -> Option<Vec<serde_json::Value>> {
         let report = wait(self.connection.get_stats(), "reading connection statistics")
             .await
             .ok()?;
         let values = call_method(&report, "values", &[], "reading connection statistics").ok()?;
         let entries = js_sys::Array::from(&values);
         let json = js_sys::JSON::stringify(&entries).ok()?.as_string()?;
-        let stats: Vec<serde_json::Value> = serde_json::from_str(&json).ok()?;
-        route_from_stats(&stats)
+        serde_json::from_str(&json).ok()
     }
 
     /// Hands the link a signal from the other side; it is applied after earlier ones.
@@ -321,12 +330,19 @@ impl PeerLink {
         let _ = self.signals.unbounded_send(payload);
     }
 
-    /// Opens a new transfer channel (ordered and reliable), starting negotiation if needed.
-    pub fn open_channel(&self) -> RtcDataChannel {
+    /// Opens a channel labelled `label` (ordered and reliable), starting negotiation if
+    /// needed.
+    pub fn open_channel(&self, label: &str) -> RtcDataChannel {
         let init = RtcDataChannelInit::new();
         init.set_ordered(true);
         self.connection
-            .create_data_channel_with_data_channel_dict(TRANSFER_CHANNEL_LABEL, &init)
+            .create_data_channel_with_data_channel_dict(label, &init)
+    }
+
+    /// The round trip of the selected candidate pair in milliseconds, once there is one.
+    pub async fn rtt_ms(&self) -> Option<f64> {
+        let stats = self.stats().await?;
+        round_trip_ms(&stats)
     }
 
     /// The SCTP transport's `maxMessageSize`, once the connection has one.

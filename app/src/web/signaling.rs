@@ -20,7 +20,7 @@ use gloo_net::websocket::{Message, WebSocketError};
 use wasm_bindgen_futures::spawn_local;
 
 use super::{log, sleep};
-use crate::backoff::Backoff;
+use crate::core::backoff::Backoff;
 
 /// What the signaling connection reports.
 #[derive(Clone, Debug)]
@@ -64,6 +64,8 @@ pub enum SignalingEvent {
         from_nick: Nick,
         /// The signal.
         payload: SignalPayload,
+        /// Which peer connection between the two browsers it is for.
+        lane: u32,
     },
 }
 
@@ -86,11 +88,12 @@ impl Signaling {
         Self { outbox, stopped }
     }
 
-    /// Relays `payload` to `to`; queued while the connection is down.
-    pub fn signal(&self, to: PeerId, payload: SignalPayload) {
+    /// Relays `payload` for the peer connection on `lane` to `to`; queued while the
+    /// connection is down.
+    pub fn signal(&self, to: PeerId, payload: SignalPayload, lane: u32) {
         let _ = self
             .outbox
-            .unbounded_send(ClientMessage::Signal { to, payload });
+            .unbounded_send(ClientMessage::Signal { to, payload, lane });
     }
 
     /// Says goodbye to the server and stops.
@@ -278,10 +281,12 @@ fn dispatch(message: ServerMessage, me: &PeerId, events: &SignalingEvents) -> Op
             from,
             from_nick,
             payload,
+            lane,
         } => events(SignalingEvent::Signal {
             from,
             from_nick,
             payload,
+            lane,
         }),
         ServerMessage::IceServers { ice_servers } => {
             events(SignalingEvent::IceServers(ice_servers));

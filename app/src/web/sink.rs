@@ -17,11 +17,11 @@ use wasm_bindgen_futures::stream::JsStream;
 use web_sys::{
     Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
     FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
-    FileSystemWritableFileStream,
+    FileSystemWritableFileStream, WriteCommandType, WriteParams,
 };
 
 use super::{Context, JsError, call_method, property, wait};
-use crate::filename::numbered;
+use crate::core::filename::numbered;
 
 /// The most bytes one offer may hold when it can only be received into memory.
 pub const MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
@@ -291,19 +291,28 @@ impl Sink {
         }
     }
 
-    /// Appends bytes; resolves once the browser has taken them.
-    pub async fn write(&mut self, bytes: &Uint8Array) -> Result<(), JsError> {
+    /// Writes `bytes` at `position`; resolves once the browser has taken them. Blocks are
+    /// written as they pass their checks, in whatever order that is.
+    pub async fn write_at(&mut self, bytes: &Uint8Array, position: u64) -> Result<(), JsError> {
         match &mut self.target {
             Target::Stream { stream, .. } => {
+                let params = WriteParams::new(WriteCommandType::Write);
+                // File offsets are doubles to the browser; every size it handles is exact.
+                #[allow(clippy::cast_precision_loss)]
+                params.set_position(Some(position as f64));
+                params.set_data_opt_u8_array(Some(bytes));
                 let promise = stream
-                    .write_with_js_u8_array(bytes)
+                    .write_with_write_params(&params)
                     .context("writing the received file")?;
                 wait(promise, "writing the received file").await.map(drop)
             }
             Target::Memory(buffer) => {
-                let start = buffer.len();
-                buffer.resize(start + bytes.length() as usize, 0);
-                bytes.copy_to(&mut buffer[start..]);
+                let start = usize::try_from(position).unwrap_or(usize::MAX);
+                let end = start.saturating_add(bytes.length() as usize);
+                if buffer.len() < end {
+                    buffer.resize(end, 0);
+                }
+                bytes.copy_to(&mut buffer[start..end]);
                 Ok(())
             }
         }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use ferry_protocol::{
-    ErrorCode, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo,
+    ErrorCode, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo, Wire,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -251,12 +251,14 @@ impl Registry {
         }
     }
 
-    /// Delivers `payload` to `to` only, stamped with the sender's id and nick.
+    /// Delivers `payload` for peer connection `lane` to `to` only, stamped with the sender's
+    /// id and nick.
     pub(crate) fn relay(
         &mut self,
         from: &PeerId,
         to: &PeerId,
         payload: SignalPayload,
+        lane: u32,
     ) -> Result<(), Refusal> {
         let Some(sender) = self.sessions.get(from) else {
             return Err(Refusal::new(
@@ -268,6 +270,7 @@ impl Registry {
             from: from.clone(),
             from_nick: sender.nick.clone(),
             payload,
+            lane,
         };
         let Some(conn) = self.sessions.get_mut(to).and_then(|s| s.conn.as_mut()) else {
             return Err(Refusal::new(
@@ -275,9 +278,7 @@ impl Registry {
                 format!("nobody with the id {to} is online"),
             ));
         };
-        if let Some(text) = encode(&message) {
-            conn.deliver(Outbound::Text(text));
-        }
+        conn.deliver(Outbound::Text(encode(&message)));
         tracing::trace!(%from, %to, "relayed a signal");
         Ok(())
     }
@@ -328,9 +329,7 @@ impl Registry {
         let Some(message) = self.changes.announce(&everyone) else {
             return;
         };
-        let Some(text) = encode(&message) else {
-            return;
-        };
+        let text = encode(&message);
         for session in self.sessions.values_mut() {
             if let Some(conn) = session.conn.as_mut() {
                 conn.deliver(Outbound::Text(text.clone()));
@@ -394,9 +393,7 @@ impl Registry {
             relay_only: self.ice.relay_only,
             heartbeat_secs: self.heartbeat_secs,
         };
-        if let Some(parts) =
-            encode(&welcome).and_then(|text| splice_users(&text, self.changes.listed()))
-        {
+        if let Some(parts) = splice_users(&encode(&welcome), self.changes.listed()) {
             conn.deliver(Outbound::Parts(parts));
         }
     }
@@ -416,16 +413,9 @@ fn splice_users(welcome: &str, users: Bytes) -> Option<Vec<Bytes>> {
     ])
 }
 
-/// Encodes a message for the wire. These types always serialize; should one ever fail, the
-/// message is logged and skipped rather than taking the server down.
-pub(crate) fn encode(message: &ServerMessage) -> Option<Utf8Bytes> {
-    match serde_json::to_string(message) {
-        Ok(text) => Some(text.into()),
-        Err(err) => {
-            tracing::error!(error = %err, "could not encode a server message");
-            None
-        }
-    }
+/// Encodes a message once for all its recipients.
+pub(crate) fn encode(message: &ServerMessage) -> Utf8Bytes {
+    message.to_json().into()
 }
 
 fn taken(nick: &Nick) -> Refusal {

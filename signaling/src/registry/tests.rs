@@ -254,7 +254,12 @@ fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement()
 
     let dropped_at = now + Duration::from_secs(10);
     registry.linger(&bo_id, 2, dropped_at);
-    let refused = registry.relay(&ana_id, &bo_id, SignalPayload::Offer { sdp: "v=0".into() });
+    let refused = registry.relay(
+        &ana_id,
+        &bo_id,
+        SignalPayload::Offer { sdp: "v=0".into() },
+        0,
+    );
     assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::UnknownPeer));
     assert_eq!(registry.online(dropped_at).len(), 2, "still listed");
 
@@ -325,7 +330,7 @@ fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
     };
     let mut relayed = 0;
     while ana.kick.try_recv().is_err() {
-        registry.relay(&bo_id, &ana_id, big.clone()).unwrap();
+        registry.relay(&bo_id, &ana_id, big.clone(), 0).unwrap();
         relayed += 1;
         assert!(relayed < 100, "never cut off");
     }

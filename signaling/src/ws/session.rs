@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use ferry_protocol::{
     ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken,
+    SignalPayload, Wire,
 };
 use futures::StreamExt;
 use futures::stream::SplitStream;
@@ -249,7 +250,7 @@ impl Reader {
     }
 
     fn on_text(&mut self, text: &str) -> Option<Ending> {
-        let message: ClientMessage = match serde_json::from_str(text) {
+        let message = match ClientMessage::from_json(text) {
             Ok(message) => message,
             Err(err) => {
                 return self.refuse(Refusal::new(
@@ -280,8 +281,10 @@ impl Reader {
                 "this connection has already joined",
             )),
             ClientMessage::Heartbeat => None,
-            ClientMessage::Signal { to, payload } => {
-                let relayed = self.state.registry().relay(&id, &to, payload);
+            ClientMessage::Signal { to, payload, lane } => {
+                // A candidate the filter drops is simply not relayed.
+                let payload = self.filter(payload)?;
+                let relayed = self.state.registry().relay(&id, &to, payload, lane);
                 match relayed {
                     Ok(()) => None,
                     Err(refusal) => self.refuse(refusal),
@@ -298,6 +301,26 @@ impl Reader {
                 self.silence.as_mut().reset(join_by);
                 None
             }
+        }
+    }
+
+    /// The signal as the configured candidate filter has it: an ICE candidate rewritten, or
+    /// `None` when dropped; everything else as it is.
+    fn filter(&self, payload: SignalPayload) -> Option<SignalPayload> {
+        let Some(filter) = &self.state.config().candidates else {
+            return Some(payload);
+        };
+        match payload {
+            SignalPayload::IceCandidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } if !candidate.is_empty() => Some(SignalPayload::IceCandidate {
+                candidate: (filter.0)(&candidate)?,
+                sdp_mid,
+                sdp_m_line_index,
+            }),
+            other => Some(other),
         }
     }
 
@@ -381,7 +404,7 @@ impl Reader {
         self.renew = renewal(&self.state);
         let id = self.joined.as_ref()?;
         let ice_servers = self.state.config().ice.servers_for(id, SystemTime::now());
-        let text = encode(&ServerMessage::IceServers { ice_servers })?;
+        let text = encode(&ServerMessage::IceServers { ice_servers });
         tracing::trace!(conn = self.conn, "renewed TURN credentials");
         self.queue(Outbound::Text(text))
     }
@@ -394,7 +417,7 @@ impl Reader {
             code: refusal.code,
             message: refusal.message,
         };
-        self.queue(Outbound::Text(encode(&reply)?))
+        self.queue(Outbound::Text(encode(&reply)))
     }
 
     /// Queues a message for the client; one over its byte budget is disconnected.
@@ -431,10 +454,9 @@ impl Reader {
         // After a client's close frame, reading once more sends tungstenite's reply.
         let mut handshake = matches!(ending, Ending::ClientClosed);
         if let Some((refusal, code, reason)) = self.farewell(ending) {
-            if let Some(Refusal { code, message }) = refusal
-                && let Some(text) = encode(&ServerMessage::Error { code, message })
-            {
+            if let Some(Refusal { code, message }) = refusal {
                 // A client over its budget does not read; it gets the close alone.
+                let text = encode(&ServerMessage::Error { code, message });
                 let _ = self.tx.push(Outbound::Text(text));
             }
             let frame = CloseFrame {

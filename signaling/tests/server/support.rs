@@ -230,6 +230,7 @@ impl Client {
         self.send(&ClientMessage::Signal {
             to: to.clone(),
             payload,
+            lane: 0,
         })
         .await
     }
@@ -363,6 +364,7 @@ pub fn assert_signal(
             from: actual_from,
             from_nick: actual_nick,
             payload: actual_payload,
+            ..
         } => {
             assert_eq!(actual_from, &from.id(), "the signal's sender");
             assert_eq!(actual_nick.as_str(), from_nick, "the signal's sender nick");

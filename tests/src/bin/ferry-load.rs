@@ -247,6 +247,7 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
                         payload: SignalPayload::Offer {
                             sdp: sent_at.to_string(),
                         },
+                        lane: 0,
                     };
                     sender_write
                         .send(Message::text(serde_json::to_string(&signal)?))

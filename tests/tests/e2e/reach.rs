@@ -1,10 +1,12 @@
 //! Between two machines: HTTPS with Ferry's own certificate on an address that is not
-//! loopback (a secure context, so files go through the private file system), and a TURN relay
-//! with short-lived credentials that carries every byte, or refuses and says so.
+//! loopback (a secure context, so files go through the private file system), a TURN relay
+//! with short-lived credentials that carries every byte, or refuses and says so, and a
+//! wide-area link over which a transfer stripes itself over several connections.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
+use ferry_e2e::wan::Link;
 use ferry_e2e::{Harness, PRIVATE_IP, Relay, Setup, random_file, run_with};
 use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
 
@@ -119,5 +121,35 @@ async fn a_relay_that_refuses_the_credentials_fails_the_offer_saying_so() -> Res
             Ok(())
         },
     )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_a_wide_area_link_a_transfer_stripes_over_several_connections() -> Result<()> {
+    let setup = Setup {
+        wan: Some(Link {
+            rtt: Duration::from_millis(40),
+            ..Link::default()
+        }),
+        ..Setup::default()
+    };
+    run_with(setup, async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        // Long enough at 40 ms that the transfer outlasts the first second, when a second
+        // connection is added.
+        let file = random_file(h.files_dir(), "far-away.bin", 24 << 20, 24).await?;
+        ana.send("bo", &[&file]).await?;
+        bo.incoming_offer().await?;
+        bo.accept().await?;
+        expect_received(&ana, &bo, &file).await?;
+        for user in [&ana, &bo] {
+            let connections = user.connections(&file.name).await?;
+            ensure!(
+                connections.is_some_and(|count| count >= 2),
+                "the row says the bytes went over {connections:?} connections"
+            );
+        }
+        Ok(())
+    })
     .await
 }

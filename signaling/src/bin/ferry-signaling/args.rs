@@ -273,6 +273,7 @@ impl Args {
                 },
             },
             tls,
+            candidates: None,
         }
     }
 }

@@ -87,26 +87,20 @@ impl NoPath {
     }
 }
 
+/// The round trip of the selected candidate pair in `stats`, in milliseconds (the browsers
+/// report `currentRoundTripTime` in seconds).
+pub fn round_trip_ms(stats: &[Value]) -> Option<f64> {
+    let pair = selected_pair(stats)?;
+    pair["currentRoundTripTime"]
+        .as_f64()
+        .map(|seconds| seconds * 1000.0)
+}
+
 /// The route of the selected candidate pair in `stats` (the entries of an `RTCStatsReport`),
 /// `None` while no pair is selected.
-///
-/// Chromium names the selected pair in the `transport` entry (`selectedCandidatePairId`);
-/// Firefox marks it with `selected: true` on the pair; failing both, a nominated pair that
-/// succeeded is the one in use.
 pub fn route_from_stats(stats: &[Value]) -> Option<Route> {
-    let of_type = |kind: &'static str| {
-        stats
-            .iter()
-            .filter(move |entry| entry["type"].as_str() == Some(kind))
-    };
     let by_id = |id: &str| stats.iter().find(|entry| entry["id"].as_str() == Some(id));
-    let pair = of_type("transport")
-        .find_map(|transport| by_id(transport["selectedCandidatePairId"].as_str()?))
-        .or_else(|| of_type("candidate-pair").find(|pair| pair["selected"] == true))
-        .or_else(|| {
-            of_type("candidate-pair")
-                .find(|pair| pair["nominated"] == true && pair["state"] == "succeeded")
-        })?;
+    let pair = selected_pair(stats)?;
     let kind = |key: &str| {
         let candidate = by_id(pair[key].as_str()?)?;
         candidate["candidateType"].as_str().map(str::to_owned)
@@ -117,6 +111,25 @@ pub fn route_from_stats(stats: &[Value]) -> Option<Route> {
     } else {
         Route::Direct
     })
+}
+
+/// The candidate pair in use: Chromium names it in the `transport` entry
+/// (`selectedCandidatePairId`); Firefox marks it with `selected: true`; failing both, a
+/// nominated pair that succeeded is the one in use.
+fn selected_pair(stats: &[Value]) -> Option<&Value> {
+    let of_type = |kind: &'static str| {
+        stats
+            .iter()
+            .filter(move |entry| entry["type"].as_str() == Some(kind))
+    };
+    let by_id = |id: &str| stats.iter().find(|entry| entry["id"].as_str() == Some(id));
+    of_type("transport")
+        .find_map(|transport| by_id(transport["selectedCandidatePairId"].as_str()?))
+        .or_else(|| of_type("candidate-pair").find(|pair| pair["selected"] == true))
+        .or_else(|| {
+            of_type("candidate-pair")
+                .find(|pair| pair["nominated"] == true && pair["state"] == "succeeded")
+        })
 }
 
 #[cfg(test)]
@@ -161,6 +174,18 @@ mod tests {
                           "remoteCandidateId": "R1", "nominated": true, "state": "succeeded"}),
         );
         assert_eq!(route_from_stats(&stats), Some(Route::Direct));
+    }
+
+    #[test]
+    fn the_round_trip_is_the_selected_pairs_in_milliseconds() {
+        let mut stats = candidates("host", "host");
+        stats.push(
+            json!({"type": "candidate-pair", "id": "P1", "localCandidateId": "L1",
+                          "remoteCandidateId": "R1", "selected": true,
+                          "currentRoundTripTime": 0.021}),
+        );
+        assert_eq!(round_trip_ms(&stats), Some(21.0));
+        assert_eq!(round_trip_ms(&candidates("host", "host")), None);
     }
 
     #[test]

@@ -1,0 +1,15 @@
+//! The native core: what decides how a transfer goes, as plain data with unit tests. The web
+//! glue feeds it what happens (bytes read, chunks and messages arriving, blocks hashed) and
+//! does what it says.
+
+pub mod backoff;
+pub mod blocks;
+pub mod chunking;
+pub mod filename;
+pub mod flow;
+pub mod format;
+pub mod rate;
+pub mod route;
+pub mod rows;
+pub mod stripes;
+pub mod transfer;

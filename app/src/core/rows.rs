@@ -1,0 +1,149 @@
+//! What the transfers list shows: one row per file, projected from a transfer and what the
+//! engine knows around it (speeds, saved copies, dismissed rows, the route and lanes).
+
+use std::collections::HashSet;
+
+use ferry_protocol::TransferId;
+
+use crate::core::rate::RateEstimator;
+use crate::core::route::Route;
+use crate::core::transfer::{Direction, Status, Transfer};
+
+/// One file of one transfer, as a row shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileRow {
+    /// Unique per row: transfer id and file index.
+    pub key: String,
+    /// The transfer it belongs to.
+    pub transfer: TransferId,
+    /// Its position in the offer.
+    pub index: usize,
+    /// Which way it goes.
+    pub direction: Direction,
+    /// The other user's nick.
+    pub peer: String,
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes checked and written so far.
+    pub done: u64,
+    /// What the row says.
+    pub status: Status,
+    /// Current speed, while moving.
+    pub bytes_per_sec: Option<f64>,
+    /// Estimated seconds left, while moving.
+    pub seconds_left: Option<f64>,
+    /// Whether a "Save NAME" button can offer the file again.
+    pub can_save: bool,
+    /// How the bytes travel, once the connection is up.
+    pub route: Option<Route>,
+    /// Over how many peer connections the bytes travel.
+    pub lanes: usize,
+    /// The file's SHA-256 hash list digest, once the file is checked.
+    pub digest: Option<String>,
+}
+
+/// What the engine knows about a transfer beyond its state machine.
+#[derive(Clone, Copy, Debug)]
+pub struct Around<'a> {
+    /// Each file's speed estimate.
+    pub rates: &'a [RateEstimator],
+    /// Which files have a received copy that "Save NAME" can offer again.
+    pub saved: &'a [bool],
+    /// The files whose rows the user cleared.
+    pub dismissed: &'a HashSet<usize>,
+    /// How the bytes travel.
+    pub route: Option<Route>,
+    /// Over how many peer connections.
+    pub lanes: usize,
+}
+
+/// The key of a file's row: its transfer and its position there.
+pub fn row_key(id: &TransferId, index: usize) -> String {
+    format!("{id}-{index}")
+}
+
+/// The rows of `transfer`, without those the user dismissed.
+pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
+    transfer
+        .files
+        .iter()
+        .enumerate()
+        // A dismissed row stays gone, even when a later file of its transfer moves on.
+        .filter(|(index, _)| !around.dismissed.contains(index))
+        .map(|(index, file)| {
+            let moving = matches!(file.status, Status::Sending | Status::Receiving);
+            let rate = around.rates.get(index).filter(|_| moving);
+            FileRow {
+                key: row_key(&transfer.id, index),
+                transfer: transfer.id.clone(),
+                index,
+                direction: transfer.direction,
+                peer: transfer.peer.clone(),
+                name: file.meta.name.clone(),
+                size: file.meta.size,
+                done: file.done,
+                status: file.status.clone(),
+                bytes_per_sec: rate.and_then(RateEstimator::bytes_per_sec),
+                seconds_left: rate.and_then(|rate| rate.seconds_left(file.meta.size - file.done)),
+                can_save: around.saved.get(index).copied().unwrap_or(false),
+                route: around.route,
+                lanes: around.lanes,
+                digest: (file.status == Status::Complete)
+                    .then(|| {
+                        file.digest
+                            .as_ref()
+                            .map(|digest| digest.as_str().to_owned())
+                    })
+                    .flatten(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_protocol::{DigestHex, FileMeta};
+
+    use super::*;
+
+    fn transfer() -> Transfer {
+        let files = ["a", "b", "c"]
+            .map(|name| FileMeta {
+                name: name.into(),
+                size: 100,
+                mime: String::new(),
+            })
+            .to_vec();
+        let mut transfer = Transfer::outgoing(TransferId::from_random_bytes([2; 16]), "bo", files);
+        transfer.accept();
+        transfer.stored(0, 100);
+        transfer.stored(1, 50);
+        transfer
+    }
+
+    #[test]
+    fn rows_show_each_file_with_what_is_known_around_it() {
+        let mut transfer = transfer();
+        transfer.file_sent(0, DigestHex::from_digest([9; 32]));
+        transfer.complete_file(0).unwrap();
+        let rates = vec![RateEstimator::new(3.0); 3];
+        let around = Around {
+            rates: &rates,
+            saved: &[true, false, false],
+            dismissed: &HashSet::from([2]),
+            route: Some(Route::Relayed),
+            lanes: 3,
+        };
+        let rows = rows(&transfer, around);
+        assert_eq!(rows.len(), 2, "the dismissed row stays gone");
+        assert_eq!(rows[0].key, format!("{}-0", transfer.id));
+        assert_eq!((rows[0].done, rows[1].done), (100, 50));
+        assert_eq!(rows[0].status, Status::Complete);
+        assert_eq!(rows[0].digest.as_deref(), Some("09".repeat(32).as_str()));
+        assert_eq!(rows[1].digest, None, "not checked yet");
+        assert!(rows[0].can_save && !rows[1].can_save);
+        assert_eq!((rows[1].route, rows[1].lanes), (Some(Route::Relayed), 3));
+    }
+}

@@ -1,0 +1,365 @@
+//! The session: owns the signaling client and the transfer engine, turns what they report
+//! into plain state ([`AppState`], signals of plain data), and carries out what the views ask
+//! ([`Session`]'s methods). The views read the state and call the session, nothing else; no
+//! browser object sits in a signal.
+
+use std::rc::Rc;
+
+use ferry_protocol::{ErrorCode, PeerId, TransferId, UserInfo};
+use leptos::prelude::*;
+use web_sys::{File, FileList};
+
+use crate::core::rows::FileRow;
+use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent, IncomingOffer};
+use crate::web::prefs;
+use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
+
+/// Where the "Hide my IP address" choice is remembered across visits.
+const HIDE_IP_KEY: &str = "ferry.hide-ip";
+
+/// Where the user is in the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Choosing a nickname.
+    Join,
+    /// Waiting for the server's answer.
+    Joining,
+    /// In: the user list and transfers are shown.
+    Joined,
+}
+
+/// Everything the views show, as plain data in signals; provided as context.
+#[derive(Clone, Copy, Debug)]
+pub struct AppState {
+    /// Where the user is.
+    pub phase: RwSignal<Phase>,
+    /// This user's nick once joined.
+    pub me: RwSignal<Option<String>>,
+    /// Why the last join was refused.
+    pub join_error: RwSignal<Option<String>>,
+    /// Whether the signaling connection is down (and being re-established).
+    pub connection_lost: RwSignal<bool>,
+    /// Everyone else online.
+    pub users: RwSignal<Vec<UserInfo>>,
+    /// The user files will go to.
+    pub selected: RwSignal<Option<PeerId>>,
+    /// Names and sizes of the files chosen for sending.
+    pub chosen: RwSignal<Vec<(String, u64)>>,
+    /// One signal per transfer row, newest first.
+    pub rows: RwSignal<Vec<(String, RwSignal<FileRow>)>>,
+    /// What just happened to transfers, for screen readers: "NAME: STATUS" for each file that
+    /// was answered or ended.
+    pub announcement: RwSignal<String>,
+    /// Offers waiting for an answer, oldest first.
+    pub offers: RwSignal<Vec<IncomingOffer>>,
+    /// A file is being dragged over the page.
+    pub dragging: RwSignal<bool>,
+    /// The server offers a TURN relay, so connections can hide addresses.
+    pub relay_offered: RwSignal<bool>,
+    /// The server relays every connection, whatever this user chooses.
+    pub relay_forced: RwSignal<bool>,
+    /// This user asked for relayed connections, to hide their IP address.
+    pub hide_ip: RwSignal<bool>,
+}
+
+/// The session: the signaling client and the transfer engine, kept out of the reactive graph,
+/// and the plain state they update; cheap to copy, provided as context.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    state: AppState,
+    engine: StoredValue<Engine, LocalStorage>,
+    signaling: StoredValue<Option<Signaling>, LocalStorage>,
+    /// The files chosen for sending.
+    files: StoredValue<Vec<File>, LocalStorage>,
+}
+
+impl AppState {
+    fn new() -> Self {
+        Self {
+            phase: RwSignal::new(Phase::Join),
+            me: RwSignal::new(None),
+            join_error: RwSignal::new(None),
+            connection_lost: RwSignal::new(false),
+            users: RwSignal::new(Vec::new()),
+            selected: RwSignal::new(None),
+            chosen: RwSignal::new(Vec::new()),
+            rows: RwSignal::new(Vec::new()),
+            announcement: RwSignal::new(String::new()),
+            offers: RwSignal::new(Vec::new()),
+            dragging: RwSignal::new(false),
+            relay_offered: RwSignal::new(false),
+            relay_forced: RwSignal::new(false),
+            hide_ip: RwSignal::new(prefs::flag(HIDE_IP_KEY)),
+        }
+    }
+
+    /// Applies what the engine reports.
+    fn apply(self, event: EngineEvent) {
+        match event {
+            EngineEvent::Rows(batch) => {
+                let mut news = Vec::new();
+                self.rows.update(|rows| {
+                    let mut fresh = Vec::new();
+                    for row in batch {
+                        let Some((_, signal)) = rows.iter().find(|(key, _)| *key == row.key) else {
+                            fresh.push((row.key.clone(), RwSignal::new(row)));
+                            continue;
+                        };
+                        if signal.with_untracked(|old| row.status.is_news_after(&old.status)) {
+                            news.push(format!("{}: {}", row.name, row.status));
+                        }
+                        signal.set(row);
+                    }
+                    if !fresh.is_empty() {
+                        fresh.append(rows);
+                        *rows = fresh;
+                    }
+                });
+                // One announcement per change, however many files it concerns: a live region per
+                // row would read out every step of every file.
+                if !news.is_empty() {
+                    self.announcement.set(news.join("; "));
+                }
+            }
+            EngineEvent::Offer(offer) => self.offers.update(|offers| offers.push(offer)),
+            EngineEvent::OfferGone(id) => self.offers.update(|offers| {
+                offers.retain(|offer| offer.id != id);
+            }),
+            EngineEvent::Removed(gone) => self.rows.update(|rows| {
+                rows.retain(|(key, _)| *key != gone);
+            }),
+        }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session with nobody joined, its state under the current reactive owner.
+    pub fn new() -> Self {
+        let state = AppState::new();
+        let signaling: StoredValue<Option<Signaling>, LocalStorage> = StoredValue::new_local(None);
+        let out = Rc::new(move |to, payload, lane| {
+            signaling.with_value(|client| {
+                if let Some(client) = client {
+                    client.signal(to, payload, lane);
+                }
+            });
+        });
+        // Engine events arrive from tasks outside the component tree; running them under the
+        // app's owner gives the row signals they create an owner that disposes of them.
+        let owner = Owner::current();
+        let events = Rc::new(move |event| match &owner {
+            Some(owner) => owner.with(|| state.apply(event)),
+            None => state.apply(event),
+        });
+        let engine = Engine::new(EngineConfig::default(), out, events);
+        engine.set_hide_ip(state.hide_ip.get_untracked());
+        Self {
+            state,
+            engine: StoredValue::new_local(engine),
+            signaling,
+            files: StoredValue::new_local(Vec::new()),
+        }
+    }
+
+    /// The plain state the views read.
+    pub fn state(self) -> AppState {
+        self.state
+    }
+
+    /// Connects to the server and joins as `nick`.
+    pub fn join(self, nick: String) {
+        let state = self.state;
+        state.phase.set(Phase::Joining);
+        state.join_error.set(None);
+        let typed = nick.clone();
+        let events = Rc::new(move |event| self.on_signaling(&typed, event));
+        let client = Signaling::start(same_origin_url(), nick, events);
+        self.signaling.set_value(Some(client));
+    }
+
+    /// Opens the private storage (and clears what closed tabs left) ahead of the first
+    /// transfer.
+    pub fn prepare_storage(self) {
+        let engine = self.engine.get_value();
+        leptos::task::spawn_local(async move { engine.prepare_storage().await });
+    }
+
+    /// Takes the files of a picker or a drop as the next files to send.
+    pub fn choose_files(self, list: &FileList) {
+        let files: Vec<File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        if files.is_empty() {
+            return;
+        }
+        // `File.size` is a whole number of bytes held in a double.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let chosen = files
+            .iter()
+            .map(|file| (file.name(), file.size() as u64))
+            .collect();
+        self.state.chosen.set(chosen);
+        self.files.set_value(files);
+    }
+
+    /// Sends the chosen files to the selected user.
+    ///
+    /// # Errors
+    /// What to tell the user when the transfer could not start.
+    pub fn send(self) -> Result<(), String> {
+        let Some(to) = self.state.selected.get_untracked() else {
+            return Ok(());
+        };
+        let files = self.files.get_value();
+        if files.is_empty() {
+            return Ok(());
+        }
+        self.engine
+            .with_value(|engine| engine.send_files(&to, files))
+            .map_err(|failure| format!("Could not start the transfer: {failure}."))?;
+        self.files.set_value(Vec::new());
+        self.state.chosen.set(Vec::new());
+        Ok(())
+    }
+
+    /// Answers an offer.
+    pub fn answer(self, id: &TransferId, answer: Answer) {
+        self.engine.with_value(|engine| engine.answer(id, answer));
+    }
+
+    /// Cancels a transfer.
+    pub fn cancel(self, id: &TransferId) {
+        self.engine.with_value(|engine| engine.cancel(id));
+    }
+
+    /// Offers a received file as a download again.
+    pub fn save_again(self, id: &TransferId, index: usize) {
+        self.engine
+            .with_value(|engine| engine.save_again(id, index));
+    }
+
+    /// Clears a finished file's row.
+    pub fn dismiss(self, id: &TransferId, index: usize) {
+        self.engine.with_value(|engine| engine.dismiss(id, index));
+    }
+
+    /// Whether this user's new connections hide their address (relay only); remembered.
+    pub fn set_hide_ip(self, hide: bool) {
+        self.state.hide_ip.set(hide);
+        prefs::set_flag(HIDE_IP_KEY, hide);
+        self.engine.with_value(|engine| engine.set_hide_ip(hide));
+    }
+
+    /// The page is going: says goodbye to the server, so peers hear of it at once, closes
+    /// the peer connections and deletes private files.
+    pub fn page_hidden(self) {
+        self.signaling.with_value(|client| {
+            if let Some(client) = client {
+                client.leave();
+            }
+        });
+        self.engine.with_value(Engine::shutdown);
+    }
+
+    fn on_signaling(self, typed: &str, event: SignalingEvent) {
+        let state = self.state;
+        let engine = self.engine.get_value();
+        match event {
+            SignalingEvent::Welcome {
+                id,
+                nick,
+                users,
+                ice_servers,
+                relay_only,
+            } => {
+                state.relay_offered.set(
+                    ice_servers
+                        .iter()
+                        .flat_map(|server| &server.urls)
+                        .any(|url| url.starts_with("turn:") || url.starts_with("turns:")),
+                );
+                state.relay_forced.set(relay_only);
+                engine.set_identity(id, nick.as_str(), ice_servers, relay_only);
+                for user in &users {
+                    engine.set_nick(&user.id, user.nick.as_str());
+                }
+                // After a server restart everyone has a new id: keep the selection by nick.
+                let selected_nick = state.selected.with_untracked(|selected| {
+                    let users = state.users.get_untracked();
+                    selected.as_ref().and_then(|id| {
+                        users
+                            .into_iter()
+                            .find(|user| &user.id == id)
+                            .map(|user| user.nick)
+                    })
+                });
+                let reselected = selected_nick.and_then(|wanted| {
+                    users
+                        .iter()
+                        .find(|user| user.nick == wanted)
+                        .map(|user| user.id.clone())
+                });
+                state.users.set(users);
+                state.selected.set(reselected);
+                state.me.set(Some(nick.as_str().to_owned()));
+                state.connection_lost.set(false);
+                state.join_error.set(None);
+                state.phase.set(Phase::Joined);
+            }
+            SignalingEvent::Refused { code, message } => {
+                state.join_error.set(Some(refusal(code, &message, typed)));
+                state.connection_lost.set(false);
+                state.phase.set(Phase::Join);
+                self.signaling.set_value(None);
+            }
+            SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
+            SignalingEvent::Lost => state.connection_lost.set(true),
+            SignalingEvent::UsersChanged { joined, left } => {
+                for user in &joined {
+                    engine.set_nick(&user.id, user.nick.as_str());
+                }
+                state.users.update(|users| {
+                    users.retain(|user| {
+                        !left.contains(&user.id) && joined.iter().all(|new| new.id != user.id)
+                    });
+                    users.extend(joined);
+                });
+                if state
+                    .selected
+                    .get_untracked()
+                    .is_some_and(|selected| left.contains(&selected))
+                {
+                    state.selected.set(None);
+                }
+                for id in &left {
+                    engine.peer_left(id);
+                }
+            }
+            SignalingEvent::Signal {
+                from,
+                from_nick,
+                payload,
+                lane,
+            } => engine.handle_signal(from, from_nick.as_str(), payload, lane),
+        }
+    }
+}
+
+/// What to tell the user when joining fails.
+fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> String {
+    match code {
+        Some(ErrorCode::NickTaken) => {
+            format!("The nickname “{nick}” is taken: someone online uses it. Try another.")
+        }
+        Some(ErrorCode::InvalidNick) => format!("That nickname won't do: {message}."),
+        Some(ErrorCode::UnsupportedVersion) => {
+            "This page is out of date. Reload it to get the current Ferry.".to_owned()
+        }
+        Some(_) => format!("The server refused: {message}."),
+        None => message.to_owned(),
+    }
+}

@@ -1,0 +1,146 @@
+//! The peer connections to each peer: the first lane carries every transfer's control
+//! channel, further lanes carry chunks of striped transfers. A lane is made on first use (by
+//! either side: a signal for a lane this side has not opened makes it), replaced when it
+//! died, and the extra ones are closed when no transfer with that peer runs any more.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ferry_protocol::{DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, TransferId};
+use wasm_bindgen_futures::spawn_local;
+
+use super::Engine;
+use crate::core::transfer::TransferError;
+use crate::web::JsError;
+use crate::web::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
+
+/// The links, by peer and lane.
+#[derive(Default)]
+pub(super) struct Links {
+    links: RefCell<HashMap<(PeerId, u32), Rc<PeerLink>>>,
+}
+
+impl Links {
+    /// Gives every link fresh ICE servers.
+    pub(super) fn set_ice_servers(&self, servers: &[IceServer]) {
+        for link in self.links.borrow().values() {
+            link.set_ice_servers(servers);
+        }
+    }
+
+    /// Drops every link to `peer`, which closes them.
+    pub(super) fn forget(&self, peer: &PeerId) {
+        self.links
+            .borrow_mut()
+            .retain(|(remote, _), _| remote != peer);
+    }
+
+    /// Drops every link.
+    pub(super) fn clear(&self) {
+        self.links.borrow_mut().clear();
+    }
+}
+
+impl Engine {
+    /// The link to `peer` on `lane`, made on first use and again when the last one died.
+    pub(super) fn link(&self, peer: &PeerId, lane: u32) -> Result<Rc<PeerLink>, JsError> {
+        let key = (peer.clone(), lane);
+        if let Some(link) = self.inner.links.links.borrow().get(&key)
+            && !link.is_dead()
+        {
+            return Ok(Rc::clone(link));
+        }
+        let me = self
+            .inner
+            .me
+            .borrow()
+            .clone()
+            .ok_or_else(|| JsError::plain("connecting", "not joined yet"))?;
+        let events: LinkEvents = {
+            let engine = Rc::downgrade(&self.inner);
+            Rc::new(move |remote: &PeerId, event: LinkEvent| {
+                if let Some(inner) = engine.upgrade() {
+                    Engine { inner }.on_link_event(remote, lane, event);
+                }
+            })
+        };
+        let out: SignalOut = {
+            let sink = Rc::clone(&self.inner.out);
+            Rc::new(move |to: PeerId, payload: SignalPayload| sink(to, payload, lane))
+        };
+        let policy = self.inner.ice.borrow().policy();
+        let link = Rc::new(PeerLink::new(&me, peer.clone(), &policy, out, events)?);
+        self.inner
+            .links
+            .links
+            .borrow_mut()
+            .insert(key, Rc::clone(&link));
+        Ok(link)
+    }
+
+    /// Closes the extra lanes to `peer` once no transfer with them is running.
+    pub(super) fn close_idle_lanes(&self, peer: &PeerId) {
+        let busy = self
+            .inner
+            .jobs
+            .borrow()
+            .values()
+            .any(|job| &job.peer == peer && !job.transfer.borrow().is_ended());
+        if !busy {
+            self.inner
+                .links
+                .links
+                .borrow_mut()
+                .retain(|(remote, lane), _| remote != peer || *lane == 0);
+        }
+    }
+
+    fn on_link_event(&self, remote: &PeerId, lane: u32, event: LinkEvent) {
+        match event {
+            LinkEvent::Channel(channel) => {
+                let label = channel.label();
+                match label.strip_prefix(DATA_CHANNEL_PREFIX) {
+                    Some(id) => self.attach_lane(remote, id, channel),
+                    None => self.incoming(remote.clone(), channel),
+                }
+            }
+            LinkEvent::Gone | LinkEvent::NoPath(_) => {
+                // Only the first lane's end ends transfers: a lost extra lane costs the blocks
+                // it carried, which are sent again over the others.
+                if lane == 0 {
+                    match event {
+                        LinkEvent::NoPath(why) => {
+                            let peer = self.nick_of(remote);
+                            self.fail_with(remote, &TransferError::NoPath { peer, why });
+                        }
+                        _ => self.peer_gone(remote),
+                    }
+                }
+                // Drop the dead link later: this runs inside one of its own callbacks,
+                // which must not be freed while it executes.
+                let (engine, remote) = (self.clone(), remote.clone());
+                spawn_local(async move {
+                    let mut links = engine.inner.links.links.borrow_mut();
+                    let key = (remote, lane);
+                    if links.get(&key).is_some_and(|link| link.is_dead()) {
+                        links.remove(&key);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Receiver: a channel for chunks of transfer `id` opened on another lane.
+    fn attach_lane(&self, remote: &PeerId, id: &str, channel: web_sys::RtcDataChannel) {
+        let job = TransferId::parse(id)
+            .ok()
+            .and_then(|id| self.job(&id))
+            .filter(|job| &job.peer == remote && !job.transfer.borrow().is_ended());
+        let Some(job) = job else {
+            channel.close();
+            return;
+        };
+        self.receive_lane(&job, channel);
+    }
+}

@@ -1,0 +1,450 @@
+//! The transfer engine: the transfers in flight, each driven by a task of its own over the
+//! peer connections to its peer, publishing plain rows and offers for the views.
+//!
+//! One job per file: [`send`] is the sender's pipeline (read a block, hash it, stripe its
+//! chunks over the lanes, announce its digest), [`receive`] the receiver's (gather chunks into
+//! blocks, check them, write them at their place), [`links`] keeps the peer connections to
+//! each peer (one per lane), and [`storage`] the private file system and the received files.
+//! What decides anything lives in [`crate::core`].
+//!
+//! Signaling is injected — signals out through a callback, signals in through
+//! [`Engine::handle_signal`] — so two engines can talk inside one page in a test, through
+//! exactly the code the app runs.
+
+mod links;
+mod receive;
+mod send;
+mod storage;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+
+use ferry_protocol::{FileMeta, IceServer, PeerId, SignalPayload, TransferId, TransferMessage};
+use futures::channel::{mpsc, oneshot};
+
+pub use self::storage::Answer;
+use self::storage::{Received, Storage};
+use super::channel::{Channel, ChannelEvent, HIGH_WATER};
+use super::peer::IcePolicy;
+use super::{Notify, now_secs};
+use crate::core::flow::WINDOW;
+use crate::core::rate::RateEstimator;
+use crate::core::route::Route;
+use crate::core::rows::{Around, FileRow, rows};
+use crate::core::stripes::Lanes;
+use crate::core::transfer::{Transfer, TransferError};
+
+/// How often a running transfer republishes its progress, in seconds.
+const PROGRESS_INTERVAL: f64 = 0.2;
+
+/// The window of the speed estimate, in seconds.
+const RATE_WINDOW: f64 = 3.0;
+
+/// Where outgoing signals go: to the server, or straight to another engine in a test; the
+/// last argument is the lane (which peer connection between the two browsers).
+pub type SignalSink = Rc<dyn Fn(PeerId, SignalPayload, u32)>;
+
+/// Settings that differ between the app and tests.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Hand verified files to the browser as downloads at once (the app); tests read them
+    /// with [`Engine::received_file`] instead.
+    pub auto_download: bool,
+    /// A channel takes no more chunks while more than this many bytes are queued on it.
+    pub high_water: u32,
+    /// Sending waits while more than this many bytes are sent for blocks not yet stored.
+    pub window: u64,
+    /// How many peer connections a transfer runs over.
+    pub lanes: Lanes,
+    /// Send each block's chunks last to first, so they arrive out of order (tests).
+    pub reverse_chunks: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            auto_download: true,
+            high_water: HIGH_WATER,
+            window: WINDOW,
+            lanes: Lanes::default(),
+            reverse_chunks: false,
+        }
+    }
+}
+
+/// An offer waiting for this user's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingOffer {
+    /// The transfer.
+    pub id: TransferId,
+    /// The sender's nick.
+    pub from: String,
+    /// What is on offer.
+    pub files: Vec<FileMeta>,
+    /// Files can only be kept in memory here; [`Self::memory_limit`] applies.
+    pub memory_only: bool,
+    /// The most bytes an offer may hold when kept in memory.
+    pub memory_limit: u64,
+}
+
+impl IncomingOffer {
+    /// The bytes on offer.
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|file| file.size).sum()
+    }
+
+    /// Whether accepting is impossible because memory is the only sink and the offer is
+    /// larger than allowed there.
+    pub fn too_large(&self) -> bool {
+        self.memory_only && self.total_size() > self.memory_limit
+    }
+}
+
+/// What the engine tells the views.
+#[derive(Clone, Debug)]
+pub enum EngineEvent {
+    /// These rows of one transfer changed (insert or replace by key).
+    Rows(Vec<FileRow>),
+    /// An offer asks for an answer.
+    Offer(IncomingOffer),
+    /// An offer no longer needs an answer (answered, or withdrawn by the sender).
+    OfferGone(TransferId),
+    /// A row was dismissed; the key of the row.
+    Removed(String),
+}
+
+/// Receives engine events.
+pub type EngineEvents = Rc<dyn Fn(EngineEvent)>;
+
+/// The engine; cheap to clone, all clones are the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    config: EngineConfig,
+    out: SignalSink,
+    events: EngineEvents,
+    me: RefCell<Option<PeerId>>,
+    /// This user's nick, for messages the other side reads.
+    my_nick: RefCell<String>,
+    ice: RefCell<IceSettings>,
+    nicks: RefCell<HashMap<PeerId, String>>,
+    links: links::Links,
+    jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
+    storage: Storage,
+    backpressure_waits: Cell<u64>,
+    most_in_flight: Cell<u64>,
+}
+
+/// What new peer connections are configured with.
+#[derive(Default)]
+struct IceSettings {
+    servers: Vec<IceServer>,
+    /// The server asks for relayed connections only.
+    server_relay_only: bool,
+    /// This user asked to hide their address.
+    hide_ip: bool,
+}
+
+impl IceSettings {
+    fn policy(&self) -> IcePolicy {
+        IcePolicy {
+            servers: self.servers.clone(),
+            relay_only: self.server_relay_only || self.hide_ip,
+        }
+    }
+}
+
+/// One transfer in flight or finished.
+struct Job {
+    peer: PeerId,
+    /// The transfer's control channel, on the first lane; it carries chunks too.
+    control: Rc<Channel>,
+    /// The channels for chunks on the other lanes, in the order they opened.
+    data: RefCell<Vec<Rc<Channel>>>,
+    /// Wakes a sender waiting for room on any of the job's channels.
+    drained: Notify,
+    /// Receiver: where the chunk channels' events go, to be read with the control channel's.
+    inbox: RefCell<Option<mpsc::UnboundedSender<ChannelEvent>>>,
+    transfer: RefCell<Transfer>,
+    rates: RefCell<Vec<RateEstimator>>,
+    last_published: Cell<f64>,
+    answer: RefCell<Option<oneshot::Sender<Answer>>>,
+    received: RefCell<Vec<Option<Received>>>,
+    dismissed: RefCell<HashSet<usize>>,
+    route: Cell<Option<Route>>,
+}
+
+impl Engine {
+    /// An engine whose signals go to `out` and whose news goes to `events`.
+    pub fn new(config: EngineConfig, out: SignalSink, events: EngineEvents) -> Self {
+        Self {
+            inner: Rc::new(Inner {
+                config,
+                out,
+                events,
+                me: RefCell::new(None),
+                my_nick: RefCell::new("the other user".into()),
+                ice: RefCell::new(IceSettings::default()),
+                nicks: RefCell::new(HashMap::new()),
+                links: links::Links::default(),
+                jobs: RefCell::new(HashMap::new()),
+                storage: Storage::new(),
+                backpressure_waits: Cell::new(0),
+                most_in_flight: Cell::new(0),
+            }),
+        }
+    }
+
+    /// Sets this user's id and nick (from the server's welcome), the ICE servers for new
+    /// links and whether the server wants them relayed only.
+    pub fn set_identity(
+        &self,
+        me: PeerId,
+        nick: &str,
+        ice_servers: Vec<IceServer>,
+        relay_only: bool,
+    ) {
+        *self.inner.me.borrow_mut() = Some(me);
+        *self.inner.my_nick.borrow_mut() = nick.to_owned();
+        let mut ice = self.inner.ice.borrow_mut();
+        ice.server_relay_only = relay_only;
+        ice.servers = ice_servers;
+    }
+
+    /// Applies fresh TURN credentials to every open link and keeps them for new ones.
+    pub fn set_ice_servers(&self, ice_servers: Vec<IceServer>) {
+        self.inner.links.set_ice_servers(&ice_servers);
+        self.inner.ice.borrow_mut().servers = ice_servers;
+    }
+
+    /// Whether new links use relayed candidates only, so peers do not learn this user's
+    /// address; links that exist keep how they were made.
+    pub fn set_hide_ip(&self, hide: bool) {
+        self.inner.ice.borrow_mut().hide_ip = hide;
+    }
+
+    /// Remembers how a peer is called, for status texts.
+    pub fn set_nick(&self, peer: &PeerId, nick: &str) {
+        self.inner
+            .nicks
+            .borrow_mut()
+            .insert(peer.clone(), nick.to_owned());
+    }
+
+    /// Applies a signal relayed from `from` for the peer connection on `lane`.
+    pub fn handle_signal(&self, from: PeerId, from_nick: &str, payload: SignalPayload, lane: u32) {
+        self.set_nick(&from, from_nick);
+        match self.link(&from, lane) {
+            Ok(link) => link.signal(payload),
+            Err(error) => super::log(&format!("no connection to {from_nick}: {error}")),
+        }
+    }
+
+    /// The peer left the server: fail what is running with them and drop their links.
+    pub fn peer_left(&self, peer: &PeerId) {
+        self.peer_gone(peer);
+        self.inner.links.forget(peer);
+    }
+
+    /// Opens the private storage (and clears what closed tabs left) ahead of the first
+    /// transfer.
+    pub async fn prepare_storage(&self) {
+        let _ = self.opfs().await;
+    }
+
+    /// Answers an offer.
+    pub fn answer(&self, id: &TransferId, answer: Answer) {
+        if let Some(job) = self.job(id)
+            && let Some(sender) = job.answer.borrow_mut().take()
+        {
+            let _ = sender.send(answer);
+        }
+    }
+
+    /// Cancels a transfer from this side.
+    pub fn cancel(&self, id: &TransferId) {
+        let Some(job) = self.job(id) else {
+            return;
+        };
+        if job.transfer.borrow().is_ended() {
+            return;
+        }
+        let _ = job.control.send(&TransferMessage::Cancel);
+        job.transfer.borrow_mut().cancel();
+        // Closing wakes the transfer's tasks wherever they wait; queued messages, the
+        // cancellation included, still reach the other side first.
+        job.close();
+        self.publish(&job);
+        (self.inner.events)(EngineEvent::OfferGone(id.clone()));
+    }
+
+    /// The page is going: closes every peer connection, so the other browsers see their
+    /// transfers with this one end at once, and deletes this tab's private files.
+    pub fn shutdown(&self) {
+        self.forget_files();
+        self.inner.links.clear();
+    }
+
+    /// How many times sending has waited for room on a channel.
+    pub fn backpressure_waits(&self) -> u64 {
+        self.inner.backpressure_waits.get()
+    }
+
+    /// The most bytes any transfer from this engine had sent for blocks not yet stored; never
+    /// above [`EngineConfig::window`] (raised to one block when smaller).
+    pub fn most_in_flight(&self) -> u64 {
+        self.inner.most_in_flight.get()
+    }
+
+    /// The current rows of a transfer, without those the user dismissed.
+    pub fn rows(&self, id: &TransferId) -> Vec<FileRow> {
+        self.job(id).map(|job| job.rows()).unwrap_or_default()
+    }
+
+    /// Over how many peer connections a transfer's chunks went.
+    pub fn lanes(&self, id: &TransferId) -> usize {
+        self.job(id).map_or(0, |job| job.lanes())
+    }
+
+    fn job(&self, id: &TransferId) -> Option<Rc<Job>> {
+        self.inner.jobs.borrow().get(id).cloned()
+    }
+
+    fn nick_of(&self, peer: &PeerId) -> String {
+        self.inner
+            .nicks
+            .borrow()
+            .get(peer)
+            .cloned()
+            .unwrap_or_else(|| "the other user".to_owned())
+    }
+
+    fn peer_gone(&self, peer: &PeerId) {
+        let nick = self.nick_of(peer);
+        self.fail_with(peer, &TransferError::PeerGone(nick));
+    }
+
+    /// Fails every unfinished transfer with `peer`.
+    fn fail_with(&self, peer: &PeerId, error: &TransferError) {
+        let jobs: Vec<(TransferId, Rc<Job>)> = self
+            .inner
+            .jobs
+            .borrow()
+            .iter()
+            .filter(|(_, job)| &job.peer == peer)
+            .map(|(id, job)| (id.clone(), Rc::clone(job)))
+            .collect();
+        for (id, job) in jobs {
+            if job.transfer.borrow().is_ended() {
+                continue;
+            }
+            job.transfer.borrow_mut().fail(error);
+            job.close();
+            self.publish(&job);
+            (self.inner.events)(EngineEvent::OfferGone(id));
+        }
+    }
+
+    fn publish(&self, job: &Job) {
+        job.last_published.set(now_secs());
+        (self.inner.events)(EngineEvent::Rows(job.rows()));
+    }
+
+    /// Records file `index`'s progress and publishes it at most every [`PROGRESS_INTERVAL`].
+    fn progress(&self, job: &Job, index: usize) {
+        let now = now_secs();
+        let done = job.transfer.borrow().files[index].done;
+        if let Some(rate) = job.rates.borrow_mut().get_mut(index) {
+            rate.record(now, done);
+        }
+        if now - job.last_published.get() >= PROGRESS_INTERVAL {
+            self.publish(job);
+        }
+    }
+
+    /// Ends a transfer with `error` on this side, tells the other side why and closes the
+    /// channels: this side reads nothing more from them, so bytes still arriving would only
+    /// pile up, and a task of the other side waiting for a message that now never comes wakes.
+    fn fail(&self, job: &Job, error: &TransferError) {
+        if job.transfer.borrow().is_ended() {
+            return;
+        }
+        job.transfer.borrow_mut().fail(error);
+        let me = self.inner.my_nick.borrow().clone();
+        let _ = job.control.send(&TransferMessage::Failed {
+            reason: error.for_peer(&me).to_string(),
+        });
+        job.close();
+        self.publish(job);
+    }
+
+    /// A channel closed under a transfer that was not over: the other side is gone.
+    fn end_on_close(&self, job: &Job) {
+        let peer = job.transfer.borrow().peer.clone();
+        job.transfer
+            .borrow_mut()
+            .fail(&TransferError::PeerGone(peer));
+        self.publish(job);
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("me", &self.inner.me.borrow())
+            .field("transfers", &self.inner.jobs.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    fn new(peer: PeerId, control: Rc<Channel>, drained: Notify, transfer: Transfer) -> Self {
+        let count = transfer.files.len();
+        Self {
+            peer,
+            control,
+            data: RefCell::new(Vec::new()),
+            drained,
+            inbox: RefCell::new(None),
+            transfer: RefCell::new(transfer),
+            rates: RefCell::new(vec![RateEstimator::new(RATE_WINDOW); count]),
+            last_published: Cell::new(0.0),
+            answer: RefCell::new(None),
+            received: RefCell::new((0..count).map(|_| None).collect()),
+            dismissed: RefCell::new(HashSet::new()),
+            route: Cell::new(None),
+        }
+    }
+
+    /// How many lanes carried the transfer: the control channel's and every chunk channel's.
+    fn lanes(&self) -> usize {
+        1 + self.data.borrow().len()
+    }
+
+    /// Closes every channel of the transfer, which wakes its tasks.
+    fn close(&self) {
+        self.control.close();
+        for channel in self.data.borrow().iter() {
+            channel.close();
+        }
+    }
+
+    fn rows(&self) -> Vec<FileRow> {
+        let saved: Vec<bool> = self.received.borrow().iter().map(Option::is_some).collect();
+        rows(
+            &self.transfer.borrow(),
+            Around {
+                rates: &self.rates.borrow(),
+                saved: &saved,
+                dismissed: &self.dismissed.borrow(),
+                route: self.route.get(),
+                lanes: self.lanes(),
+            },
+        )
+    }
+}

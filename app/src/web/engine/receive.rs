@@ -1,0 +1,400 @@
+//! The receiver's pipeline: take the offer (checking the sender's version), ask the user,
+//! then gather chunks from every lane into blocks, check each block as it completes, write
+//! the good ones at their place and acknowledge them, ask for damaged ones again, and flush
+//! each file once all its blocks are checked and its digest matches.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::rc::Rc;
+
+use ferry_protocol::chunk::ChunkHeader;
+use ferry_protocol::{FileMeta, PeerId, TRANSFER_VERSION, TransferMessage};
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt, StreamExt, select};
+use js_sys::Uint8Array;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::RtcDataChannel;
+
+use super::{Answer, Engine, EngineEvent, IncomingOffer, Job};
+use crate::core::blocks::{Next, Verdict, block_digest, block_range};
+use crate::core::filename::{distinct, sanitize};
+use crate::core::rows::row_key;
+use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
+use crate::web::channel::{Channel, ChannelEvent};
+use crate::web::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
+use crate::web::{JsError, Notify};
+
+/// Where a transfer's files go, as the user answered.
+struct Target<'a> {
+    picked: Option<&'a Picked>,
+    opfs: Option<&'a Opfs>,
+}
+
+/// What the receiving task holds besides the transfer: each file's open sink and the chunks
+/// of blocks not checked yet, at most a window's worth.
+#[derive(Default)]
+struct Holding {
+    sinks: HashMap<u32, Sink>,
+    chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
+}
+
+impl Engine {
+    /// Receiver: a new transfer's control channel from `peer`.
+    pub(super) fn incoming(&self, peer: PeerId, channel: RtcDataChannel) {
+        let channel = Rc::new(Channel::new(
+            channel,
+            self.inner.config.high_water,
+            Notify::default(),
+        ));
+        let engine = self.clone();
+        spawn_local(async move { engine.run_incoming(peer, channel).await });
+    }
+
+    /// Receiver: a channel for chunks of `job` on another lane; its chunks join the others.
+    pub(super) fn receive_lane(&self, job: &Rc<Job>, channel: RtcDataChannel) {
+        let Some(inbox) = job.inbox.borrow().clone() else {
+            // Not accepted (yet): no chunk is expected.
+            channel.close();
+            return;
+        };
+        let channel = Rc::new(Channel::new(
+            channel,
+            self.inner.config.high_water,
+            job.drained.clone(),
+        ));
+        job.data.borrow_mut().push(Rc::clone(&channel));
+        self.publish(job);
+        spawn_local(async move {
+            loop {
+                match channel.next().await {
+                    // A lane that ends does not end the transfer: its blocks come again.
+                    ChannelEvent::Closed => return,
+                    event => {
+                        if inbox.unbounded_send(event).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    async fn run_incoming(&self, peer: PeerId, channel: Rc<Channel>) {
+        let nick = self.nick_of(&peer);
+        let (id, metas, version) = loop {
+            match channel.next().await {
+                ChannelEvent::Open => {}
+                ChannelEvent::Message(TransferMessage::Offer { id, files, version })
+                    if !files.is_empty() =>
+                {
+                    break (id, files, version);
+                }
+                _ => return,
+            }
+        };
+        let names = distinct(metas.iter().map(|meta| sanitize(&meta.name)));
+        let metas: Vec<FileMeta> = metas
+            .into_iter()
+            .zip(names)
+            .map(|(meta, name)| FileMeta { name, ..meta })
+            .collect();
+        if self.inner.jobs.borrow().contains_key(&id) {
+            return;
+        }
+        let job = Rc::new(Job::new(
+            peer,
+            Rc::clone(&channel),
+            Notify::default(),
+            Transfer::incoming(id.clone(), &nick, metas.clone()),
+        ));
+        self.inner
+            .jobs
+            .borrow_mut()
+            .insert(id.clone(), Rc::clone(&job));
+        if let Err(error) = check_version(&nick, version) {
+            return self.fail(&job, &error);
+        }
+        if let Ok(link) = self.link(&job.peer, 0) {
+            self.show_route(&job, &link).await;
+        }
+        let opfs = self.opfs().await;
+        // The sender may have gone while the storage opened; then nothing is left to ask.
+        if job.transfer.borrow().is_ended() {
+            return;
+        }
+        let offer = IncomingOffer {
+            id: id.clone(),
+            from: nick,
+            files: metas,
+            memory_only: opfs.is_none(),
+            memory_limit: MEMORY_LIMIT,
+        };
+        let answer = self.ask(&job, &offer).await;
+        let picked = match answer {
+            Some(Answer::SaveTo(picked)) => Some(picked),
+            Some(Answer::Download) if !offer.too_large() => None,
+            _ => {
+                if !job.transfer.borrow().is_ended() {
+                    let _ = channel.send(&TransferMessage::Decline);
+                    job.transfer.borrow_mut().decline();
+                }
+                return self.publish(&job);
+            }
+        };
+        let (inbox, chunks) = mpsc::unbounded();
+        *job.inbox.borrow_mut() = Some(inbox);
+        job.transfer.borrow_mut().accept();
+        let _ = channel.send(&TransferMessage::Accept {
+            version: TRANSFER_VERSION,
+        });
+        self.publish(&job);
+        let target = Target {
+            picked: picked.as_ref(),
+            opfs: opfs.as_ref(),
+        };
+        self.receive(&job, chunks, &target).await;
+        job.inbox.borrow_mut().take();
+        job.close();
+        self.publish(&job);
+        self.close_idle_lanes(&job.peer);
+    }
+
+    /// Shows the offer and waits for the user's answer, or for the sender to withdraw it.
+    async fn ask(&self, job: &Job, offer: &IncomingOffer) -> Option<Answer> {
+        let (answer_sender, answer) = oneshot::channel();
+        *job.answer.borrow_mut() = Some(answer_sender);
+        (self.inner.events)(EngineEvent::Offer(offer.clone()));
+        let answer = select! {
+            answer = answer.fuse() => answer.ok(),
+            event = job.control.next().fuse() => {
+                // The sender withdrew (cancel or gone) before the user answered.
+                match event {
+                    ChannelEvent::Message(TransferMessage::Cancel) => {
+                        job.transfer.borrow_mut().cancel();
+                    }
+                    _ => self.end_on_close(job),
+                }
+                None
+            },
+        };
+        (self.inner.events)(EngineEvent::OfferGone(offer.id.clone()));
+        answer
+    }
+
+    /// Takes chunks and messages until the transfer ends; a file cut short is never kept.
+    async fn receive(
+        &self,
+        job: &Rc<Job>,
+        mut lanes: mpsc::UnboundedReceiver<ChannelEvent>,
+        target: &Target<'_>,
+    ) {
+        let mut holding = Holding::default();
+        while !job.transfer.borrow().is_ended() {
+            let event = select! {
+                event = job.control.next().fuse() => event,
+                event = lanes.next() => match event {
+                    Some(event) => event,
+                    None => continue,
+                },
+            };
+            // A local cancel ends the transfer while this task waits; drop what follows.
+            if job.transfer.borrow().is_ended() {
+                break;
+            }
+            let handled = match event {
+                ChannelEvent::Chunk(header, bytes) => {
+                    self.on_chunk(job, &mut holding, target, header, bytes)
+                        .await
+                }
+                ChannelEvent::Message(message) => {
+                    self.on_message(job, &mut holding, target, message).await
+                }
+                ChannelEvent::Unreadable(_) => Err(job.transfer.borrow().protocol_error()),
+                ChannelEvent::Closed => {
+                    self.end_on_close(job);
+                    Ok(())
+                }
+                ChannelEvent::Open => Ok(()),
+            };
+            if let Err(error) = handled {
+                self.fail(job, &error);
+            }
+        }
+        for (_, partial) in holding.sinks.drain() {
+            partial.discard().await;
+        }
+    }
+
+    async fn on_chunk(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        header: ChunkHeader,
+        bytes: Uint8Array,
+    ) -> Result<(), TransferError> {
+        let len = u64::from(bytes.length());
+        let next = job
+            .transfer
+            .borrow_mut()
+            .chunk(header.file, header.offset, len)?;
+        if next == Next::Duplicate {
+            return Ok(());
+        }
+        let block = crate::core::blocks::block_of(header.offset);
+        holding
+            .chunks
+            .entry((header.file, block))
+            .or_default()
+            .push((header.offset, bytes));
+        if let Next::Check(block) = next {
+            self.check(job, holding, target, header.file, block).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_message(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        message: TransferMessage,
+    ) -> Result<(), TransferError> {
+        let reaction = job.transfer.borrow_mut().react(message);
+        match reaction {
+            Reaction::Ended => Ok(()),
+            Reaction::Refuse(error) => Err(error),
+            Reaction::Other(TransferMessage::Block {
+                file,
+                index,
+                digest,
+            }) => {
+                let next = job
+                    .transfer
+                    .borrow_mut()
+                    .block_digest(file, index, &digest)?;
+                if let Next::Check(block) = next {
+                    self.check(job, holding, target, file, block).await?;
+                }
+                Ok(())
+            }
+            Reaction::Other(TransferMessage::FileEnd { index, digest }) => {
+                let whole = job.transfer.borrow_mut().file_end(index, digest)?;
+                if let Some(file) = whole {
+                    self.finish(job, holding, target, file).await?;
+                }
+                Ok(())
+            }
+            Reaction::Other(_) => Err(job.transfer.borrow().protocol_error()),
+        }
+    }
+
+    /// Block `block` of file `file` has all its bytes and its digest: hashes it, and writes
+    /// and acknowledges it, or asks for it again.
+    async fn check(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        file: u32,
+        block: u32,
+    ) -> Result<(), TransferError> {
+        let local = |error: JsError| TransferError::Local(error.to_string());
+        let mut chunks = holding.chunks.remove(&(file, block)).unwrap_or_default();
+        chunks.sort_by_key(|(offset, _)| *offset);
+        let bytes = concat(&chunks);
+        let digest = block_digest(&bytes.to_vec());
+        let verdict = job.transfer.borrow_mut().check_block(file, block, digest)?;
+        match verdict {
+            Verdict::Resend => {
+                let _ = job.control.send(&TransferMessage::Resend { file, block });
+                Ok(())
+            }
+            Verdict::Good { .. } => {
+                let sink = match holding.sinks.entry(file) {
+                    Entry::Occupied(open) => open.into_mut(),
+                    Entry::Vacant(closed) => {
+                        closed.insert(self.open_sink(job, file, target).await.map_err(local)?)
+                    }
+                };
+                let size = job.transfer.borrow().files[file as usize].meta.size;
+                let start = block_range(size, block).start;
+                sink.write_at(&bytes, start).await.map_err(local)?;
+                let _ = job.control.send(&TransferMessage::Stored { file, block });
+                self.progress(job, file as usize);
+                let whole = job.transfer.borrow_mut().whole(file as usize)?;
+                if let Some(file) = whole {
+                    self.finish(job, holding, target, file).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// File `index` is whole and checked: flushes it, keeps it and tells the sender.
+    async fn finish(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        index: usize,
+    ) -> Result<(), TransferError> {
+        let local = |error: JsError| TransferError::Local(error.to_string());
+        let file = u32::try_from(index).unwrap_or(u32::MAX);
+        let sink = match holding.sinks.remove(&file) {
+            Some(sink) => sink,
+            // An empty file had no block to open its sink.
+            None => self.open_sink(job, file, target).await.map_err(local)?,
+        };
+        self.publish(job);
+        let mime = job.transfer.borrow().files[index].meta.mime.clone();
+        let finished = sink.finish(&mime).await;
+        // Cancelled, or cut off, while the file was flushed: its row says so, so it is not
+        // handed over. (A file written where the user chose stays there, whole and checked;
+        // the browser offers no way to delete it.)
+        if job.transfer.borrow().is_ended() {
+            if let Ok(Finished::Download {
+                entry: Some(entry), ..
+            }) = finished
+            {
+                self.remove_private(entry);
+            }
+            return Ok(());
+        }
+        self.keep(job, index, finished.map_err(local)?);
+        job.transfer.borrow_mut().complete_file(file)?;
+        let _ = job
+            .control
+            .send(&TransferMessage::FileVerified { index: file });
+        self.publish(job);
+        Ok(())
+    }
+
+    async fn open_sink(&self, job: &Job, file: u32, target: &Target<'_>) -> Result<Sink, JsError> {
+        let (name, size, id) = {
+            let transfer = job.transfer.borrow();
+            let meta = &transfer.files[file as usize].meta;
+            (meta.name.clone(), meta.size, transfer.id.clone())
+        };
+        match (target.picked, target.opfs) {
+            (Some(picked), _) => Sink::picked(picked, &name).await,
+            (None, Some(opfs)) => Sink::private(opfs, &row_key(&id, file as usize)).await,
+            (None, None) => Ok(Sink::memory(size)),
+        }
+    }
+}
+
+/// Joins a block's chunks, sorted by offset, into one array (a copy inside JavaScript,
+/// cheaper than a write per chunk).
+fn concat(chunks: &[(u64, Uint8Array)]) -> Uint8Array {
+    if let [(_, only)] = chunks {
+        return only.clone();
+    }
+    let joined = Uint8Array::new_with_length(chunks.iter().map(|(_, bytes)| bytes.length()).sum());
+    let mut offset = 0;
+    for (_, bytes) in chunks {
+        joined.set(bytes, offset);
+        offset += bytes.length();
+    }
+    joined
+}

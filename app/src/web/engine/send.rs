@@ -1,0 +1,506 @@
+//! The sender's pipeline: open the transfer's channel and offer the files; once accepted,
+//! read each file a block at a time, start hashing the block, stripe its chunks over the
+//! lanes that have room, and announce its digest; after a file's last block, its digest.
+//! Beside it, a reader takes the receiver's acknowledgements (which open the window), its
+//! requests to send a block again, and its verdicts.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use ferry_protocol::chunk::ChunkHeader;
+use ferry_protocol::{
+    DATA_CHANNEL_PREFIX, DigestHex, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
+    TransferMessage,
+};
+use futures::{FutureExt, select};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::File;
+
+use super::{Engine, Job};
+use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
+use crate::core::chunking::{chunk_ranges, chunk_size};
+use crate::core::flow::SendWindow;
+use crate::core::stripes::{SAMPLE_SECS, Striping, pick_lane};
+use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
+use crate::web::channel::{Channel, ChannelEvent};
+use crate::web::files::{self, read_slice};
+use crate::web::peer::PeerLink;
+use crate::web::{JsError, Notify, now_secs, random_bytes, sleep};
+
+/// How long a sender waits for the connection to the receiver before it gives up and says
+/// there is no network path. ICE finds a path, relayed or not, within a few seconds when one
+/// exists; a link that knows sooner (no candidates at all) reports at once.
+const CONNECT_DEADLINE_MS: u32 = 20_000;
+
+/// What the sending task and the reader beside it share.
+struct Sending {
+    window: RefCell<SendWindow>,
+    /// Blocks to send again: asked for by the receiver, or carried by a lane that failed.
+    again: RefCell<VecDeque<(u32, u32)>>,
+    /// Wakes the sending task: the window opened, a block is to go again, or the transfer
+    /// ended.
+    wake: Notify,
+    striping: RefCell<Striping>,
+    /// When the lanes were last reconsidered.
+    sampled: Cell<f64>,
+}
+
+impl Engine {
+    /// Offers `files` to `to`; returns the new transfer's id.
+    ///
+    /// # Errors
+    /// When there is no identity yet or the browser refuses a peer connection.
+    pub fn send_files(&self, to: &PeerId, files: Vec<File>) -> Result<TransferId, JsError> {
+        let link = self.link(to, 0)?;
+        let id = TransferId::from_random_bytes(random_bytes());
+        let metas = files.iter().map(files::describe).collect();
+        let nick = self.nick_of(to);
+        let drained = Notify::default();
+        let control = Rc::new(Channel::new(
+            link.open_channel(TRANSFER_CHANNEL_LABEL),
+            self.inner.config.high_water,
+            drained.clone(),
+        ));
+        let job = Rc::new(Job::new(
+            to.clone(),
+            control,
+            drained,
+            Transfer::outgoing(id.clone(), &nick, metas),
+        ));
+        self.inner
+            .jobs
+            .borrow_mut()
+            .insert(id.clone(), Rc::clone(&job));
+        self.publish(&job);
+        let engine = self.clone();
+        spawn_local(async move {
+            engine.run_outgoing(&job, &link, &files).await;
+            engine.publish(&job);
+        });
+        Ok(id)
+    }
+
+    async fn run_outgoing(&self, job: &Rc<Job>, link: &PeerLink, files: &[File]) {
+        if !self.offer(job, link).await {
+            return;
+        }
+        job.transfer.borrow_mut().accept();
+        self.publish(job);
+        let sending = Rc::new(Sending {
+            window: RefCell::new(SendWindow::new(self.inner.config.window)),
+            again: RefCell::new(VecDeque::new()),
+            wake: Notify::default(),
+            striping: RefCell::new(Striping::new(self.inner.config.lanes)),
+            sampled: Cell::new(now_secs()),
+        });
+        {
+            let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
+            spawn_local(async move { engine.read_answers(&job, &sending).await });
+        }
+        // Each chunk leaves room for its header within the smaller side's message limit.
+        let chunk = chunk_size(link.max_message_size()) - ferry_protocol::chunk::CHUNK_HEADER_BYTES;
+        let result = self
+            .send_all(job, link, files, &sending, chunk)
+            .await
+            .and(self.serve_again(job, files, &sending, chunk).await);
+        if let Err(error) = result {
+            self.fail(job, &TransferError::Local(error.to_string()));
+        }
+    }
+
+    /// Opens the channel, offers the files and waits for the answer; true when accepted.
+    async fn offer(&self, job: &Job, link: &PeerLink) -> bool {
+        let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+        loop {
+            let event = select! {
+                event = job.control.next().fuse() => event,
+                () = deadline => {
+                    let peer = job.transfer.borrow().peer.clone();
+                    let why = link.no_path();
+                    self.fail(job, &TransferError::NoPath { peer, why });
+                    return false;
+                }
+            };
+            match event {
+                ChannelEvent::Open => break,
+                ChannelEvent::Closed => {
+                    self.end_on_close(job);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        self.show_route(job, link).await;
+        let offer = TransferMessage::Offer {
+            id: job.transfer.borrow().id.clone(),
+            files: job
+                .transfer
+                .borrow()
+                .files
+                .iter()
+                .map(|file| file.meta.clone())
+                .collect(),
+            version: TRANSFER_VERSION,
+        };
+        if job.control.send(&offer).is_err() {
+            self.end_on_close(job);
+            return false;
+        }
+        let message = match job.control.next().await {
+            ChannelEvent::Message(message) => message,
+            ChannelEvent::Closed => {
+                self.end_on_close(job);
+                return false;
+            }
+            _ => {
+                let error = job.transfer.borrow().protocol_error();
+                self.fail(job, &error);
+                return false;
+            }
+        };
+        let reaction = job.transfer.borrow_mut().react(message);
+        match reaction {
+            Reaction::Other(TransferMessage::Accept { version }) => {
+                let peer = job.transfer.borrow().peer.clone();
+                match check_version(&peer, version) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        self.fail(job, &error);
+                        false
+                    }
+                }
+            }
+            Reaction::Other(TransferMessage::Decline) => {
+                job.transfer.borrow_mut().decline();
+                job.close();
+                false
+            }
+            Reaction::Ended => false,
+            Reaction::Refuse(error) => {
+                self.fail(job, &error);
+                false
+            }
+            Reaction::Other(_) => {
+                let error = job.transfer.borrow().protocol_error();
+                self.fail(job, &error);
+                false
+            }
+        }
+    }
+
+    /// Reads how the link's bytes travel into the transfer's rows.
+    pub(super) async fn show_route(&self, job: &Job, link: &PeerLink) {
+        job.route.set(link.route().await);
+        self.publish(job);
+    }
+
+    /// Sends every file, block by block, then its digest.
+    async fn send_all(
+        &self,
+        job: &Rc<Job>,
+        link: &PeerLink,
+        files: &[File],
+        sending: &Rc<Sending>,
+        chunk: usize,
+    ) -> Result<(), JsError> {
+        let lanes = sending.striping.borrow().lanes();
+        self.open_lanes(job, lanes, sending);
+        for (index, file) in files.iter().enumerate() {
+            let file_index = u32::try_from(index).unwrap_or(u32::MAX);
+            let size = job.transfer.borrow().files[index].meta.size;
+            let mut digests = Vec::new();
+            for block in 0..block_count(size) {
+                self.send_queued_again(job, files, sending, chunk).await?;
+                if job.transfer.borrow().is_ended() {
+                    return Ok(());
+                }
+                digests.push(
+                    self.send_block(job, file, file_index, block, sending, chunk)
+                        .await?,
+                );
+                self.reconsider_lanes(job, link, sending).await;
+            }
+            if job.transfer.borrow().is_ended() {
+                return Ok(());
+            }
+            let digest = file_digest(&digests);
+            job.transfer.borrow_mut().file_sent(index, digest.clone());
+            let _ = job.control.send(&TransferMessage::FileEnd {
+                index: file_index,
+                digest,
+            });
+            self.publish(job);
+        }
+        Ok(())
+    }
+
+    /// After the last block: sends again what the receiver asks for, until it has all.
+    async fn serve_again(
+        &self,
+        job: &Rc<Job>,
+        files: &[File],
+        sending: &Sending,
+        chunk: usize,
+    ) -> Result<(), JsError> {
+        while !job.transfer.borrow().is_ended() {
+            if sending.again.borrow().is_empty() {
+                let _ = sending.wake.notified().await;
+            }
+            self.send_queued_again(job, files, sending, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the blocks waiting to go again.
+    async fn send_queued_again(
+        &self,
+        job: &Rc<Job>,
+        files: &[File],
+        sending: &Sending,
+        chunk: usize,
+    ) -> Result<(), JsError> {
+        loop {
+            let next = sending.again.borrow_mut().pop_front();
+            let Some((file, block)) = next else {
+                return Ok(());
+            };
+            if job.transfer.borrow().is_ended() {
+                return Ok(());
+            }
+            if let Some(source) = files.get(file as usize) {
+                self.send_block(job, source, file, block, sending, chunk)
+                    .await?;
+            }
+        }
+    }
+
+    /// Reads block `block` of `file` (the `index`th of the offer), starts hashing it, sends
+    /// its chunks over the lanes with room, and announces its digest; returns the digest.
+    async fn send_block(
+        &self,
+        job: &Rc<Job>,
+        file: &File,
+        index: u32,
+        block: u32,
+        sending: &Sending,
+        chunk: usize,
+    ) -> Result<[u8; 32], JsError> {
+        let size = job.transfer.borrow().files[index as usize].meta.size;
+        let range = block_range(size, block);
+        let bytes = read_slice(file, range.start, range.end).await?;
+        let digest = block_digest(&bytes.to_vec());
+        let mut parts: Vec<_> = chunk_ranges(range.end - range.start, chunk).collect();
+        if self.inner.config.reverse_chunks {
+            parts.reverse();
+        }
+        for part in parts {
+            let len = part.end - part.start;
+            let lane = self.room_for(job, sending, len).await;
+            let Some(lane) = lane else {
+                return Ok([0; 32]);
+            };
+            // Offsets within one block are below its 1 MiB, so they fit in u32.
+            #[allow(clippy::cast_possible_truncation)]
+            let view = bytes.subarray(part.start as u32, part.end as u32);
+            let header = ChunkHeader {
+                file: index,
+                offset: range.start + part.start,
+            };
+            let sent = self
+                .channel(job, lane)
+                .map(|channel| channel.send_chunk(header, &view));
+            if let Some(Err(error)) = sent {
+                crate::web::log(&format!("a lane failed: {error}"));
+            }
+            let mut window = sending.window.borrow_mut();
+            window.on_sent(index, block, lane, len);
+            let most = &self.inner.most_in_flight;
+            most.set(most.get().max(window.most_in_flight()));
+        }
+        let _ = job.control.send(&TransferMessage::Block {
+            file: index,
+            index: block,
+            digest: DigestHex::from_digest(digest),
+        });
+        Ok(digest)
+    }
+
+    /// Waits until the window takes `len` more bytes and a lane has room; the lane, or
+    /// `None` once the transfer ended.
+    async fn room_for(&self, job: &Job, sending: &Sending, len: u64) -> Option<usize> {
+        // The page runs one task at a time: no event can slip in between a check and the wait
+        // registered after it, only while waiting.
+        let mut waited = false;
+        loop {
+            if job.transfer.borrow().is_ended() {
+                return None;
+            }
+            if !sending.window.borrow().may_send(len) {
+                let _ = sending.wake.notified().await;
+                continue;
+            }
+            let buffered: Vec<u64> = std::iter::once(&job.control)
+                .chain(job.data.borrow().iter())
+                .map(|channel| {
+                    if channel.is_open() {
+                        channel.buffered()
+                    } else {
+                        u64::MAX
+                    }
+                })
+                .collect();
+            if let Some(lane) = pick_lane(&buffered, u64::from(self.inner.config.high_water)) {
+                if waited {
+                    let waits = &self.inner.backpressure_waits;
+                    waits.set(waits.get() + 1);
+                }
+                return Some(lane);
+            }
+            waited = true;
+            let _ = job.drained.notified().await;
+        }
+    }
+
+    /// The channel of lane `lane` of `job`: its control channel, or a chunk channel.
+    fn channel(&self, job: &Job, lane: usize) -> Option<Rc<Channel>> {
+        match lane {
+            0 => Some(Rc::clone(&job.control)),
+            more => job.data.borrow().get(more - 1).cloned(),
+        }
+    }
+
+    /// Every second or so, asks the striping schedule how many lanes to use, and opens the
+    /// ones it adds.
+    async fn reconsider_lanes(&self, job: &Rc<Job>, link: &PeerLink, sending: &Rc<Sending>) {
+        let now = now_secs();
+        if now - sending.sampled.get() < SAMPLE_SECS {
+            return;
+        }
+        sending.sampled.set(now);
+        let stored: u64 = job
+            .transfer
+            .borrow()
+            .files
+            .iter()
+            .map(|file| file.done)
+            .sum();
+        let rtt = link.rtt_ms().await;
+        let wanted = sending.striping.borrow_mut().sample(now, stored, rtt);
+        self.open_lanes(job, wanted, sending);
+    }
+
+    /// Opens chunk channels until `job` has `wanted` lanes.
+    fn open_lanes(&self, job: &Rc<Job>, wanted: usize, sending: &Rc<Sending>) {
+        let mut open = job.lanes();
+        while open < wanted {
+            let Ok(lane) = u32::try_from(open) else {
+                return;
+            };
+            if let Err(error) = self.open_lane(job, lane, sending) {
+                crate::web::log(&format!("no lane {lane}: {error}"));
+                return;
+            }
+            open += 1;
+        }
+    }
+
+    /// Opens a chunk channel for `job` on lane `lane`, and watches it: should it fail, the
+    /// blocks it carried go again over the others.
+    fn open_lane(&self, job: &Rc<Job>, lane: u32, sending: &Rc<Sending>) -> Result<(), JsError> {
+        let link = self.link(&job.peer, lane)?;
+        let label = format!("{DATA_CHANNEL_PREFIX}{}", job.transfer.borrow().id);
+        let channel = Rc::new(Channel::new(
+            link.open_channel(&label),
+            self.inner.config.high_water,
+            job.drained.clone(),
+        ));
+        job.data.borrow_mut().push(Rc::clone(&channel));
+        let (job, sending) = (Rc::clone(job), Rc::clone(sending));
+        spawn_local(async move {
+            while !matches!(channel.next().await, ChannelEvent::Closed) {}
+            if !job.transfer.borrow().is_ended() {
+                let lost = sending.window.borrow().lost_lane(lane as usize);
+                sending.again.borrow_mut().extend(lost);
+                sending.wake.notify_all();
+            }
+        });
+        Ok(())
+    }
+
+    /// Sender: reads the receiver's acknowledgements, requests and verdicts until the
+    /// transfer ends, waking the sending task after each.
+    async fn read_answers(&self, job: &Rc<Job>, sending: &Sending) {
+        while !job.transfer.borrow().is_ended() {
+            let event = job.control.next().await;
+            match event {
+                ChannelEvent::Message(message) => self.on_answer(job, sending, message),
+                ChannelEvent::Closed => self.end_on_close(job),
+                ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {
+                    let error = job.transfer.borrow().protocol_error();
+                    self.fail(job, &error);
+                }
+                ChannelEvent::Open => {}
+            }
+            sending.wake.notify_all();
+        }
+        // Every verdict is in (or the transfer failed): the channels have done their work.
+        job.close();
+        sending.wake.notify_all();
+        self.publish(job);
+        self.close_idle_lanes(&job.peer);
+    }
+
+    fn on_answer(&self, job: &Job, sending: &Sending, message: TransferMessage) {
+        let reaction = job.transfer.borrow_mut().react(message);
+        match reaction {
+            Reaction::Ended => {
+                job.close();
+                self.publish(job);
+            }
+            Reaction::Refuse(error) => self.fail(job, &error),
+            Reaction::Other(TransferMessage::Stored { file, block }) => {
+                if sending.window.borrow_mut().on_stored(file, block).is_err() {
+                    let error = job.transfer.borrow().protocol_error();
+                    return self.fail(job, &error);
+                }
+                let size = job
+                    .transfer
+                    .borrow()
+                    .files
+                    .get(file as usize)
+                    .map_or(0, |file| file.meta.size);
+                let range = block_range(size, block);
+                job.transfer
+                    .borrow_mut()
+                    .stored(file, range.end - range.start);
+                self.progress(job, file as usize);
+            }
+            Reaction::Other(TransferMessage::Resend { file, block }) => {
+                let known = job
+                    .transfer
+                    .borrow()
+                    .files
+                    .get(file as usize)
+                    .is_some_and(|meta| block < block_count(meta.meta.size));
+                if known {
+                    sending.again.borrow_mut().push_back((file, block));
+                } else {
+                    let error = job.transfer.borrow().protocol_error();
+                    self.fail(job, &error);
+                }
+            }
+            Reaction::Other(TransferMessage::FileVerified { index }) => {
+                let completed = job.transfer.borrow_mut().complete_file(index);
+                match completed {
+                    Ok(_) => self.publish(job),
+                    Err(error) => self.fail(job, &error),
+                }
+            }
+            Reaction::Other(_) => {
+                let error = job.transfer.borrow().protocol_error();
+                self.fail(job, &error);
+            }
+        }
+    }
+}

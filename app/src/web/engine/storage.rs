@@ -1,0 +1,187 @@
+//! Where received files go and stay: the tab's folder in the origin-private file system,
+//! opened once (clearing what closed tabs left behind), the verified files kept for
+//! "Save NAME", and their removal when a row is cleared or the page goes.
+
+use std::cell::RefCell;
+
+use ferry_protocol::TransferId;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Blob;
+
+use super::{Engine, EngineEvent, Job};
+use crate::core::rows::row_key;
+use crate::web::sink::{Finished, Opfs, Picked};
+use crate::web::{files, log, random_bytes};
+
+/// The user's answer to an offer.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// Receive into private storage and hand each file over as a download.
+    Download,
+    /// Receive straight into what the user picked.
+    SaveTo(Picked),
+    /// No, thanks.
+    Decline,
+}
+
+/// The private file system, once it is known whether the browser has one.
+pub(super) struct Storage {
+    /// Names this tab's folder, so another tab's cleanup leaves it alone.
+    tab: String,
+    opfs: RefCell<Option<Option<Opfs>>>,
+}
+
+/// A verified file kept for "Save NAME".
+pub(super) struct Received {
+    blob: Blob,
+    url: String,
+    name: String,
+    /// The private file behind `blob`, to delete when the row goes.
+    entry: Option<String>,
+}
+
+impl Storage {
+    pub(super) fn new() -> Self {
+        Self {
+            tab: crate::web::hex(&random_bytes::<8>()),
+            opfs: RefCell::new(None),
+        }
+    }
+}
+
+impl Received {
+    pub(super) fn blob(&self) -> Blob {
+        self.blob.clone()
+    }
+}
+
+impl Engine {
+    /// Offers a received file as a download again.
+    pub fn save_again(&self, id: &TransferId, index: usize) {
+        let Some(job) = self.job(id) else {
+            return;
+        };
+        if let Some(Some(received)) = job.received.borrow().get(index)
+            && let Err(error) = files::download(&received.url, &received.name)
+        {
+            log(&error.to_string());
+        }
+    }
+
+    /// Removes a finished file's row and deletes its private copy; the transfer is forgotten
+    /// with its last row.
+    pub fn dismiss(&self, id: &TransferId, index: usize) {
+        let Some(job) = self.job(id) else {
+            return;
+        };
+        let running = job
+            .transfer
+            .borrow()
+            .files
+            .get(index)
+            .is_none_or(|file| file.status.is_running());
+        if running || !job.dismissed.borrow_mut().insert(index) {
+            return;
+        }
+        let received = job
+            .received
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(Option::take);
+        if job.dismissed.borrow().len() == job.transfer.borrow().files.len() {
+            self.inner.jobs.borrow_mut().remove(id);
+        }
+        if let Some(file) = received {
+            files::revoke(&file.url);
+            if let Some(entry) = file.entry {
+                self.remove_private(entry);
+            }
+        }
+        (self.inner.events)(EngineEvent::Removed(row_key(id, index)));
+    }
+
+    /// The verified bytes of file `index` of transfer `id`, while its row exists.
+    pub fn received_file(&self, id: &TransferId, index: usize) -> Option<Blob> {
+        let job = self.job(id)?;
+        let received = job.received.borrow();
+        received.get(index)?.as_ref().map(Received::blob)
+    }
+
+    /// The tab's private folder, opened (and cleaned of what closed tabs left) on first use;
+    /// `None` where the browser has none.
+    pub(super) async fn opfs(&self) -> Option<Opfs> {
+        if let Some(known) = &*self.inner.storage.opfs.borrow() {
+            return known.clone();
+        }
+        let opfs = match Opfs::open(&self.inner.storage.tab).await {
+            Ok(opfs) => opfs,
+            Err(error) => {
+                log(&format!("private storage unavailable: {error}"));
+                None
+            }
+        };
+        *self.inner.storage.opfs.borrow_mut() = Some(opfs.clone());
+        opfs
+    }
+
+    /// Deletes private file `entry`, in the background.
+    pub(super) fn remove_private(&self, entry: String) {
+        let engine = self.clone();
+        spawn_local(async move {
+            if let Some(opfs) = engine.opfs().await {
+                opfs.remove(&entry).await;
+            }
+        });
+    }
+
+    /// Deletes every private file this tab holds, at once.
+    pub(super) fn forget_files(&self) {
+        let Some(Some(opfs)) = self.inner.storage.opfs.borrow().clone() else {
+            return;
+        };
+        let entries: Vec<String> = self
+            .inner
+            .jobs
+            .borrow()
+            .values()
+            .flat_map(|job| {
+                job.received
+                    .borrow()
+                    .iter()
+                    .flatten()
+                    .filter_map(|file| file.entry.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        spawn_local(async move {
+            for entry in entries {
+                opfs.remove(&entry).await;
+            }
+        });
+    }
+
+    /// Keeps a verified file for "Save NAME" and, in the app, downloads it at once.
+    pub(super) fn keep(&self, job: &Job, index: usize, finished: Finished) {
+        let Finished::Download { blob, entry } = finished else {
+            return;
+        };
+        let name = job.transfer.borrow().files[index].meta.name.clone();
+        let url = match files::object_url(&blob) {
+            Ok(url) => url,
+            Err(error) => return log(&error.to_string()),
+        };
+        if self.inner.config.auto_download
+            && let Err(error) = files::download(&url, &name)
+        {
+            log(&error.to_string());
+        }
+        if let Some(slot) = job.received.borrow_mut().get_mut(index) {
+            *slot = Some(Received {
+                blob,
+                url,
+                name,
+                entry,
+            });
+        }
+    }
+}
