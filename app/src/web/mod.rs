@@ -137,6 +137,18 @@ pub fn now_secs() -> f64 {
         .map_or_else(|| js_sys::Date::now() / 1000.0, |millis| millis / 1000.0)
 }
 
+/// Marks a moment on the page's performance timeline (`performance.mark`), where a benchmark
+/// reads how long a step took: "ferry:send", "ferry:open", "ferry:accept", "ferry:first-byte".
+pub fn mark(name: &str) {
+    let performance = property(&js_sys::global(), "performance");
+    let _ = call_method(
+        &performance,
+        "mark",
+        &[&JsValue::from_str(name)],
+        "marking a moment",
+    );
+}
+
 /// Bytes from the browser's cryptographically secure generator.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0; N];

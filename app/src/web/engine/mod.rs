@@ -177,6 +177,8 @@ struct Job {
     received: RefCell<Vec<Option<Received>>>,
     dismissed: RefCell<HashSet<usize>>,
     route: Cell<Option<Route>>,
+    /// Receiver: whether a chunk has arrived yet.
+    first_byte: Cell<bool>,
 }
 
 impl Engine {
@@ -259,6 +261,7 @@ impl Engine {
 
     /// Answers an offer.
     pub fn answer(&self, id: &TransferId, answer: Answer) {
+        super::mark("ferry:accept");
         if let Some(job) = self.job(id)
             && let Some(sender) = job.answer.borrow_mut().take()
         {
@@ -418,6 +421,7 @@ impl Job {
             received: RefCell::new((0..count).map(|_| None).collect()),
             dismissed: RefCell::new(HashSet::new()),
             route: Cell::new(None),
+            first_byte: Cell::new(false),
         }
     }
 

@@ -233,6 +233,10 @@ impl Engine {
         header: ChunkHeader,
         bytes: Uint8Array,
     ) -> Result<(), TransferError> {
+        // The bench reads this mark to measure Accept to first byte.
+        if !job.first_byte.replace(true) {
+            crate::web::mark("ferry:first-byte");
+        }
         let len = u64::from(bytes.length());
         let next = job
             .transfer

@@ -26,7 +26,7 @@ use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::files::{self, read_slice};
 use crate::web::peer::PeerLink;
-use crate::web::{JsError, Notify, now_secs, random_bytes, sleep};
+use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 
 /// How long a sender waits for the connection to the receiver before it gives up and says
 /// there is no network path. ICE finds a path, relayed or not, within a few seconds when one
@@ -52,6 +52,7 @@ impl Engine {
     /// # Errors
     /// When there is no identity yet or the browser refuses a peer connection.
     pub fn send_files(&self, to: &PeerId, files: Vec<File>) -> Result<TransferId, JsError> {
+        mark("ferry:send");
         let link = self.link(to, 0)?;
         let id = TransferId::from_random_bytes(random_bytes());
         let metas = files.iter().map(files::describe).collect();
@@ -123,7 +124,10 @@ impl Engine {
                 }
             };
             match event {
-                ChannelEvent::Open => break,
+                ChannelEvent::Open => {
+                    mark("ferry:open");
+                    break;
+                }
                 ChannelEvent::Closed => {
                     self.end_on_close(job);
                     return false;
