@@ -126,7 +126,21 @@ impl Wan {
 
     /// Forwards what arrives on `real`'s alias: from browser port `from`, to `real`, sent from
     /// `from`'s alias, after the link's delay.
+    ///
+    /// Packets towards one port leave in the order they came, through one queue: a timer per
+    /// packet would let packets due in the same millisecond overtake each other, and SCTP
+    /// takes reordering for loss, so the link would measure spurious retransmissions rather
+    /// than distance. With jitter, a late packet holds back those behind it, as on a link whose
+    /// delay varies but which does not reorder.
     async fn forward(self, real: u16, socket: Arc<UdpSocket>) {
+        let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Departing>();
+        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, real));
+        tokio::spawn(async move {
+            while let Some(Departing { at, from, packet }) = queued.recv().await {
+                tokio::time::sleep_until(at).await;
+                let _ = from.send_to(&packet, target).await;
+            }
+        });
         let mut buffer = vec![0u8; 65_536];
         loop {
             let Ok((len, source)) = socket.recv_from(&mut buffer).await else {
@@ -139,13 +153,14 @@ impl Wan {
             let Ok(sender) = self.alias_socket(source.port()) else {
                 continue;
             };
-            let packet = buffer[..len].to_vec();
-            let departure = self.departure(real, len);
-            let target = SocketAddr::from((Ipv4Addr::LOCALHOST, real));
-            tokio::spawn(async move {
-                tokio::time::sleep_until(departure).await;
-                let _ = sender.send_to(&packet, target).await;
-            });
+            let departing = Departing {
+                at: self.departure(real, len),
+                from: sender,
+                packet: buffer[..len].to_vec(),
+            };
+            if queue.send(departing).is_err() {
+                return;
+            }
         }
     }
 
@@ -169,6 +184,13 @@ impl Wan {
         }
         at.max(now)
     }
+}
+
+/// A packet on its way: when it leaves, and from which alias.
+struct Departing {
+    at: Instant,
+    from: Arc<UdpSocket>,
+    packet: Vec<u8>,
 }
 
 /// A number in 0..1 from a small generator (xorshift), seeded from the clock: loss and jitter
@@ -241,5 +263,29 @@ mod tests {
         assert_eq!(from.port(), a_alias, "the reply goes back through the link");
         let took = sent.elapsed();
         assert!(took >= Duration::from_millis(40), "one way took {took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn packets_sent_in_a_burst_arrive_in_order() {
+        let wan = Wan::new(Link {
+            rtt: Duration::from_millis(10),
+            ..Link::default()
+        });
+        let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let b = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        wan.alias(a.local_addr().unwrap().port()).unwrap();
+        let b_alias = wan.alias(b.local_addr().unwrap().port()).unwrap();
+        // Few enough that no socket buffer overflows on the way: the test is about order.
+        const COUNT: u32 = 200;
+        for n in 0..COUNT {
+            a.send_to(&n.to_le_bytes(), (Ipv4Addr::LOCALHOST, b_alias))
+                .await
+                .unwrap();
+        }
+        let mut buffer = [0u8; 4];
+        for expected in 0..COUNT {
+            b.recv_from(&mut buffer).await.unwrap();
+            assert_eq!(u32::from_le_bytes(buffer), expected);
+        }
     }
 }
