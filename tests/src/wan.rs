@@ -10,13 +10,14 @@
 //! dropped, so no path goes around the link.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use tokio::net::UdpSocket;
-use tokio::time::Instant;
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// What the link does to packets.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -31,37 +32,58 @@ pub struct Link {
     pub rate: Option<u64>,
 }
 
+/// Each alias socket's receive buffer. The kernel's default (208 KiB of packet memory, some
+/// 90 full-size datagrams) overflowed while the two browsers held both cores, and every
+/// overflow is a loss the link was not asked for; a router's queue is deeper than that.
+const ALIAS_BUFFER: usize = 4 << 20;
+
+/// How often an idle alias thread looks whether the link is gone.
+const POLL: Duration = Duration::from_millis(100);
+
 /// The relay: one alias socket per browser socket it has seen.
+///
+/// Each alias has two threads of its own: one that receives and stamps each packet with its
+/// departure, and one that sends packets at their departure, in order. Threads rather than
+/// async tasks: the relay must keep up with two browsers on a two-core machine, and a thread
+/// blocked in `recv` wakes as soon as a packet lands while `std::thread::sleep` keeps
+/// departures to within a fraction of a millisecond.
 #[derive(Clone, Debug)]
 pub struct Wan {
     shared: Arc<Shared>,
+    /// Stops the alias threads once the last handle to the link is dropped.
+    _stop: Arc<Stop>,
 }
 
 #[derive(Debug)]
 struct Shared {
     link: Link,
-    aliases: Mutex<Aliases>,
+    aliases: Mutex<HashMap<u16, Arc<UdpSocket>>>,
     /// When the last packet each way leaves, for the rate limit: (to a port, departure).
     paced: Mutex<HashMap<u16, Instant>>,
-    runtime: tokio::runtime::Handle,
+    stopped: AtomicBool,
 }
 
-#[derive(Debug, Default)]
-struct Aliases {
-    /// A browser's port to its alias's socket.
-    by_real: HashMap<u16, Arc<UdpSocket>>,
+#[derive(Debug)]
+struct Stop(Arc<Shared>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Wan {
-    /// A relay that applies `link`, serving on the current runtime.
+    /// A relay that applies `link`.
     pub fn new(link: Link) -> Self {
+        let shared = Arc::new(Shared {
+            link,
+            aliases: Mutex::new(HashMap::new()),
+            paced: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+        });
         Self {
-            shared: Arc::new(Shared {
-                link,
-                aliases: Mutex::new(Aliases::default()),
-                paced: Mutex::new(HashMap::new()),
-                runtime: tokio::runtime::Handle::current(),
-            }),
+            _stop: Arc::new(Stop(Arc::clone(&shared))),
+            shared,
         }
     }
 
@@ -95,67 +117,62 @@ impl Wan {
 
     /// The alias port of browser port `real`, made on first use.
     fn alias(&self, real: u16) -> Result<u16> {
-        Ok(self.alias_socket(real)?.local_addr()?.port())
+        Ok(self.shared.alias_socket(real)?.local_addr()?.port())
     }
+}
 
-    fn alias_socket(&self, real: u16) -> Result<Arc<UdpSocket>> {
-        let mut aliases = self
-            .shared
-            .aliases
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(socket) = aliases.by_real.get(&real) {
+impl Shared {
+    fn alias_socket(self: &Arc<Self>, real: u16) -> Result<Arc<UdpSocket>> {
+        let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(socket) = aliases.get(&real) {
             return Ok(Arc::clone(socket));
         }
-        let std_socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+            .context("opening an alias socket")?;
+        // The kernel caps the size at its maximum; a smaller buffer still works.
+        let _ = socket.set_recv_buffer_size(ALIAS_BUFFER);
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
             .context("binding an alias socket")?;
-        std_socket.set_nonblocking(true)?;
-        let socket = {
-            let _entered = self.shared.runtime.enter();
-            Arc::new(UdpSocket::from_std(std_socket)?)
-        };
-        aliases.by_real.insert(real, Arc::clone(&socket));
+        socket.set_read_timeout(Some(POLL))?;
+        let socket = Arc::new(UdpSocket::from(socket));
+        aliases.insert(real, Arc::clone(&socket));
         drop(aliases);
-        let wan = self.clone();
-        let receiving = Arc::clone(&socket);
-        self.shared.runtime.spawn(async move {
-            wan.forward(real, receiving).await;
-        });
+        let (departures, departing) = mpsc::channel();
+        let (shared, receiving) = (Arc::clone(self), Arc::clone(&socket));
+        std::thread::Builder::new()
+            .name(format!("wan-in-{real}"))
+            .spawn(move || shared.receive(real, &receiving, &departures))
+            .context("starting an alias thread")?;
+        std::thread::Builder::new()
+            .name(format!("wan-out-{real}"))
+            .spawn(move || deliver(real, &departing))
+            .context("starting an alias thread")?;
         Ok(socket)
     }
 
-    /// Forwards what arrives on `real`'s alias: from browser port `from`, to `real`, sent from
-    /// `from`'s alias, after the link's delay.
+    /// Receives what arrives on `real`'s alias, from browser port `from`, and queues it for
+    /// `real`, to be sent from `from`'s alias after the link's delay.
     ///
-    /// Packets towards one port leave in the order they came, through one queue: a timer per
-    /// packet would let packets due in the same millisecond overtake each other, and SCTP
-    /// takes reordering for loss, so the link would measure spurious retransmissions rather
-    /// than distance. With jitter, a late packet holds back those behind it, as on a link whose
-    /// delay varies but which does not reorder.
-    async fn forward(self, real: u16, socket: Arc<UdpSocket>) {
-        let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Departing>();
-        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, real));
-        tokio::spawn(async move {
-            while let Some(Departing { at, from, packet }) = queued.recv().await {
-                tokio::time::sleep_until(at).await;
-                let _ = from.send_to(&packet, target).await;
-            }
-        });
+    /// Packets towards one port leave in the order they came, through one queue: were each
+    /// packet timed on its own, packets due at the same moment could overtake each other, and
+    /// SCTP takes reordering for loss. With jitter, a late packet holds back those behind it,
+    /// as on a link whose delay varies but which does not reorder.
+    fn receive(self: &Arc<Self>, real: u16, socket: &UdpSocket, queue: &mpsc::Sender<Departing>) {
         let mut buffer = vec![0u8; 65_536];
-        loop {
-            let Ok((len, source)) = socket.recv_from(&mut buffer).await else {
-                return;
+        while !self.stopped.load(Ordering::Relaxed) {
+            let Ok((len, source)) = socket.recv_from(&mut buffer) else {
+                continue;
             };
-            let link = self.shared.link;
-            if link.loss > 0.0 && fastrand() < link.loss {
+            if self.link.loss > 0.0 && fastrand() < self.link.loss {
                 continue;
             }
-            let Ok(sender) = self.alias_socket(source.port()) else {
+            let Ok(from) = self.alias_socket(source.port()) else {
                 continue;
             };
             let departing = Departing {
                 at: self.departure(real, len),
-                from: sender,
+                from,
                 packet: buffer[..len].to_vec(),
             };
             if queue.send(departing).is_err() {
@@ -167,22 +184,31 @@ impl Wan {
     /// When a packet of `len` bytes towards port `to` leaves: after half the round trip (and
     /// jitter), and no sooner than the rate allows after the one before it.
     fn departure(&self, to: u16, len: usize) -> Instant {
-        let link = self.shared.link;
+        let link = self.link;
         let now = Instant::now();
         let jitter = link.jitter.mul_f64(fastrand() * 2.0 - 1.0);
         let mut at = now + link.rtt / 2 + jitter;
         if let Some(rate) = link.rate {
-            let mut paced = self
-                .shared
-                .paced
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut paced = self.paced.lock().unwrap_or_else(PoisonError::into_inner);
             let last = paced.entry(to).or_insert(now);
             let serialize = Duration::from_secs_f64(len as f64 / rate as f64);
             *last = (*last).max(now) + serialize;
             at = at.max(*last + link.rtt / 2);
         }
         at.max(now)
+    }
+}
+
+/// Sends each queued packet to browser port `real` at its departure; ends when the receiving
+/// thread does.
+fn deliver(real: u16, departing: &mpsc::Receiver<Departing>) {
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, real));
+    while let Ok(Departing { at, from, packet }) = departing.recv() {
+        let wait = at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        let _ = from.send_to(&packet, target);
     }
 }
 
@@ -217,6 +243,8 @@ fn fastrand() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use tokio::net::UdpSocket;
+
     use super::*;
 
     #[tokio::test]
