@@ -19,6 +19,7 @@ pub mod peer;
 pub mod prefs;
 pub mod signaling;
 pub mod sink;
+pub mod writer;
 
 use std::cell::RefCell;
 use std::rc::Rc;

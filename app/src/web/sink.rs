@@ -3,11 +3,14 @@
 //! 1. A file the user picked with `showSaveFilePicker` (or in a folder from
 //!    `showDirectoryPicker`): bytes go straight to its `FileSystemWritableFileStream`.
 //! 2. By default, a file in the origin-private file system (OPFS), under
-//!    `ferry-incoming/<tab>/`; once verified it is handed to the browser as a download and
+//!    `ferry-incoming/<tab>/`, written by the page's [`Writer`] worker where the browser has
+//!    sync access handles and through a writable stream elsewhere; once verified it is handed to the browser as a download and
 //!    deleted when its row is dismissed or the page goes. Each tab holds a Web Lock named
 //!    after its folder, so start-up clears the folders of tabs that are gone without touching
 //!    a tab that is still open.
 //! 3. Memory, only where neither exists, up to [`MEMORY_LIMIT`] bytes, told to the user.
+
+use std::rc::Rc;
 
 use futures::StreamExt;
 use js_sys::{Promise, Uint8Array};
@@ -20,7 +23,8 @@ use web_sys::{
     FileSystemWritableFileStream, WriteCommandType, WriteParams,
 };
 
-use super::{Context, JsError, call_method, property, wait};
+use super::writer::{Writer, WriterFile};
+use super::{Context, JsError, call_method, log, property, wait};
 use crate::core::filename::numbered;
 
 /// The most bytes one offer may hold when it can only be received into memory.
@@ -80,6 +84,8 @@ pub async fn pick_location(names: &[String]) -> Result<Option<Picked>, JsError> 
 #[derive(Clone, Debug)]
 pub struct Opfs {
     folder: FileSystemDirectoryHandle,
+    /// The worker that writes into the folder, where workers start.
+    writer: Option<Rc<Writer>>,
 }
 
 impl Opfs {
@@ -116,7 +122,14 @@ impl Opfs {
         )
         .await?
         .unchecked_into();
-        Ok(Some(Self { folder }))
+        let writer = match Writer::start() {
+            Ok(writer) => Some(Rc::new(writer)),
+            Err(error) => {
+                log(&format!("Ferry writes through streams: {error}"));
+                None
+            }
+        };
+        Ok(Some(Self { folder, writer }))
     }
 
     /// The names of the files in this tab's folder.
@@ -199,6 +212,14 @@ enum Target {
         /// The OPFS folder and entry name, when this is a private file to clean up later.
         private: Option<(Opfs, String)>,
     },
+    /// A private file written by the page's worker.
+    Worker {
+        writer: Rc<Writer>,
+        file: WriterFile,
+        handle: FileSystemFileHandle,
+        opfs: Opfs,
+        entry: String,
+    },
     Memory(Vec<u8>),
 }
 
@@ -228,6 +249,23 @@ impl Sink {
         )
         .await?
         .unchecked_into();
+        if let Some(writer) = &opfs.writer {
+            match writer.open(&handle).await {
+                Ok(file) => {
+                    return Ok(Self {
+                        target: Target::Worker {
+                            writer: writer.clone(),
+                            file,
+                            handle,
+                            opfs: opfs.clone(),
+                            entry: entry.to_owned(),
+                        },
+                    });
+                }
+                // Older browsers have workers but no sync access handles; streams still work.
+                Err(error) => log(&format!("Ferry writes through a stream: {error}")),
+            }
+        }
         let stream = writable(&handle).await?;
         Ok(Self {
             target: Target::Stream {
@@ -292,7 +330,8 @@ impl Sink {
     }
 
     /// Writes `bytes` at `position`; resolves once the browser has taken them. Blocks are
-    /// written as they pass their checks, in whatever order that is.
+    /// written as they pass their checks, in whatever order that is. `bytes` may be handed
+    /// to the writer worker, so the caller must not use them afterwards.
     pub async fn write_at(&mut self, bytes: &Uint8Array, position: u64) -> Result<(), JsError> {
         match &mut self.target {
             Target::Stream { stream, .. } => {
@@ -306,6 +345,7 @@ impl Sink {
                     .context("writing the received file")?;
                 wait(promise, "writing the received file").await.map(drop)
             }
+            Target::Worker { writer, file, .. } => writer.write_at(*file, bytes, position).await,
             Target::Memory(buffer) => {
                 let start = usize::try_from(position).unwrap_or(usize::MAX);
                 let end = start.saturating_add(bytes.length() as usize);
@@ -336,6 +376,20 @@ impl Sink {
                     entry: Some(entry),
                 })
             }
+            Target::Worker {
+                writer,
+                file,
+                handle,
+                entry,
+                ..
+            } => {
+                writer.close(file).await?;
+                let file = wait(handle.get_file(), "reading the received file").await?;
+                Ok(Finished::Download {
+                    blob: file.unchecked_into(),
+                    entry: Some(entry),
+                })
+            }
             Target::Memory(buffer) => {
                 let parts = js_sys::Array::of1(&Uint8Array::from(buffer.as_slice()));
                 let options = BlobPropertyBag::new();
@@ -350,14 +404,26 @@ impl Sink {
     /// Throws the partial file away: aborts the write (a picked file keeps its old content)
     /// and deletes a private file at once.
     pub async fn discard(self) {
-        if let Target::Stream {
-            stream, private, ..
-        } = self.target
-        {
-            let _ = JsFuture::from(stream.abort()).await;
-            if let Some((opfs, entry)) = private {
+        match self.target {
+            Target::Stream {
+                stream, private, ..
+            } => {
+                let _ = JsFuture::from(stream.abort()).await;
+                if let Some((opfs, entry)) = private {
+                    opfs.remove(&entry).await;
+                }
+            }
+            Target::Worker {
+                writer,
+                file,
+                opfs,
+                entry,
+                ..
+            } => {
+                writer.abort(file).await;
                 opfs.remove(&entry).await;
             }
+            Target::Memory(_) => {}
         }
     }
 }

@@ -173,6 +173,7 @@ pub async fn run(
         sender,
         load: load_average()?,
         waits: None,
+        lanes: None,
     })
 }
 

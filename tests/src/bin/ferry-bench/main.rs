@@ -172,6 +172,8 @@ struct Run {
     load: f64,
     /// How long Ana waited for the connection and Bo for the first byte; Ferry runs only.
     waits: Option<Waits>,
+    /// Over how many peer connections Ferry striped the transfer, as Bo's row says.
+    lanes: Option<usize>,
 }
 
 #[tokio::main]
@@ -312,9 +314,10 @@ fn print_run(label: &str, mode: Mode, len: u64, run: &Run) {
         mb(run.sender.memory.first),
         run.load
     );
-    if let Some(waits) = run.waits {
+    if let (Some(waits), Some(lanes)) = (run.waits, run.lanes) {
         println!(
-            "       waits: Send to connection open {:.0} ms, Accept to first byte {:.0} ms",
+            "       {lanes} connection(s); waits: Send to connection open {:.0} ms, \
+             Accept to first byte {:.0} ms",
             waits.send_to_open, waits.accept_to_first_byte
         );
     }
@@ -368,6 +371,7 @@ async fn one_run(
         sender,
         load: load_average()?,
         waits: Some(Waits::read(&ana, &bo).await?),
+        lanes: bo.connections(&file.name).await?,
     })
 }
 
