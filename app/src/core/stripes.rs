@@ -56,9 +56,13 @@ impl Default for Lanes {
 }
 
 impl Striping {
-    /// A transfer's schedule under `policy`.
-    pub fn new(policy: Lanes) -> Self {
+    /// A transfer's schedule under `policy`, over a connection whose round trip is `rtt_ms`
+    /// (when known) as the transfer starts: a long one starts on two lanes, as one lane is
+    /// sure to be too few there, which saves the first second's measurement.
+    pub fn new(policy: Lanes, rtt_ms: Option<f64>) -> Self {
+        let far = rtt_ms.is_some_and(|rtt| rtt >= MIN_RTT_MS);
         let lanes = match policy {
+            Lanes::Adaptive { max } if far => max.clamp(1, 2),
             Lanes::Adaptive { .. } => 1,
             Lanes::Fixed(lanes) => lanes.max(1),
         };
@@ -127,7 +131,7 @@ mod tests {
     /// Runs the scheduler with `rate_for(lanes)` MB/s and the round trip `rtt`, one sample a
     /// second, and returns the lane counts it chose.
     fn run(rtt: f64, rate_for: impl Fn(usize) -> u64, seconds: u32) -> Vec<usize> {
-        let mut striping = Striping::new(Lanes::default());
+        let mut striping = Striping::new(Lanes::default(), None);
         let mut delivered = 0;
         let mut chosen = vec![striping.sample(0.0, 0, Some(rtt))];
         for second in 1..=seconds {
@@ -151,6 +155,17 @@ mod tests {
     }
 
     #[test]
+    fn a_round_trip_known_at_the_start_starts_on_two_lanes() {
+        assert_eq!(Striping::new(Lanes::default(), Some(20.0)).lanes(), 2);
+        assert_eq!(Striping::new(Lanes::default(), Some(0.5)).lanes(), 1);
+        assert_eq!(Striping::new(Lanes::default(), None).lanes(), 1);
+        assert_eq!(
+            Striping::new(Lanes::Adaptive { max: 1 }, Some(20.0)).lanes(),
+            1
+        );
+    }
+
+    #[test]
     fn a_link_whose_rate_is_the_limit_stops_after_one_doubling() {
         let chosen = run(50.0, |_| 2, 6);
         assert_eq!(chosen, [1, 2, 2, 2, 2, 2, 2]);
@@ -158,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_cap_below_the_next_doubling_is_kept() {
-        let mut striping = Striping::new(Lanes::Adaptive { max: 3 });
+        let mut striping = Striping::new(Lanes::Adaptive { max: 3 }, None);
         let mut delivered = 0;
         let mut chosen = vec![striping.sample(0.0, 0, Some(30.0))];
         for second in 1..=4 {
@@ -170,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_fixed_count_never_changes() {
-        let mut striping = Striping::new(Lanes::Fixed(3));
+        let mut striping = Striping::new(Lanes::Fixed(3), Some(50.0));
         assert_eq!(striping.sample(0.0, 0, Some(50.0)), 3);
         assert_eq!(striping.sample(5.0, 100 * MB, Some(50.0)), 3);
     }

@@ -7,7 +7,9 @@
 //! channel has room again. Chromium drains its queue smoothly and fires the event at the
 //! threshold; Firefox reports the queue in one step and fires it once the queue is empty —
 //! waiting for the event works with both. High-water marks from 1 to 16 MiB measured the
-//! same between two Chromium processes; the default is 8 MiB.
+//! same between two Chromium processes on one machine; across a wide-area link every queued
+//! byte is latency (a block's digest and the receiver's acknowledgements wait behind it, and
+//! a lane carries a few MB/s there), so the default is 2 MiB.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,7 +25,7 @@ use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelT
 use super::{Context, JsError, Listener, Notify};
 
 /// The default high-water mark: above this many queued bytes, a channel takes no more chunks.
-pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
+pub const HIGH_WATER: u32 = 2 * 1024 * 1024;
 
 /// Something that happened on a channel, in order.
 #[derive(Debug)]

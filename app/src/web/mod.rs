@@ -15,6 +15,7 @@
 pub mod channel;
 pub mod engine;
 pub mod files;
+pub mod opfs;
 pub mod peer;
 pub mod prefs;
 pub mod signaling;

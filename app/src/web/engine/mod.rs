@@ -3,38 +3,40 @@
 //!
 //! One job per file: [`send`] is the sender's pipeline (read a block, hash it, stripe its
 //! chunks over the lanes, announce its digest), [`receive`] the receiver's (gather chunks into
-//! blocks, check them, write them at their place), [`links`] keeps the peer connections to
-//! each peer (one per lane), and [`storage`] the private file system and the received files.
+//! blocks, check them, write them at their place), [`lanes`] picks the channel for each chunk
+//! and opens more peer connections when striping pays, [`links`] keeps the peer connections
+//! to each peer (one per lane), and [`storage`] the private file system and the received
+//! files.
 //! What decides anything lives in [`crate::core`].
 //!
 //! Signaling is injected — signals out through a callback, signals in through
 //! [`Engine::handle_signal`] — so two engines can talk inside one page in a test, through
 //! exactly the code the app runs.
 
+mod job;
+mod lanes;
 mod links;
 mod receive;
 mod send;
 mod storage;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
 use ferry_protocol::{FileMeta, IceServer, PeerId, SignalPayload, TransferId, TransferMessage};
-use futures::channel::{mpsc, oneshot};
 
+use self::job::Job;
 pub use self::storage::Answer;
-use self::storage::{Received, Storage};
-use super::channel::{Channel, ChannelEvent, HIGH_WATER};
+use self::storage::Storage;
+use super::channel::HIGH_WATER;
+use super::now_secs;
 use super::peer::IcePolicy;
-use super::{Notify, now_secs};
 use crate::core::flow::WINDOW;
-use crate::core::rate::RateEstimator;
-use crate::core::route::Route;
-use crate::core::rows::{Around, FileRow, rows};
+use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
-use crate::core::transfer::{Transfer, TransferError};
+use crate::core::transfer::TransferError;
 
 /// How often a running transfer republishes its progress, in seconds.
 const PROGRESS_INTERVAL: f64 = 0.2;
@@ -157,28 +159,6 @@ impl IceSettings {
             relay_only: self.server_relay_only || self.hide_ip,
         }
     }
-}
-
-/// One transfer in flight or finished.
-struct Job {
-    peer: PeerId,
-    /// The transfer's control channel, on the first lane; it carries chunks too.
-    control: Rc<Channel>,
-    /// The channels for chunks on the other lanes, in the order they opened.
-    data: RefCell<Vec<Rc<Channel>>>,
-    /// Wakes a sender waiting for room on any of the job's channels.
-    drained: Notify,
-    /// Receiver: where the chunk channels' events go, to be read with the control channel's.
-    inbox: RefCell<Option<mpsc::UnboundedSender<ChannelEvent>>>,
-    transfer: RefCell<Transfer>,
-    rates: RefCell<Vec<RateEstimator>>,
-    last_published: Cell<f64>,
-    answer: RefCell<Option<oneshot::Sender<Answer>>>,
-    received: RefCell<Vec<Option<Received>>>,
-    dismissed: RefCell<HashSet<usize>>,
-    route: Cell<Option<Route>>,
-    /// Receiver: whether a chunk has arrived yet.
-    first_byte: Cell<bool>,
 }
 
 impl Engine {
@@ -402,53 +382,5 @@ impl fmt::Debug for Engine {
             .field("me", &self.inner.me.borrow())
             .field("transfers", &self.inner.jobs.borrow().len())
             .finish_non_exhaustive()
-    }
-}
-
-impl Job {
-    fn new(peer: PeerId, control: Rc<Channel>, drained: Notify, transfer: Transfer) -> Self {
-        let count = transfer.files.len();
-        Self {
-            peer,
-            control,
-            data: RefCell::new(Vec::new()),
-            drained,
-            inbox: RefCell::new(None),
-            transfer: RefCell::new(transfer),
-            rates: RefCell::new(vec![RateEstimator::new(RATE_WINDOW); count]),
-            last_published: Cell::new(0.0),
-            answer: RefCell::new(None),
-            received: RefCell::new((0..count).map(|_| None).collect()),
-            dismissed: RefCell::new(HashSet::new()),
-            route: Cell::new(None),
-            first_byte: Cell::new(false),
-        }
-    }
-
-    /// How many lanes carried the transfer: the control channel's and every chunk channel's.
-    fn lanes(&self) -> usize {
-        1 + self.data.borrow().len()
-    }
-
-    /// Closes every channel of the transfer, which wakes its tasks.
-    fn close(&self) {
-        self.control.close();
-        for channel in self.data.borrow().iter() {
-            channel.close();
-        }
-    }
-
-    fn rows(&self) -> Vec<FileRow> {
-        let saved: Vec<bool> = self.received.borrow().iter().map(Option::is_some).collect();
-        rows(
-            &self.transfer.borrow(),
-            Around {
-                rates: &self.rates.borrow(),
-                saved: &saved,
-                dismissed: &self.dismissed.borrow(),
-                route: self.route.get(),
-                lanes: self.lanes(),
-            },
-        )
     }
 }

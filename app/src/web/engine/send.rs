@@ -10,8 +10,7 @@ use std::rc::Rc;
 
 use ferry_protocol::chunk::ChunkHeader;
 use ferry_protocol::{
-    DATA_CHANNEL_PREFIX, DigestHex, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
-    TransferMessage,
+    DigestHex, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
 };
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
@@ -21,7 +20,7 @@ use super::{Engine, Job};
 use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
 use crate::core::chunking::{chunk_ranges, chunk_size};
 use crate::core::flow::SendWindow;
-use crate::core::stripes::{SAMPLE_SECS, Striping, pick_lane};
+use crate::core::stripes::Striping;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::files::{self, read_slice};
@@ -34,16 +33,16 @@ use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 const CONNECT_DEADLINE_MS: u32 = 20_000;
 
 /// What the sending task and the reader beside it share.
-struct Sending {
-    window: RefCell<SendWindow>,
+pub(super) struct Sending {
+    pub(super) window: RefCell<SendWindow>,
     /// Blocks to send again: asked for by the receiver, or carried by a lane that failed.
-    again: RefCell<VecDeque<(u32, u32)>>,
+    pub(super) again: RefCell<VecDeque<(u32, u32)>>,
     /// Wakes the sending task: the window opened, a block is to go again, or the transfer
     /// ended.
-    wake: Notify,
-    striping: RefCell<Striping>,
+    pub(super) wake: Notify,
+    pub(super) striping: RefCell<Striping>,
     /// When the lanes were last reconsidered.
-    sampled: Cell<f64>,
+    pub(super) sampled: Cell<f64>,
 }
 
 impl Engine {
@@ -88,11 +87,12 @@ impl Engine {
         }
         job.transfer.borrow_mut().accept();
         self.publish(job);
+        let rtt = link.rtt_ms().await;
         let sending = Rc::new(Sending {
             window: RefCell::new(SendWindow::new(self.inner.config.window)),
             again: RefCell::new(VecDeque::new()),
             wake: Notify::default(),
-            striping: RefCell::new(Striping::new(self.inner.config.lanes)),
+            striping: RefCell::new(Striping::new(self.inner.config.lanes, rtt)),
             sampled: Cell::new(now_secs()),
         });
         {
@@ -294,6 +294,13 @@ impl Engine {
         let range = block_range(size, block);
         let bytes = read_slice(file, range.start, range.end).await?;
         let digest = block_digest(&bytes.to_vec());
+        // The digest goes first, so it is there when the block's last chunk lands, on
+        // whichever lane that is.
+        let _ = job.control.send(&TransferMessage::Block {
+            file: index,
+            index: block,
+            digest: DigestHex::from_digest(digest),
+        });
         let mut parts: Vec<_> = chunk_ranges(range.end - range.start, chunk).collect();
         if self.inner.config.reverse_chunks {
             parts.reverse();
@@ -322,114 +329,7 @@ impl Engine {
             let most = &self.inner.most_in_flight;
             most.set(most.get().max(window.most_in_flight()));
         }
-        let _ = job.control.send(&TransferMessage::Block {
-            file: index,
-            index: block,
-            digest: DigestHex::from_digest(digest),
-        });
         Ok(digest)
-    }
-
-    /// Waits until the window takes `len` more bytes and a lane has room; the lane, or
-    /// `None` once the transfer ended.
-    async fn room_for(&self, job: &Job, sending: &Sending, len: u64) -> Option<usize> {
-        // The page runs one task at a time: no event can slip in between a check and the wait
-        // registered after it, only while waiting.
-        let mut waited = false;
-        loop {
-            if job.transfer.borrow().is_ended() {
-                return None;
-            }
-            if !sending.window.borrow().may_send(len) {
-                let _ = sending.wake.notified().await;
-                continue;
-            }
-            let buffered: Vec<u64> = std::iter::once(&job.control)
-                .chain(job.data.borrow().iter())
-                .map(|channel| {
-                    if channel.is_open() {
-                        channel.buffered()
-                    } else {
-                        u64::MAX
-                    }
-                })
-                .collect();
-            if let Some(lane) = pick_lane(&buffered, u64::from(self.inner.config.high_water)) {
-                if waited {
-                    let waits = &self.inner.backpressure_waits;
-                    waits.set(waits.get() + 1);
-                }
-                return Some(lane);
-            }
-            waited = true;
-            let _ = job.drained.notified().await;
-        }
-    }
-
-    /// The channel of lane `lane` of `job`: its control channel, or a chunk channel.
-    fn channel(&self, job: &Job, lane: usize) -> Option<Rc<Channel>> {
-        match lane {
-            0 => Some(Rc::clone(&job.control)),
-            more => job.data.borrow().get(more - 1).cloned(),
-        }
-    }
-
-    /// Every second or so, asks the striping schedule how many lanes to use, and opens the
-    /// ones it adds.
-    async fn reconsider_lanes(&self, job: &Rc<Job>, link: &PeerLink, sending: &Rc<Sending>) {
-        let now = now_secs();
-        if now - sending.sampled.get() < SAMPLE_SECS {
-            return;
-        }
-        sending.sampled.set(now);
-        let stored: u64 = job
-            .transfer
-            .borrow()
-            .files
-            .iter()
-            .map(|file| file.done)
-            .sum();
-        let rtt = link.rtt_ms().await;
-        let wanted = sending.striping.borrow_mut().sample(now, stored, rtt);
-        self.open_lanes(job, wanted, sending);
-    }
-
-    /// Opens chunk channels until `job` has `wanted` lanes.
-    fn open_lanes(&self, job: &Rc<Job>, wanted: usize, sending: &Rc<Sending>) {
-        let mut open = job.lanes();
-        while open < wanted {
-            let Ok(lane) = u32::try_from(open) else {
-                return;
-            };
-            if let Err(error) = self.open_lane(job, lane, sending) {
-                crate::web::log(&format!("no lane {lane}: {error}"));
-                return;
-            }
-            open += 1;
-        }
-    }
-
-    /// Opens a chunk channel for `job` on lane `lane`, and watches it: should it fail, the
-    /// blocks it carried go again over the others.
-    fn open_lane(&self, job: &Rc<Job>, lane: u32, sending: &Rc<Sending>) -> Result<(), JsError> {
-        let link = self.link(&job.peer, lane)?;
-        let label = format!("{DATA_CHANNEL_PREFIX}{}", job.transfer.borrow().id);
-        let channel = Rc::new(Channel::new(
-            link.open_channel(&label),
-            self.inner.config.high_water,
-            job.drained.clone(),
-        ));
-        job.data.borrow_mut().push(Rc::clone(&channel));
-        let (job, sending) = (Rc::clone(job), Rc::clone(sending));
-        spawn_local(async move {
-            while !matches!(channel.next().await, ChannelEvent::Closed) {}
-            if !job.transfer.borrow().is_ended() {
-                let lost = sending.window.borrow().lost_lane(lane as usize);
-                sending.again.borrow_mut().extend(lost);
-                sending.wake.notify_all();
-            }
-        });
-        Ok(())
     }
 
     /// Sender: reads the receiver's acknowledgements, requests and verdicts until the

@@ -1,0 +1,93 @@
+//! One transfer's state in the engine: its channels, its state machine, and what the rows
+//! show beside it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use ferry_protocol::PeerId;
+use futures::channel::{mpsc, oneshot};
+
+use super::RATE_WINDOW;
+use super::storage::{Answer, Received};
+use crate::core::rate::RateEstimator;
+use crate::core::route::Route;
+use crate::core::rows::{Around, FileRow, rows};
+use crate::core::transfer::Transfer;
+use crate::web::Notify;
+use crate::web::channel::{Channel, ChannelEvent};
+
+/// One transfer in flight or finished.
+pub(super) struct Job {
+    pub(super) peer: PeerId,
+    /// The transfer's control channel, on the first lane; it carries chunks too.
+    pub(super) control: Rc<Channel>,
+    /// The channels for chunks on the other lanes, in the order they opened.
+    pub(super) data: RefCell<Vec<Rc<Channel>>>,
+    /// Wakes a sender waiting for room on any of the job's channels.
+    pub(super) drained: Notify,
+    /// Receiver: where the chunk channels' events go, to be read with the control channel's.
+    pub(super) inbox: RefCell<Option<mpsc::UnboundedSender<ChannelEvent>>>,
+    pub(super) transfer: RefCell<Transfer>,
+    pub(super) rates: RefCell<Vec<RateEstimator>>,
+    pub(super) last_published: Cell<f64>,
+    pub(super) answer: RefCell<Option<oneshot::Sender<Answer>>>,
+    pub(super) received: RefCell<Vec<Option<Received>>>,
+    pub(super) dismissed: RefCell<HashSet<usize>>,
+    pub(super) route: Cell<Option<Route>>,
+    /// Receiver: whether a chunk has arrived yet.
+    pub(super) first_byte: Cell<bool>,
+}
+
+impl Job {
+    pub(super) fn new(
+        peer: PeerId,
+        control: Rc<Channel>,
+        drained: Notify,
+        transfer: Transfer,
+    ) -> Self {
+        let count = transfer.files.len();
+        Self {
+            peer,
+            control,
+            data: RefCell::new(Vec::new()),
+            drained,
+            inbox: RefCell::new(None),
+            transfer: RefCell::new(transfer),
+            rates: RefCell::new(vec![RateEstimator::new(RATE_WINDOW); count]),
+            last_published: Cell::new(0.0),
+            answer: RefCell::new(None),
+            received: RefCell::new((0..count).map(|_| None).collect()),
+            dismissed: RefCell::new(HashSet::new()),
+            route: Cell::new(None),
+            first_byte: Cell::new(false),
+        }
+    }
+
+    /// How many lanes carried the transfer: the control channel's and every chunk channel's.
+    pub(super) fn lanes(&self) -> usize {
+        1 + self.data.borrow().len()
+    }
+
+    /// Closes every channel of the transfer, which wakes its tasks.
+    pub(super) fn close(&self) {
+        self.control.close();
+        for channel in self.data.borrow().iter() {
+            channel.close();
+        }
+    }
+
+    pub(super) fn rows(&self) -> Vec<FileRow> {
+        let saved: Vec<bool> = self.received.borrow().iter().map(Option::is_some).collect();
+        rows(
+            &self.transfer.borrow(),
+            Around {
+                rates: &self.rates.borrow(),
+                saved: &saved,
+                dismissed: &self.dismissed.borrow(),
+                route: self.route.get(),
+                lanes: self.lanes(),
+            },
+        )
+    }
+}
