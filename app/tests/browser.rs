@@ -609,7 +609,7 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
     let chunks: Vec<(usize, &[u8])> = content.chunks(256 * 1024).enumerate().collect();
     for (index, chunk) in chunks.into_iter().rev() {
         let at = (index * 256 * 1024) as u64;
-        sink.write_at(&Uint8Array::from(chunk), at).await.unwrap();
+        sink.write(&[(at, Uint8Array::from(chunk))]).await.unwrap();
     }
     let Finished::Download { blob, entry } = sink.finish("application/octet-stream").await.unwrap()
     else {
@@ -621,7 +621,7 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
     // A discarded partial file is gone at once.
     let mut partial = Sink::private(&opfs, "partial").await.unwrap();
     partial
-        .write_at(&Uint8Array::from(&b"half"[..]), 0)
+        .write(&[(0, Uint8Array::from(&b"half"[..]))])
         .await
         .unwrap();
     partial.discard().await;
@@ -698,7 +698,7 @@ async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_ow
     let mut old = Sink::picked(&Picked::Folder(folder.clone()), "old.txt")
         .await
         .unwrap();
-    old.write_at(&Uint8Array::from(&b"mine"[..]), 0)
+    old.write(&[(0, Uint8Array::from(&b"mine"[..]))])
         .await
         .unwrap();
     old.finish("").await.unwrap();

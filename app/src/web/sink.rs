@@ -197,30 +197,37 @@ impl Sink {
         }
     }
 
-    /// Writes `bytes` at `position`; resolves once the browser has taken them. Blocks are
-    /// written as they pass their checks, in whatever order that is. `bytes` may be handed
-    /// to the writer worker, so the caller must not use them afterwards.
-    pub async fn write_at(&mut self, bytes: &Uint8Array, position: u64) -> Result<(), JsError> {
+    /// Writes each of `parts` (a position in the file and the bytes that go there); resolves
+    /// once the browser has taken them. Blocks are written as they pass their checks, in
+    /// whatever order that is, as the chunks they arrived in: joining them first would cost
+    /// a copy and a fresh buffer per block. The parts' buffers may be handed to the writer
+    /// worker, so the caller must not use them afterwards.
+    pub async fn write(&mut self, parts: &[(u64, Uint8Array)]) -> Result<(), JsError> {
         match &mut self.target {
             Target::Stream { stream, .. } => {
-                let params = WriteParams::new(WriteCommandType::Write);
-                // File offsets are doubles to the browser; every size it handles is exact.
-                #[allow(clippy::cast_precision_loss)]
-                params.set_position(Some(position as f64));
-                params.set_data_opt_u8_array(Some(bytes));
-                let promise = stream
-                    .write_with_write_params(&params)
-                    .context("writing the received file")?;
-                wait(promise, "writing the received file").await.map(drop)
-            }
-            Target::Worker { writer, file, .. } => writer.write_at(*file, bytes, position).await,
-            Target::Memory(buffer) => {
-                let start = usize::try_from(position).unwrap_or(usize::MAX);
-                let end = start.saturating_add(bytes.length() as usize);
-                if buffer.len() < end {
-                    buffer.resize(end, 0);
+                for (position, bytes) in parts {
+                    let params = WriteParams::new(WriteCommandType::Write);
+                    // File offsets are doubles to the browser; every size it handles is exact.
+                    #[allow(clippy::cast_precision_loss)]
+                    params.set_position(Some(*position as f64));
+                    params.set_data_opt_u8_array(Some(bytes));
+                    let promise = stream
+                        .write_with_write_params(&params)
+                        .context("writing the received file")?;
+                    wait(promise, "writing the received file").await?;
                 }
-                bytes.copy_to(&mut buffer[start..end]);
+                Ok(())
+            }
+            Target::Worker { writer, file, .. } => writer.write(*file, parts).await,
+            Target::Memory(buffer) => {
+                for (position, bytes) in parts {
+                    let start = usize::try_from(*position).unwrap_or(usize::MAX);
+                    let end = start.saturating_add(bytes.length() as usize);
+                    if buffer.len() < end {
+                        buffer.resize(end, 0);
+                    }
+                    bytes.copy_to(&mut buffer[start..end]);
+                }
                 Ok(())
             }
         }

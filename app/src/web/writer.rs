@@ -33,12 +33,13 @@ onmessage = async (event) => {
     } else {
       const access = files.get(file);
       if (op === 'write') {
-        const { bytes, at } = event.data;
-        let done = 0;
-        while (done < bytes.length) {
-          const wrote = access.write(bytes.subarray(done), { at: at + done });
-          if (wrote === 0) throw new Error('the file takes no more bytes');
-          done += wrote;
+        for (const { bytes, at } of event.data.parts) {
+          let done = 0;
+          while (done < bytes.length) {
+            const wrote = access.write(bytes.subarray(done), { at: at + done });
+            if (wrote === 0) throw new Error('the file takes no more bytes');
+            done += wrote;
+          }
         }
       } else {
         if (op === 'close') access.flush();
@@ -134,23 +135,31 @@ impl Writer {
         Ok(WriterFile(id))
     }
 
-    /// Writes `bytes` at `position`; `bytes`' buffer is handed to the worker, so it is
-    /// unusable here afterwards.
+    /// Writes each of `parts`' bytes at its position, in one request. The parts' buffers are
+    /// handed to the worker rather than copied, so they are unusable here afterwards; each
+    /// part must have a buffer of its own (as each received message has).
     ///
     /// # Errors
     /// When the disk is full or the file was closed.
-    pub async fn write_at(
+    pub async fn write(
         &self,
         file: WriterFile,
-        bytes: &Uint8Array,
-        position: u64,
+        parts: &[(u64, Uint8Array)],
     ) -> Result<(), JsError> {
         let request = self.request("write", Some(file));
-        set(&request, "bytes", bytes);
-        // File offsets are doubles to the browser; every size it handles is exact.
-        #[allow(clippy::cast_precision_loss)]
-        set(&request, "at", &JsValue::from_f64(position as f64));
-        self.send(&request, Some(&bytes.buffer()), "writing the received file")
+        let list = Array::new();
+        let buffers = Array::new();
+        for (position, bytes) in parts {
+            let part = Object::new();
+            set(&part, "bytes", bytes);
+            // File offsets are doubles to the browser; every size it handles is exact.
+            #[allow(clippy::cast_precision_loss)]
+            set(&part, "at", &JsValue::from_f64(*position as f64));
+            list.push(&part);
+            buffers.push(&bytes.buffer());
+        }
+        set(&request, "parts", &list);
+        self.send(&request, Some(&buffers), "writing the received file")
             .await
             .map(drop)
     }
@@ -181,12 +190,12 @@ impl Writer {
         request
     }
 
-    /// Posts `request` under a new id (transferring `buffer`, if given) and waits for its
+    /// Posts `request` under a new id (transferring `buffers`, if given) and waits for its
     /// answer; returns the id.
     async fn send(
         &self,
         request: &Object,
-        buffer: Option<&JsValue>,
+        buffers: Option<&Array>,
         context: &'static str,
     ) -> Result<u32, JsError> {
         let id = self.next_id.get();
@@ -194,10 +203,8 @@ impl Writer {
         set(request, "id", &JsValue::from(id));
         let (answer, answered) = oneshot::channel();
         self.pending.borrow_mut().insert(id, answer);
-        let posted = match buffer {
-            Some(buffer) => self
-                .worker
-                .post_message_with_transfer(request, &Array::of1(buffer)),
+        let posted = match buffers {
+            Some(buffers) => self.worker.post_message_with_transfer(request, buffers),
             None => self.worker.post_message(request),
         };
         if let Err(error) = posted {

@@ -30,12 +30,14 @@ struct Target<'a> {
     opfs: Option<&'a Opfs>,
 }
 
-/// What the receiving task holds besides the transfer: each file's open sink and the chunks
-/// of blocks not checked yet, at most a window's worth.
+/// What the receiving task holds besides the transfer: each file's open sink, the chunks
+/// of blocks not checked yet (at most a window's worth), and the buffer a block is gathered
+/// in to be hashed, kept from block to block.
 #[derive(Default)]
 struct Holding {
     sinks: HashMap<u32, Sink>,
     chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
+    block: Vec<u8>,
 }
 
 impl Engine {
@@ -304,10 +306,17 @@ impl Engine {
         block: u32,
     ) -> Result<(), TransferError> {
         let local = |error: JsError| TransferError::Local(error.to_string());
-        let mut chunks = holding.chunks.remove(&(file, block)).unwrap_or_default();
-        chunks.sort_by_key(|(offset, _)| *offset);
-        let bytes = concat(&chunks);
-        let digest = block_digest(&bytes.to_vec());
+        let chunks = holding.chunks.remove(&(file, block)).unwrap_or_default();
+        let size = job.transfer.borrow().files[file as usize].meta.size;
+        let range = block_range(size, block);
+        // The assembly let through only chunks that tile the block exactly.
+        let buffer = &mut holding.block;
+        buffer.resize(usize::try_from(range.end - range.start).unwrap_or(0), 0);
+        for (offset, bytes) in &chunks {
+            let start = usize::try_from(offset - range.start).unwrap_or(0);
+            bytes.copy_to(&mut buffer[start..start + bytes.length() as usize]);
+        }
+        let digest = block_digest(buffer);
         let verdict = job.transfer.borrow_mut().check_block(file, block, digest)?;
         match verdict {
             Verdict::Resend => {
@@ -321,9 +330,7 @@ impl Engine {
                         closed.insert(self.open_sink(job, file, target).await.map_err(local)?)
                     }
                 };
-                let size = job.transfer.borrow().files[file as usize].meta.size;
-                let start = block_range(size, block).start;
-                sink.write_at(&bytes, start).await.map_err(local)?;
+                sink.write(&chunks).await.map_err(local)?;
                 let _ = job.control.send(&TransferMessage::Stored { file, block });
                 self.progress(job, file as usize);
                 let whole = job.transfer.borrow_mut().whole(file as usize)?;
@@ -386,19 +393,4 @@ impl Engine {
             (None, None) => Ok(Sink::memory(size)),
         }
     }
-}
-
-/// Joins a block's chunks, sorted by offset, into one array (a copy inside JavaScript,
-/// cheaper than a write per chunk).
-fn concat(chunks: &[(u64, Uint8Array)]) -> Uint8Array {
-    if let [(_, only)] = chunks {
-        return only.clone();
-    }
-    let joined = Uint8Array::new_with_length(chunks.iter().map(|(_, bytes)| bytes.length()).sum());
-    let mut offset = 0;
-    for (_, bytes) in chunks {
-        joined.set(bytes, offset);
-        offset += bytes.length();
-    }
-    joined
 }
