@@ -1,6 +1,6 @@
 //! Ferry's throughput benchmark: Ana sends Bo one large random file, browser to browser, and
-//! this prints how fast it went, how much memory each side's renderer (the page's process)
-//! used, and how many CPU seconds each kind of browser process spent on it — on two cores, CPU
+//! this prints how fast it went, how much private memory each side's renderer (the page's
+//! process) used, and how many CPU seconds each kind of browser process spent on it — on two cores, CPU
 //! per byte is what sets the speed.
 //!
 //! Each run measures every mode of `--modes` one after another under the same conditions, so
@@ -87,7 +87,8 @@ new MutationObserver(() => {
 
 /// Sends one large file from Ana to Bo and reports MB/s (10^6 bytes per second, from Bo
 /// pressing Accept to Bo's row showing "Complete"; for the bare channels, from the first byte
-/// to the last) and the peak memory of each side's renderer, per run and as medians.
+/// to the last) and the peak private memory (resident anonymous and shared pages) of each
+/// side's renderer, per run and as medians.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

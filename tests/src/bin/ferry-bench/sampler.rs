@@ -11,7 +11,10 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use ferry_e2e::{Kind, User};
 
-/// Peak and first-seen resident sizes of one browser's largest renderer, in bytes.
+/// Peak and first-seen private memory of one browser's largest renderer, in bytes: its
+/// resident anonymous and shared-memory pages. Not the whole resident set, which also counts
+/// the pages of the browser's own program file the renderer has touched (some 70 MB more
+/// once WebRTC code runs, whatever the page does).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
     /// When sampling began.
@@ -272,10 +275,13 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(user + system)
 }
 
-/// The resident set size of `pid` in bytes, or `None` if it has exited.
+/// The private memory of `pid` in bytes (`RssAnon` plus `RssShmem`), or `None` if it has
+/// exited.
 fn resident(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let kib = |field: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kib("RssAnon:")? + kib("RssShmem:")?) * 1024)
 }
