@@ -21,6 +21,7 @@ use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use ferry_app::web::peer::{IcePolicy, LinkEvent, PeerLink};
 use ferry_app::web::sink::{Finished, Opfs, Picked, Sink};
 use ferry_app::web::sleep;
+use ferry_app::web::writer::Writer;
 use ferry_protocol::chunk::ChunkHeader;
 use ferry_protocol::{
     DigestHex, FileMeta, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
@@ -627,6 +628,40 @@ async fn the_opfs_sink_writes_and_reads_back_a_file() {
     partial.discard().await;
     opfs.remove("sample").await;
     assert!(opfs.entries().await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn the_writer_worker_writes_parts_in_any_order_through_a_sync_access_handle() {
+    let folder = fresh_folder("writer-test").await;
+    let create = FileSystemGetFileOptions::new();
+    create.set_create(true);
+    let handle: FileSystemFileHandle =
+        JsFuture::from(folder.get_file_handle_with_options("parts", &create))
+            .await
+            .unwrap()
+            .unchecked_into();
+    // Both browsers have sync access handles: a failure to open is a failure here, not a
+    // fallback.
+    let writer = Writer::start().unwrap();
+    let file = writer.open(&handle).await.unwrap();
+    let content = noise(2 * 1024 * 1024 + 77, 5);
+    let parts: Vec<(u64, Uint8Array)> = content
+        .chunks(300 * 1024)
+        .enumerate()
+        .map(|(index, chunk)| ((index * 300 * 1024) as u64, Uint8Array::from(chunk)))
+        .rev()
+        .collect();
+    let (late, early) = parts.split_at(2);
+    writer.write(file, early).await.unwrap();
+    writer.write(file, late).await.unwrap();
+    writer.close(file).await.unwrap();
+    assert!(read_entry(&folder, "parts").await == content);
+
+    // A closed file takes no more bytes, and says so.
+    let refused = writer
+        .write(file, &[(0, Uint8Array::from(&b"late"[..]))])
+        .await;
+    assert!(refused.is_err(), "a write after close succeeded");
 }
 
 #[wasm_bindgen_test]

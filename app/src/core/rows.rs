@@ -40,7 +40,7 @@ pub struct FileRow {
     pub route: Option<Route>,
     /// Over how many peer connections the bytes travel.
     pub lanes: usize,
-    /// The file's SHA-256 hash list digest, once the file is checked.
+    /// The file's digest (BLAKE3 over its block digests), once the file is checked.
     pub digest: Option<String>,
 }
 

@@ -139,7 +139,7 @@ pub struct FileProgress {
     pub done: u64,
     /// What the row says.
     pub status: Status,
-    /// The file's digest (SHA-256 over its block digests), once it is known: sent, or
+    /// The file's digest (BLAKE3 over its block digests), once it is known: sent, or
     /// checked on arrival.
     pub digest: Option<DigestHex>,
 }

@@ -1,7 +1,9 @@
 //! Relaying offers, answers and ICE candidates: only to the addressee, stamped by the server.
 
+use std::sync::Arc;
+
 use ferry_protocol::{ErrorCode, SignalPayload};
-use ferry_signaling::Config;
+use ferry_signaling::{CandidateFilter, Config};
 
 use crate::support::{Client, TestServer, arrived, assert_signal, departed, offer, stranger};
 
@@ -116,6 +118,53 @@ async fn a_large_welcome_arrives_whole() -> anyhow::Result<()> {
     let listed: Vec<_> = welcome.users.iter().map(|user| user.id.clone()).collect();
     let expected: Vec<_> = others.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(listed, expected, "everyone, sorted by nick");
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_candidate_filter_rewrites_or_drops_relayed_candidates_and_nothing_else()
+-> anyhow::Result<()> {
+    // As the emulated wide-area link uses it: one port moved, other candidates dropped.
+    let filter = CandidateFilter(Arc::new(|candidate: &str| {
+        candidate
+            .contains(" 5000 ")
+            .then(|| candidate.replace(" 5000 ", " 6000 "))
+    }));
+    let server = TestServer::start(Config {
+        candidates: Some(filter),
+        ..Config::default()
+    })
+    .await?;
+    let (mut ana, _) = Client::join(&server, "ana").await?;
+    let (mut bo, _) = Client::join(&server, "bo").await?;
+    ana.recv().await?;
+    let candidate = |line: &str| SignalPayload::IceCandidate {
+        candidate: line.into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    };
+    ana.signal(
+        &bo.id(),
+        candidate("candidate:1 1 udp 1 127.0.0.1 5000 typ host"),
+    )
+    .await?;
+    ana.signal(
+        &bo.id(),
+        candidate("candidate:2 1 tcp 1 127.0.0.1 9 typ host"),
+    )
+    .await?;
+    // The end of candidates is no candidate line: it passes as it is, as do descriptions.
+    ana.signal(&bo.id(), candidate("")).await?;
+    ana.signal(&bo.id(), offer("through the filter")).await?;
+    assert_signal(
+        &bo.recv().await?,
+        &ana,
+        "ana",
+        &candidate("candidate:1 1 udp 1 127.0.0.1 6000 typ host"),
+    );
+    assert_signal(&bo.recv().await?, &ana, "ana", &candidate(""));
+    assert_signal(&bo.recv().await?, &ana, "ana", &offer("through the filter"));
     server.stop().await?;
     Ok(())
 }
