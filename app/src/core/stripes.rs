@@ -20,9 +20,11 @@ pub const MAX_LANES: usize = 8;
 /// How long one lane count is measured before the next decision, in seconds.
 pub const SAMPLE_SECS: f64 = 1.0;
 
-/// A doubling must raise throughput by this share to be worth the next one. Doublings that
-/// pay gain 50 % or more; a link whose rate is the limit gains nothing.
-const GAIN: f64 = 1.15;
+/// A doubling must raise throughput by this share to be worth the next one. Bare channels
+/// gain 50 % or more per doubling at 20 ms; Ferry's transfers measured +80 % from one to two
+/// lanes but only +11 % from four to eight, where the two cores are nearly spent, and a link
+/// whose rate is the limit gains nothing.
+const GAIN: f64 = 1.1;
 
 /// How many lanes a transfer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,75 +4,18 @@
 //!
 //! A row's progress is what the receiver has checked and written: on the receiver's side its
 //! verified bytes, on the sender's the bytes the receiver reported written
-//! ([`Transfer::receiver_wrote`]), not the bytes read from the file, which run up to a window
+//! ([`Transfer::stored`]), not the bytes read from the file, which run up to a window
 //! ahead.
 //!
 //! The web glue drives a [`Transfer`] with what happens on the data channels and reads back
 //! the statuses; everything that decides "complete" or "failed" lives here, under native tests.
 
-use std::fmt;
+mod status;
 
 use ferry_protocol::{DigestHex, FileMeta, TRANSFER_VERSION, TransferId, TransferMessage};
 
+pub use self::status::{Status, TransferError};
 use crate::core::blocks::{Assembly, Next, Verdict};
-use crate::core::route::NoPath;
-
-/// What a file row says, exactly as the user reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// Offered, and the receiver has not answered yet.
-    Waiting {
-        /// The receiver's nick.
-        peer: String,
-    },
-    /// This side is sending the file (or it is queued behind earlier files of the offer).
-    Sending,
-    /// This side is receiving the file (or it is queued behind earlier files of the offer).
-    Receiving,
-    /// All bytes have passed; the receiver is checking the hash.
-    Verifying,
-    /// The receiver has every byte and the hash matched.
-    Complete,
-    /// The receiver said no.
-    Declined,
-    /// Someone cancelled.
-    Cancelled,
-    /// Something went wrong; the text says what.
-    Failed(String),
-}
-
-impl Status {
-    /// Whether the file is still moving or waiting to; such a row offers "Cancel".
-    pub fn is_running(&self) -> bool {
-        matches!(
-            self,
-            Self::Waiting { .. } | Self::Sending | Self::Receiving | Self::Verifying
-        )
-    }
-
-    /// Whether a file that said `before` and now says this is worth telling a screen-reader
-    /// user: the receiver's answer to the offer, and the end of the file.
-    pub fn is_news_after(&self, before: &Self) -> bool {
-        self != before
-            && (matches!(before, Self::Waiting { .. })
-                || (before.is_running() && !self.is_running()))
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Waiting { peer } => write!(f, "Waiting for {peer}"),
-            Self::Sending => f.write_str("Sending"),
-            Self::Receiving => f.write_str("Receiving"),
-            Self::Verifying => f.write_str("Verifying"),
-            Self::Complete => f.write_str("Complete"),
-            Self::Declined => f.write_str("Declined"),
-            Self::Cancelled => f.write_str("Cancelled"),
-            Self::Failed(reason) => write!(f, "Failed: {reason}"),
-        }
-    }
-}
 
 /// Which way a transfer goes, seen from this browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,53 +24,6 @@ pub enum Direction {
     Outgoing,
     /// This browser receives.
     Incoming,
-}
-
-/// Why a transfer failed; the text follows "Failed: " in the row and in
-/// [`ferry_protocol::TransferMessage::Failed`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TransferError {
-    /// The received file does not match its announced digest.
-    #[error("integrity check failed")]
-    Integrity,
-    /// The other browser went away mid-transfer.
-    #[error("{0} disconnected")]
-    PeerGone(String),
-    /// The two browsers found no network path to each other.
-    #[error("no network path to {peer} — {why}")]
-    NoPath {
-        /// The other user's nick.
-        peer: String,
-        /// The likeliest reason.
-        why: NoPath,
-    },
-    /// The other browser broke the transfer protocol.
-    #[error("unexpected message from {0}")]
-    Protocol(String),
-    /// The other browser runs an older Ferry, which cannot take part in this transfer.
-    #[error("{0}'s Ferry is older; ask them to reload the page")]
-    OlderPeer(String),
-    /// The other browser runs a newer Ferry.
-    #[error("{0}'s Ferry is newer; reload this page to get it")]
-    NewerPeer(String),
-    /// The other browser reported a failure; this is its reason.
-    #[error("{0}")]
-    Remote(String),
-    /// This browser could not read or write a file.
-    #[error("{0}")]
-    Local(String),
-}
-
-impl TransferError {
-    /// The error as the other side should read it, where that differs: a version refusal
-    /// names the one who should reload, which is `me` on the other side.
-    pub fn for_peer(&self, me: &str) -> Self {
-        match self {
-            Self::OlderPeer(_) => Self::NewerPeer(me.to_owned()),
-            Self::NewerPeer(_) => Self::OlderPeer(me.to_owned()),
-            other => other.clone(),
-        }
-    }
 }
 
 /// One file of a transfer as a row shows it.

@@ -2,21 +2,81 @@
 //! browser as a download.
 
 use js_sys::Uint8Array;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, File, HtmlAnchorElement, Url};
 
 use super::{Context, JsError, wait};
 
-/// Reads bytes `start..end` of `blob` (`Blob.slice` + `arrayBuffer()`), so that only one
-/// slice of a file is ever in memory.
-pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Uint8Array, JsError> {
-    // Blob offsets are doubles; every file size a browser handles is exact in one.
-    #[allow(clippy::cast_precision_loss)]
-    let slice = blob
-        .slice_with_f64_and_f64(start as f64, end as f64)
-        .context("reading the file")?;
-    let buffer = wait(slice.array_buffer(), "reading the file").await?;
-    Ok(Uint8Array::new(&buffer))
+/// Reads a file one slice at a time into one buffer, so that reading allocates nothing per
+/// slice: the renderer otherwise took a fresh buffer (and its page faults, and its garbage)
+/// for every block it sent.
+///
+/// The bytes come through a `Blob.stream()` reader in "bring your own buffer" mode, which
+/// fills the buffer it is given; where the browser has no such reader, through
+/// `Blob.arrayBuffer()` into a fresh buffer as before.
+#[derive(Debug, Default)]
+pub struct SliceReader {
+    /// The buffer to fill next; each read hands it over and gets it back under a new name.
+    buffer: Option<js_sys::ArrayBuffer>,
+    /// [`READ_INTO`], compiled on the first read.
+    read_into: Option<js_sys::Function>,
+}
+
+/// Fills `buffer` (a transferable `ArrayBuffer` of at least `end - start` bytes) with bytes
+/// `start..end` of `blob`; resolves to a view of them, whose buffer is the one to pass next
+/// time, or to `null` where the browser has no byte-stream reader for blobs.
+const READ_INTO: &str = "
+const [blob, start, end, buffer] = arguments;
+let reader;
+try {
+  reader = blob.slice(start, end).stream().getReader({ mode: 'byob' });
+} catch (error) {
+  return Promise.resolve(null);
+}
+const wanted = end - start;
+return (async () => {
+  let filled = 0;
+  let backing = buffer;
+  while (filled < wanted) {
+    const { value, done } = await reader.read(new Uint8Array(backing, filled, wanted - filled));
+    if (done) throw new Error(`the file ended ${wanted - filled} bytes early`);
+    filled += value.byteLength;
+    backing = value.buffer;
+  }
+  reader.releaseLock();
+  return new Uint8Array(backing, 0, wanted);
+})();
+";
+
+impl SliceReader {
+    /// Reads bytes `start..end` of `blob`. The view is valid until the next read.
+    pub async fn read(&mut self, blob: &Blob, start: u64, end: u64) -> Result<Uint8Array, JsError> {
+        // Blob offsets are doubles; every file size a browser handles is exact in one.
+        #[allow(clippy::cast_precision_loss)]
+        let (from, to) = (start as f64, end as f64);
+        let len = u32::try_from(end - start).unwrap_or(u32::MAX);
+        let buffer = match self.buffer.take() {
+            Some(buffer) if buffer.byte_length() >= len => buffer,
+            _ => js_sys::ArrayBuffer::new(len),
+        };
+        let read_into = self
+            .read_into
+            .get_or_insert_with(|| js_sys::Function::new_no_args(READ_INTO));
+        let args = js_sys::Array::of4(blob, &from.into(), &to.into(), &buffer);
+        let promise = js_sys::Reflect::apply(read_into, &JsValue::UNDEFINED, &args)
+            .context("reading the file")?;
+        let read = wait(promise.unchecked_into(), "reading the file").await?;
+        if read.is_null() {
+            let slice = blob
+                .slice_with_f64_and_f64(from, to)
+                .context("reading the file")?;
+            let fresh = wait(slice.array_buffer(), "reading the file").await?;
+            return Ok(Uint8Array::new(&fresh));
+        }
+        let view: Uint8Array = read.unchecked_into();
+        self.buffer = Some(view.buffer());
+        Ok(view)
+    }
 }
 
 /// A file's name, size and type for an offer.

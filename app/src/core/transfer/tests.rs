@@ -6,6 +6,7 @@ use ferry_protocol::BLOCK_SIZE;
 use super::*;
 use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
 use crate::core::chunking::chunk_ranges;
+use crate::core::route::NoPath;
 
 const CHUNK: usize = 256 * 1024;
 

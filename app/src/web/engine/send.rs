@@ -23,7 +23,7 @@ use crate::core::flow::SendWindow;
 use crate::core::stripes::Striping;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::files::{self, read_slice};
+use crate::web::files::{self, SliceReader};
 use crate::web::peer::PeerLink;
 use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 
@@ -43,6 +43,8 @@ pub(super) struct Sending {
     pub(super) striping: RefCell<Striping>,
     /// When the lanes were last reconsidered.
     pub(super) sampled: Cell<f64>,
+    /// Reads the files, block by block, into one buffer.
+    pub(super) reader: RefCell<SliceReader>,
 }
 
 impl Engine {
@@ -94,6 +96,7 @@ impl Engine {
             wake: Notify::default(),
             striping: RefCell::new(Striping::new(self.inner.config.lanes, rtt)),
             sampled: Cell::new(now_secs()),
+            reader: RefCell::new(SliceReader::default()),
         });
         {
             let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
@@ -292,7 +295,12 @@ impl Engine {
     ) -> Result<[u8; 32], JsError> {
         let size = job.transfer.borrow().files[index as usize].meta.size;
         let range = block_range(size, block);
-        let bytes = read_slice(file, range.start, range.end).await?;
+        // Only this task reads; the reader is taken out for the wait rather than borrowed
+        // across it, and the bytes it read stay valid until its next read.
+        let mut reader = sending.reader.take();
+        let read = reader.read(file, range.start, range.end).await;
+        sending.reader.replace(reader);
+        let bytes = read?;
         let digest = block_digest(&bytes.to_vec());
         // The digest goes first, so it is there when the block's last chunk lands, on
         // whichever lane that is.

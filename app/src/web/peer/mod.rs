@@ -18,11 +18,15 @@ use futures::channel::mpsc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcIceCandidateInit,
-    RtcIceGatheringState, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+    RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcIceGatheringState,
+    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
 };
 
+mod ice;
+mod negotiation;
+
+pub use self::ice::IcePolicy;
+use self::negotiation::{Negotiation, apply_signal, set_local_description};
 use super::{Context, JsError, Listener, call_method, log, property, wait};
 use crate::core::route::{IceError, NoPath, Route, round_trip_ms, route_from_stats};
 
@@ -39,37 +43,6 @@ pub enum LinkEvent {
     Gone,
     /// The two browsers never found a path to each other; this is the likeliest reason.
     NoPath(NoPath),
-}
-
-/// How a link's ICE agent may connect.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IcePolicy {
-    /// STUN and TURN servers.
-    pub servers: Vec<IceServer>,
-    /// Relayed candidates only (`iceTransportPolicy: "relay"`), so the other side never
-    /// learns this browser's address.
-    pub relay_only: bool,
-}
-
-impl IcePolicy {
-    /// Whether any of the servers is a TURN relay.
-    pub fn has_relay(&self) -> bool {
-        self.servers.iter().any(|server| {
-            server
-                .urls
-                .iter()
-                .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
-        })
-    }
-
-    fn configuration(&self) -> RtcConfiguration {
-        let config = RtcConfiguration::new();
-        config.set_ice_servers(&ice_servers_js(&self.servers));
-        if self.relay_only {
-            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
-        }
-        config
-    }
 }
 
 /// What the link's callbacks learn about its path, to say why there is none.
@@ -117,13 +90,6 @@ pub struct PeerLink {
     relay_only: bool,
     watch: Rc<PathWatch>,
     _listeners: [Listener; 6],
-}
-
-/// Negotiation state shared by the link's callbacks and its signal task.
-#[derive(Default)]
-struct Negotiation {
-    making_offer: Cell<bool>,
-    ignore_offer: Cell<bool>,
 }
 
 impl PeerLink {
@@ -376,107 +342,4 @@ impl fmt::Debug for PeerLink {
             .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
-}
-
-/// Applies one signal from the other side, per perfect negotiation.
-async fn apply_signal(
-    connection: &RtcPeerConnection,
-    negotiation: &Negotiation,
-    polite: bool,
-    remote: &PeerId,
-    out: &SignalOut,
-    payload: SignalPayload,
-) -> Result<(), JsError> {
-    match payload {
-        SignalPayload::Offer { sdp } => {
-            let collision = negotiation.making_offer.get()
-                || connection.signaling_state() != RtcSignalingState::Stable;
-            negotiation.ignore_offer.set(!polite && collision);
-            if negotiation.ignore_offer.get() {
-                return Ok(());
-            }
-            // On a collision the polite side's pending offer is rolled back implicitly.
-            set_remote_description(connection, RtcSdpType::Offer, &sdp).await?;
-            let answer = set_local_description(connection).await?;
-            out(remote.clone(), SignalPayload::Answer { sdp: answer });
-        }
-        SignalPayload::Answer { sdp } => {
-            set_remote_description(connection, RtcSdpType::Answer, &sdp).await?;
-        }
-        SignalPayload::IceCandidate {
-            candidate,
-            sdp_mid,
-            sdp_m_line_index,
-        } => {
-            let init = RtcIceCandidateInit::new(&candidate);
-            init.set_sdp_mid(sdp_mid.as_deref());
-            init.set_sdp_m_line_index(sdp_m_line_index);
-            let added = wait(
-                connection.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
-                "adding an ICE candidate",
-            )
-            .await;
-            // Candidates of an offer this side ignored are expected to fail.
-            if added.is_err() && !negotiation.ignore_offer.get() {
-                added?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Calls the argument-less `setLocalDescription()`, which creates the right offer or answer
-/// for the current state (web-sys only binds the form that takes a description), and returns
-/// the resulting SDP.
-async fn set_local_description(connection: &RtcPeerConnection) -> Result<String, JsError> {
-    let promise = call_method(
-        connection,
-        "setLocalDescription",
-        &[],
-        "describing the session",
-    )?;
-    wait(promise.unchecked_into(), "describing the session").await?;
-    connection
-        .local_description()
-        .map(|description| description.sdp())
-        .ok_or_else(|| JsError::plain("describing the session", "no local description"))
-}
-
-async fn set_remote_description(
-    connection: &RtcPeerConnection,
-    kind: RtcSdpType,
-    sdp: &str,
-) -> Result<(), JsError> {
-    let init = RtcSessionDescriptionInit::new(kind);
-    init.set_sdp(sdp);
-    wait(
-        connection.set_remote_description(&init),
-        "applying the other browser's session description",
-    )
-    .await
-    .map(drop)
-}
-
-/// The `iceServers` array of an `RTCConfiguration`.
-fn ice_servers_js(servers: &[IceServer]) -> JsValue {
-    servers
-        .iter()
-        .map(|server| {
-            let entry = web_sys::RtcIceServer::new();
-            let urls = server
-                .urls
-                .iter()
-                .map(|url| JsValue::from_str(url))
-                .collect::<js_sys::Array>();
-            entry.set_urls(&urls);
-            if let Some(username) = &server.username {
-                entry.set_username(username);
-            }
-            if let Some(credential) = &server.credential {
-                entry.set_credential(credential);
-            }
-            JsValue::from(entry)
-        })
-        .collect::<js_sys::Array>()
-        .into()
 }
