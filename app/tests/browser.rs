@@ -18,6 +18,7 @@ use ferry_app::core::transfer::Status;
 use ferry_app::web::Notify;
 use ferry_app::web::channel::{Channel, ChannelEvent};
 use ferry_app::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
+use ferry_app::web::files::SliceReader;
 use ferry_app::web::peer::{IcePolicy, LinkEvent, PeerLink};
 use ferry_app::web::sink::{Finished, Opfs, Picked, Sink};
 use ferry_app::web::sleep;
@@ -134,6 +135,30 @@ fn file(name: &str, bytes: &[u8]) -> File {
 async fn bytes_of(blob: &Blob) -> Vec<u8> {
     let buffer = JsFuture::from(blob.array_buffer()).await.unwrap();
     Uint8Array::new(&buffer).to_vec()
+}
+
+#[wasm_bindgen_test]
+async fn the_slice_reader_reads_any_slice_into_its_one_buffer() {
+    let content = noise(3 * 1024 * 1024 + 11, 3);
+    let source = file("source.bin", &content);
+    let mut reader = SliceReader::default();
+    // Out of order and of different lengths, as blocks sent again are.
+    for (start, end) in [
+        (2 << 20, content.len()),
+        (0, 1 << 20),
+        (1 << 20, 2 << 20),
+        (5, 6),
+    ] {
+        let read = reader
+            .read(&source, start as u64, end as u64)
+            .await
+            .unwrap();
+        assert!(read.to_vec() == content[start..end], "bytes {start}..{end}");
+    }
+    // A file that shrank since it was offered is an error that says so, not a short block.
+    let len = content.len() as u64;
+    let error = reader.read(&source, len - 3, len + 10).await.unwrap_err();
+    assert!(error.message.contains("shorter"), "{error}");
 }
 
 #[wasm_bindgen_test]

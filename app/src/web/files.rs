@@ -24,9 +24,10 @@ pub struct SliceReader {
 
 /// Fills `buffer` (a transferable `ArrayBuffer` of at least `end - start` bytes) with bytes
 /// `start..end` of `blob`; resolves to a view of them, whose buffer is the one to pass next
-/// time, or to `null` where the browser has no byte-stream reader for blobs.
+/// time, or to `null` where the browser has no byte-stream reader for blobs; rejects with
+/// the message it is given when the blob ends first.
 const READ_INTO: &str = "
-const [blob, start, end, buffer] = arguments;
+const [blob, start, end, buffer, SHORTER] = arguments;
 let reader;
 try {
   reader = blob.slice(start, end).stream().getReader({ mode: 'byob' });
@@ -39,7 +40,7 @@ return (async () => {
   let backing = buffer;
   while (filled < wanted) {
     const { value, done } = await reader.read(new Uint8Array(backing, filled, wanted - filled));
-    if (done) throw new Error(`the file ended ${wanted - filled} bytes early`);
+    if (done) throw new Error(SHORTER);
     filled += value.byteLength;
     backing = value.buffer;
   }
@@ -47,6 +48,9 @@ return (async () => {
   return new Uint8Array(backing, 0, wanted);
 })();
 ";
+
+/// What a read says when the file has fewer bytes than when it was offered.
+const SHORTER: &str = "the file is shorter than when it was offered";
 
 impl SliceReader {
     /// Reads bytes `start..end` of `blob`. The view is valid until the next read.
@@ -62,7 +66,7 @@ impl SliceReader {
         let read_into = self
             .read_into
             .get_or_insert_with(|| js_sys::Function::new_no_args(READ_INTO));
-        let args = js_sys::Array::of4(blob, &from.into(), &to.into(), &buffer);
+        let args = js_sys::Array::of5(blob, &from.into(), &to.into(), &buffer, &SHORTER.into());
         let promise = js_sys::Reflect::apply(read_into, &JsValue::UNDEFINED, &args)
             .context("reading the file")?;
         let read = wait(promise.unchecked_into(), "reading the file").await?;
@@ -70,8 +74,11 @@ impl SliceReader {
             let slice = blob
                 .slice_with_f64_and_f64(from, to)
                 .context("reading the file")?;
-            let fresh = wait(slice.array_buffer(), "reading the file").await?;
-            return Ok(Uint8Array::new(&fresh));
+            let fresh = Uint8Array::new(&wait(slice.array_buffer(), "reading the file").await?);
+            if fresh.length() < len {
+                return Err(JsError::plain("reading the file", SHORTER));
+            }
+            return Ok(fresh);
         }
         let view: Uint8Array = read.unchecked_into();
         self.buffer = Some(view.buffer());

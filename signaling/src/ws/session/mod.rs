@@ -35,8 +35,8 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use self::ending::Ending;
 use super::writer;
