@@ -59,6 +59,20 @@ pub async fn random_file(dir: &Path, name: &str, len: u64, seed: u64) -> Result<
     Ok(file)
 }
 
+/// Makes `dir/name` a sparse file of `len` bytes: as large as a browser sees it, yet taking no
+/// disk space, for offers too large to fit anywhere. Its bytes are never meant to be read.
+pub fn sparse_file(dir: &Path, name: &str, len: u64) -> Result<SourceFile> {
+    let path = dir.join(name);
+    File::create(&path)
+        .and_then(|file| file.set_len(len))
+        .with_context(|| path.display().to_string())?;
+    Ok(SourceFile {
+        path,
+        name: name.to_owned(),
+        len,
+    })
+}
+
 fn write_random(path: &Path, len: u64, seed: u64) -> Result<()> {
     const BLOCK: u64 = 1 << 20;
     let mut state = seed;

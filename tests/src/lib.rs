@@ -14,7 +14,7 @@ mod wait;
 pub mod wan;
 
 pub use browser::Kind;
-pub use files::{SourceFile, finished_download, listing, random_file};
+pub use files::{SourceFile, finished_download, listing, random_file, sparse_file};
 pub use harness::{Harness, run, run_with};
 pub use relay::Relay;
 pub use server::{PRIVATE_IP, Server, Setup, default_static_dir};

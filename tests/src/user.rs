@@ -162,6 +162,17 @@ impl User {
         self.press_in_dialog("Accept").await
     }
 
+    /// Whether "Accept" in the "Incoming files" dialog can be pressed.
+    pub async fn can_accept(&self) -> Result<bool> {
+        let dialog = self.incoming_dialog().await?;
+        let accept = self
+            .browser
+            .named(Some(&dialog), Role::Button, "Accept")
+            .await?
+            .context("the \"Incoming files\" dialog has no \"Accept\" button")?;
+        Ok(accept.is_enabled().await?)
+    }
+
     /// Presses "Decline" in the "Incoming files" dialog.
     pub async fn decline(&self) -> Result<()> {
         self.press_in_dialog("Decline").await

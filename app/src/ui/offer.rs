@@ -85,6 +85,22 @@ fn OfferCard(
         many => format!("{} files ({total})", many.len()),
     };
     let too_large = offer.too_large();
+    let wont_fit = offer.wont_fit();
+    // Said before Accept, so a transfer never fails at 90 % for want of space.
+    let space_note = wont_fit.then(|| {
+        let room = human_size(offer.room.unwrap_or(0));
+        if has_save_picker() {
+            format!(
+                "This needs {total}, but this browser can store only {room} more. \
+                 Free some disk space, or choose where to save it."
+            )
+        } else {
+            format!(
+                "This needs {total}, but this browser can store only {room} more. \
+                 Free some disk space and ask for it again."
+            )
+        }
+    });
     let memory_note = offer.memory_only.then(|| {
         format!(
             "This browser can only keep received files in memory, up to {} per offer.",
@@ -141,11 +157,17 @@ fn OfferCard(
             {several_downloads_note.map(|note| view! { <p class="note">{note}</p> })}
             {too_large
                 .then(|| view! { <p class="error">"That is more than this browser can take."</p> })}
+            {space_note.map(|note| view! { <p class="error" role="alert">{note}</p> })}
             <div class="answers">
                 <button type="button" class="secondary" on:click=decline>
                     "Decline"
                 </button>
-                <button type="button" class="primary" disabled=too_large on:click=accept>
+                <button
+                    type="button"
+                    class="primary"
+                    disabled=too_large || wont_fit
+                    on:click=accept
+                >
                     "Accept"
                 </button>
                 {has_save_picker()

@@ -99,6 +99,22 @@ impl Opfs {
         self.writer.clone()
     }
 
+    /// How many more bytes the browser lets this page store (its quota less what it uses),
+    /// where the browser says. Chromium derives the quota from the disk's size and its free
+    /// space, Firefox from the free space, so an offer larger than this would fail part way.
+    pub async fn room() -> Option<u64> {
+        let storage = property(&property(&js_sys::global(), "navigator"), "storage");
+        let estimate = call_method(&storage, "estimate", &[], "estimating free space").ok()?;
+        let estimate = wait(estimate.unchecked_into(), "estimating free space")
+            .await
+            .ok()?;
+        let quota = property(&estimate, "quota").as_f64()?;
+        let usage = property(&estimate, "usage").as_f64().unwrap_or(0.0);
+        // Both are whole byte counts well inside f64's exact integers.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some((quota - usage).max(0.0) as u64)
+    }
+
     /// Deletes one entry of this tab's folder, if it exists.
     pub async fn remove(&self, entry: &str) {
         let _ = wait(self.folder.remove_entry(entry), "deleting a received file").await;

@@ -11,7 +11,9 @@ mod reach;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use ferry_e2e::{Harness, SourceFile, User, finished_download, listing, random_file, run};
+use ferry_e2e::{
+    Harness, SourceFile, User, finished_download, listing, random_file, run, sparse_file,
+};
 
 /// Big enough that a transfer is still running many seconds after its first bytes moved, so a
 /// test can interrupt it: two Chromium processes on two cores move some 20–35 MB/s.
@@ -82,6 +84,30 @@ async fn a_declined_offer_says_declined_and_saves_nothing() -> Result<()> {
         bo.incoming_offer().await?;
         bo.decline().await?;
         ana.wait_status(&unwanted.name, "Declined", |status| status == "Declined")
+            .await?;
+        send_marker_and_expect_only_it(h, &ana, &bo).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_larger_than_the_free_space_is_refused_before_accept() -> Result<()> {
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        // 8 TiB: more than any browser lets a page store on this disk, in no disk space.
+        let huge = sparse_file(h.files_dir(), "whole-disk.img", 8 << 40)?;
+        ana.send("bo", &[&huge]).await?;
+        let offer = bo.incoming_offer().await?;
+        ensure!(
+            offer.contains("This needs 8.8 TB, but this browser can store only"),
+            "the offer should say it will not fit, but reads {offer:?}"
+        );
+        ensure!(
+            !bo.can_accept().await?,
+            "\"Accept\" should not be pressable for an offer that does not fit"
+        );
+        bo.decline().await?;
+        ana.wait_status(&huge.name, "Declined", |status| status == "Declined")
             .await?;
         send_marker_and_expect_only_it(h, &ana, &bo).await
     })

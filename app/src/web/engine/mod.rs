@@ -89,6 +89,8 @@ pub struct IncomingOffer {
     pub memory_only: bool,
     /// The most bytes an offer may hold when kept in memory.
     pub memory_limit: u64,
+    /// How many more bytes the browser's private storage takes, where the browser says.
+    pub room: Option<u64>,
 }
 
 impl IncomingOffer {
@@ -101,6 +103,13 @@ impl IncomingOffer {
     /// larger than allowed there.
     pub fn too_large(&self) -> bool {
         self.memory_only && self.total_size() > self.memory_limit
+    }
+
+    /// Whether the offer is larger than the browser's private storage can take: accepted
+    /// into it, the transfer would fail when the disk fills. A place the user picks is on
+    /// the disk itself, which the browser does not measure, so that way stays open.
+    pub fn wont_fit(&self) -> bool {
+        !self.memory_only && self.room.is_some_and(|room| self.total_size() > room)
     }
 }
 

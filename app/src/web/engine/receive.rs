@@ -120,6 +120,10 @@ impl Engine {
             self.show_route(&job, &link).await;
         }
         let opfs = self.opfs().await;
+        let room = match opfs {
+            Some(_) => Opfs::room().await,
+            None => None,
+        };
         // The sender may have gone while the storage opened; then nothing is left to ask.
         if job.transfer.borrow().is_ended() {
             return;
@@ -130,11 +134,12 @@ impl Engine {
             files: metas,
             memory_only: opfs.is_none(),
             memory_limit: MEMORY_LIMIT,
+            room,
         };
         let answer = self.ask(&job, &offer).await;
         let picked = match answer {
             Some(Answer::SaveTo(picked)) => Some(picked),
-            Some(Answer::Download) if !offer.too_large() => None,
+            Some(Answer::Download) if !offer.too_large() && !offer.wont_fit() => None,
             _ => {
                 if !job.transfer.borrow().is_ended() {
                     let _ = channel.send(&TransferMessage::Decline);
