@@ -35,6 +35,9 @@ cargo test -p ferry-e2e --locked --no-run
 
 # Inside the namespace there is no registry to reach, so cargo must not try.
 export CARGO_NET_OFFLINE=true
+# wasm-bindgen-test-runner gives the whole run of a browser's tests 20 s by default; the
+# debug-build transfers (resumes included) take about that long in Firefox.
+export WASM_BINDGEN_TEST_TIMEOUT=180
 # wasm-bindgen-test-runner drives the browser whose driver variable is set; app/webdriver.json
 # holds both browsers' settings.
 step "wasm tests in headless Chromium (loopback-only namespace)"

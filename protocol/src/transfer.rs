@@ -23,6 +23,12 @@
 //! pile up in the receiver's memory beyond it. A block sent over a connection that failed is
 //! sent again; chunks that arrive twice are the same bytes and are dropped.
 //!
+//! When the connection breaks mid-transfer, both sides keep what they have and the transfer is
+//! paused. Once the two browsers reach each other again, the sender opens a new control channel
+//! and asks to go on ([`TransferMessage::Resume`]); the receiver answers with what it holds
+//! verified ([`TransferMessage::Resumed`]), and the sender sends the rest. A receiver that no
+//! longer holds the transfer answers [`TransferMessage::Failed`].
+//!
 //! Each side checks the other's version in the offer and the accept; a browser running an
 //! older or newer Ferry gets a clear refusal instead of a transfer that fails its checks.
 
@@ -41,8 +47,9 @@ pub const TRANSFER_CHANNEL_LABEL: &str = "ferry-transfer";
 pub const DATA_CHANNEL_PREFIX: &str = "ferry-data:";
 
 /// The version of this protocol. Version 1 sent each file's bytes in order without headers and
-/// hashed whole files; version 2 sends chunks with their place and checks blocks.
-pub const TRANSFER_VERSION: u32 = 2;
+/// hashed whole files; version 2 sends chunks with their place and checks blocks; version 3
+/// resumes a transfer after the connection broke.
+pub const TRANSFER_VERSION: u32 = 3;
 
 /// The bytes of a block: what is hashed and checked as one, and asked for again when it fails.
 pub const BLOCK_SIZE: u32 = 1024 * 1024;
@@ -111,6 +118,21 @@ pub enum TransferMessage {
         /// Position of the file in the offer.
         index: u32,
     },
+    /// Sender → receiver, first message on a new control channel: go on with transfer `id`,
+    /// which the connection's end interrupted.
+    Resume {
+        /// The transfer, as its offer named it.
+        id: TransferId,
+        /// The sender's [`TRANSFER_VERSION`].
+        version: u32,
+    },
+    /// Receiver → sender, the answer to [`TransferMessage::Resume`]: what it holds, file by
+    /// file in the offer's order. The sender sends every block not held, and each unfinished
+    /// file's [`TransferMessage::FileEnd`] again.
+    Resumed {
+        /// One entry per offered file.
+        files: Vec<HeldFile>,
+    },
     /// Either way: the transfer failed; `reason` is shown to the user after "Failed: ".
     Failed {
         /// What went wrong, for people.
@@ -130,6 +152,19 @@ pub struct FileMeta {
     /// Its media type as the browser reported it; empty when unknown.
     #[serde(default)]
     pub mime: String,
+}
+
+/// What a receiver holds of one file when a transfer resumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldFile {
+    /// The file arrived whole and was verified.
+    pub complete: bool,
+    /// The blocks checked and written, as half-open ranges of block indexes `[start, end)`,
+    /// in increasing order.
+    pub blocks: Vec<[u32; 2]>,
+    /// The BLAKE3 hash of those blocks' digests, in order: the sender checks it against its
+    /// own, so a file that changed in between is noticed before any byte is added to it.
+    pub digest: DigestHex,
 }
 
 /// A 32-byte digest (BLAKE3, in version 2) as 64 lowercase hexadecimal digits.

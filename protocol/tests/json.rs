@@ -2,8 +2,8 @@
 //! contract shows up as a failing test on both the server's and the app's side.
 
 use ferry_protocol::{
-    ClientMessage, DigestHex, ErrorCode, FileMeta, IceServer, Nick, PROTOCOL_VERSION, PeerId,
-    ServerMessage, SessionToken, SignalPayload, TransferId, TransferMessage, UserInfo,
+    ClientMessage, DigestHex, ErrorCode, FileMeta, HeldFile, IceServer, Nick, PROTOCOL_VERSION,
+    PeerId, ServerMessage, SessionToken, SignalPayload, TransferId, TransferMessage, UserInfo,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -318,6 +318,37 @@ fn transfer_messages() {
             block: 5120,
         },
         r#"{"type":"stored","file":0,"block":5120}"#,
+    );
+    check(
+        TransferMessage::Resume {
+            id: TransferId::from_random_bytes([0x44; 16]),
+            version: 3,
+        },
+        &format!(
+            r#"{{"type":"resume","id":"{}","version":3}}"#,
+            "44".repeat(16)
+        ),
+    );
+    check(
+        TransferMessage::Resumed {
+            files: vec![
+                HeldFile {
+                    complete: true,
+                    blocks: vec![[0, 3]],
+                    digest: DigestHex::from_digest([0x01; 32]),
+                },
+                HeldFile {
+                    complete: false,
+                    blocks: vec![[0, 2], [5, 9]],
+                    digest: DigestHex::from_digest([0x02; 32]),
+                },
+            ],
+        },
+        &format!(
+            r#"{{"type":"resumed","files":[{{"complete":true,"blocks":[[0,3]],"digest":"{}"}},{{"complete":false,"blocks":[[0,2],[5,9]],"digest":"{}"}}]}}"#,
+            "01".repeat(32),
+            "02".repeat(32)
+        ),
     );
     check(
         TransferMessage::FileVerified { index: 2 },

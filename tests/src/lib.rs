@@ -12,6 +12,7 @@ mod server;
 mod user;
 mod wait;
 pub mod wan;
+pub mod webrtc;
 
 pub use browser::Kind;
 pub use files::{SourceFile, finished_download, listing, random_file, sparse_file};

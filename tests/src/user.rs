@@ -14,11 +14,12 @@ use crate::files::SourceFile;
 use crate::wait::{DEADLINE, wait_for};
 
 /// The status texts a transfer row can show; a row's status is the text that starts with one.
-const STATUSES: [&str; 8] = [
+const STATUSES: [&str; 9] = [
     "Waiting for ",
     "Sending",
     "Receiving",
     "Verifying",
+    "Paused — ",
     "Complete",
     "Declined",
     "Cancelled",
@@ -244,6 +245,21 @@ impl User {
             None => bar.attr("value").await?,
         };
         Ok(value.and_then(|value| value.parse().ok()))
+    }
+
+    /// Waits until the progress bar of `file` shows at least `bytes`; returns what it shows.
+    pub async fn wait_progress_at_least(&self, file: &str, bytes: u64) -> Result<u64> {
+        self.wait(
+            &format!("{file:?} to pass {bytes} bytes"),
+            DEADLINE,
+            async |user| {
+                // The bar's value is a byte count, written as a whole number.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let done = user.progress(file).await?.map(|done| done as u64);
+                Ok(done.filter(|&done| done >= bytes))
+            },
+        )
+        .await
     }
 
     /// Waits until the progress bar of `file` shows bytes moving, but the transfer running.

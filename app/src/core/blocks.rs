@@ -224,6 +224,20 @@ impl Assembly {
         blocks.map(file_digest)
     }
 
+    /// The connection broke: forgets the chunks and digests of blocks not checked yet (the
+    /// glue drops their bytes), so they can arrive again from the start.
+    pub fn interrupted(&mut self) {
+        self.partial.clear();
+        self.announced.clear();
+    }
+
+    /// Which blocks passed their check, and the digest over their digests in order: what a
+    /// resumed transfer tells the sender.
+    pub fn held(&self) -> (Vec<bool>, DigestHex) {
+        let held = self.verified.iter().map(Option::is_some).collect();
+        (held, file_digest(self.verified.iter().flatten()))
+    }
+
     /// Whether `block` has all its bytes and an announced digest.
     fn ready(&self, block: u32) -> Next {
         let range = block_range(self.size, block);
@@ -346,6 +360,32 @@ mod tests {
             "a checked block takes no more bytes"
         );
         assert_eq!(file.announce(1, digest(1)), Ok(Next::Wait));
+    }
+
+    #[test]
+    fn an_interruption_forgets_what_was_not_checked_and_keeps_what_was() {
+        let mut file = Assembly::new(3 * MIB);
+        file.announce(0, digest(0)).unwrap();
+        file.chunk(0, MIB).unwrap();
+        file.check(0, digest(0));
+        file.announce(1, digest(1)).unwrap();
+        file.chunk(MIB, MIB / 2).unwrap();
+        file.chunk(2 * MIB, MIB / 2).unwrap();
+        file.interrupted();
+        assert_eq!(file.arrived(1), [], "half a block is forgotten");
+        assert_eq!(
+            file.held(),
+            (vec![true, false, false], file_digest([&digest(0)]))
+        );
+        // Block 1 comes again from the start, and needs its digest again.
+        assert_eq!(file.chunk(MIB, MIB / 2), Ok(Next::Wait));
+        assert_eq!(file.chunk(MIB + MIB / 2, MIB / 2), Ok(Next::Wait));
+        assert_eq!(file.announce(1, digest(1)), Ok(Next::Check(1)));
+        assert_eq!(
+            file.chunk(0, MIB),
+            Ok(Next::Duplicate),
+            "block 0 stays checked"
+        );
     }
 
     #[test]

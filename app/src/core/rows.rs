@@ -73,7 +73,8 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
         // A dismissed row stays gone, even when a later file of its transfer moves on.
         .filter(|(index, _)| !around.dismissed.contains(index))
         .map(|(index, file)| {
-            let moving = matches!(file.status, Status::Sending | Status::Receiving);
+            let status = transfer.shown(index);
+            let moving = matches!(status, Status::Sending | Status::Receiving);
             let rate = around.rates.get(index).filter(|_| moving);
             FileRow {
                 key: row_key(&transfer.id, index),
@@ -84,7 +85,7 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
                 name: file.meta.name.clone(),
                 size: file.meta.size,
                 done: file.done,
-                status: file.status.clone(),
+                status,
                 bytes_per_sec: rate.and_then(RateEstimator::bytes_per_sec),
                 seconds_left: rate.and_then(|rate| rate.seconds_left(file.meta.size - file.done)),
                 can_save: around.saved.get(index).copied().unwrap_or(false),

@@ -42,6 +42,7 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
         Status::Failed(_) => "failed",
         Status::Waiting { .. } | Status::Verifying => "waiting",
         Status::Sending | Status::Receiving => "moving",
+        Status::Paused { .. } => "paused",
     };
     let transfer = row.with_untracked(|row| row.transfer.clone());
     let index = row.with_untracked(|row| row.index);
@@ -114,8 +115,13 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 </span>
                 <span class="actions">
                     <Show when=move || status().is_running()>
+                        // A paused transfer is not moving: what stopping it does is throw
+                        // away what arrived so far.
                         <button type="button" class="secondary small" on:click=cancel.clone()>
-                            "Cancel"
+                            {move || match status() {
+                                Status::Paused { .. } => "Discard",
+                                _ => "Cancel",
+                            }}
                         </button>
                     </Show>
                     <Show when=move || row.with(|row| row.can_save)>

@@ -188,6 +188,19 @@ impl Channel {
         !self.ending.closed.get() && self.channel.ready_state() == RtcDataChannelState::Open
     }
 
+    /// Whether the channel is closed or closing, which it becomes without any event when its
+    /// peer connection is closed from this page; this side's tasks then hear of it.
+    pub fn ended_quietly(&self) -> bool {
+        let ended = matches!(
+            self.channel.ready_state(),
+            RtcDataChannelState::Closing | RtcDataChannelState::Closed
+        );
+        if ended {
+            self.ending.end();
+        }
+        ended
+    }
+
     /// The channel's label.
     pub fn label(&self) -> String {
         self.channel.label()

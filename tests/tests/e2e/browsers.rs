@@ -122,9 +122,9 @@ async fn every_scenario(h: &Harness, sender: Kind, receiver: Kind) -> Result<()>
     let status = ana
         .wait_status_within(
             &abandoned.name,
-            "\"Failed: …\"",
+            "\"Paused — waiting for bo\"",
             Duration::from_secs(60),
-            |s| s.starts_with("Failed: "),
+            |s| s == "Paused — waiting for bo",
         )
         .await
         .with_context(step("the receiver's tab closing"))?;

@@ -18,6 +18,11 @@ pub enum Status {
     Receiving,
     /// All bytes have passed; the receiver is checking the hash.
     Verifying,
+    /// The connection broke; the transfer goes on once both browsers reach each other again.
+    Paused {
+        /// The other user's nick.
+        peer: String,
+    },
     /// The receiver has every byte and the hash matched.
     Complete,
     /// The receiver said no.
@@ -33,15 +38,21 @@ impl Status {
     pub fn is_running(&self) -> bool {
         matches!(
             self,
-            Self::Waiting { .. } | Self::Sending | Self::Receiving | Self::Verifying
+            Self::Waiting { .. }
+                | Self::Sending
+                | Self::Receiving
+                | Self::Verifying
+                | Self::Paused { .. }
         )
     }
 
     /// Whether a file that said `before` and now says this is worth telling a screen-reader
-    /// user: the receiver's answer to the offer, and the end of the file.
+    /// user: the receiver's answer to the offer, a pause and its end, and the end of the file.
     pub fn is_news_after(&self, before: &Self) -> bool {
+        let paused = |status: &Self| matches!(status, Self::Paused { .. });
         self != before
             && (matches!(before, Self::Waiting { .. })
+                || paused(self) != paused(before)
                 || (before.is_running() && !self.is_running()))
     }
 }
@@ -53,6 +64,7 @@ impl fmt::Display for Status {
             Self::Sending => f.write_str("Sending"),
             Self::Receiving => f.write_str("Receiving"),
             Self::Verifying => f.write_str("Verifying"),
+            Self::Paused { peer } => write!(f, "Paused — waiting for {peer}"),
             Self::Complete => f.write_str("Complete"),
             Self::Declined => f.write_str("Declined"),
             Self::Cancelled => f.write_str("Cancelled"),

@@ -311,3 +311,143 @@ fn news_is_the_answer_and_the_end() {
     assert!(!Status::Sending.is_news_after(&Status::Sending));
     assert!(!Status::Cancelled.is_news_after(&Status::Complete));
 }
+
+/// Sends every chunk of block `block` of `file` (whose bytes are `bytes`) and its digest;
+/// returns whether the receiver found the block ready to check.
+fn deliver_block(receiver: &mut Transfer, file: u32, size: u64, block: u32) -> bool {
+    let bytes = content(size);
+    let range = block_range(size, block);
+    let good = &bytes[range.start as usize..range.end as usize];
+    for chunk in chunk_ranges(range.end - range.start, CHUNK) {
+        receiver
+            .chunk(file, range.start + chunk.start, chunk.end - chunk.start)
+            .unwrap();
+    }
+    let next = receiver
+        .block_digest(file, block, &DigestHex::from_digest(hash(good)))
+        .unwrap();
+    if next != Next::Check(block) {
+        return false;
+    }
+    matches!(
+        receiver.check_block(file, block, hash(good)).unwrap(),
+        Verdict::Good { .. }
+    )
+}
+
+#[test]
+fn a_broken_connection_pauses_both_sides_and_resuming_sends_only_what_is_missing() {
+    let block = u64::from(BLOCK_SIZE);
+    let sizes = [3 * block, 2 * block + 5];
+    let metas = vec![meta("a", sizes[0]), meta("b", sizes[1])];
+    let mut sender = Transfer::outgoing(id(), "bo", metas.clone());
+    let mut receiver = Transfer::incoming(id(), "ana", metas);
+    sender.accept();
+    receiver.accept();
+    // The sender's digest of each block it read, as the glue keeps them.
+    let digests: Vec<Vec<Option<[u8; 32]>>> = sizes
+        .iter()
+        .map(|&size| {
+            let bytes = content(size);
+            (0..block_count(size))
+                .map(|index| {
+                    let range = block_range(size, index);
+                    Some(hash(&bytes[range.start as usize..range.end as usize]))
+                })
+                .collect()
+        })
+        .collect();
+    assert!(deliver_block(&mut receiver, 0, sizes[0], 0));
+    assert!(deliver_block(&mut receiver, 0, sizes[0], 2));
+    // Half of block 1 arrives, then the connection breaks.
+    receiver.chunk(0, block, CHUNK as u64).unwrap();
+    sender.pause();
+    receiver.pause();
+    assert!(sender.is_paused() && receiver.is_paused() && !receiver.is_ended());
+    assert_eq!(sender.shown(0).to_string(), "Paused — waiting for bo");
+    assert_eq!(receiver.shown(1).to_string(), "Paused — waiting for ana");
+    assert_eq!(receiver.shown(0), Status::Paused { peer: "ana".into() });
+
+    let answer = receiver.resume_receiving();
+    assert_eq!(answer[0].blocks, [[0, 1], [2, 3]]);
+    assert_eq!(answer[1].blocks, Vec::<[u32; 2]>::new());
+    assert!(!answer[0].complete);
+    let held =
+        crate::core::resume::read_held(&answer, &[("a", sizes[0]), ("b", sizes[1])], &digests)
+            .unwrap();
+    sender.resume_sending(&held);
+    assert_eq!(
+        sender.files[0].done,
+        2 * block,
+        "progress goes on from what is held"
+    );
+    assert_eq!(statuses(&sender), ["Sending", "Sending"]);
+    let wanted: Vec<(u32, u32)> = (0..2u32)
+        .flat_map(|file| (0..block_count(sizes[file as usize])).map(move |b| (file, b)))
+        .filter(|&(file, b)| held[file as usize].wants(b))
+        .collect();
+    assert_eq!(wanted, [(0, 1), (1, 0), (1, 1), (1, 2)]);
+    // Block 1 comes again whole: its first half, forgotten at the pause, is taken again.
+    for (file, index) in wanted {
+        assert!(deliver_block(
+            &mut receiver,
+            file,
+            sizes[file as usize],
+            index
+        ));
+    }
+    for (file, size) in (0..2u32).zip(sizes) {
+        let all: Vec<[u8; 32]> = digests[file as usize].iter().flatten().copied().collect();
+        let whole = receiver.file_end(file, file_digest(&all)).unwrap();
+        assert_eq!(whole, Some(file as usize));
+        receiver.complete_file(file).unwrap();
+        sender.file_sent(file as usize, file_digest(&all));
+        sender.complete_file(file).unwrap();
+        assert_eq!(receiver.files[file as usize].done, size);
+    }
+    assert!(sender.is_ended() && receiver.is_ended());
+    assert_eq!(statuses(&receiver), ["Complete", "Complete"]);
+}
+
+#[test]
+fn a_file_the_receiver_held_whole_at_the_break_completes_on_resume() {
+    let metas = vec![meta("small", 10)];
+    let mut sender = Transfer::outgoing(id(), "bo", metas.clone());
+    let mut receiver = Transfer::incoming(id(), "ana", metas);
+    sender.accept();
+    receiver.accept();
+    assert!(deliver_block(&mut receiver, 0, 10, 0));
+    let digest = file_digest([&hash(&content(10))]);
+    sender.file_sent(0, digest.clone());
+    assert_eq!(receiver.file_end(0, digest), Ok(Some(0)));
+    // The connection breaks while the receiver flushes the file.
+    sender.pause();
+    receiver.pause();
+    let answer = receiver.resume_receiving();
+    assert!(answer[0].complete);
+    let held = crate::core::resume::read_held(
+        &answer,
+        &[("small", 10)],
+        &[vec![Some(hash(&content(10)))]],
+    )
+    .unwrap();
+    sender.resume_sending(&held);
+    assert_eq!(statuses(&sender), ["Complete"]);
+    assert!(sender.is_ended());
+    // The receiver's verdict, sent before it learnt of the break, may still arrive.
+    assert_eq!(sender.complete_file(0), Ok(0));
+    assert_eq!(receiver.complete_file(0), Ok(0));
+}
+
+#[test]
+fn a_paused_transfer_can_be_discarded_and_an_offer_cannot_pause() {
+    let mut offered = Transfer::outgoing(id(), "bo", vec![meta("a", 1)]);
+    offered.pause();
+    assert!(!offered.is_paused(), "nothing moved yet: nothing to keep");
+    let mut running = Transfer::incoming(id(), "ana", vec![meta("a", 1)]);
+    running.accept();
+    running.pause();
+    running.cancel();
+    assert!(running.is_ended());
+    assert_eq!(statuses(&running), ["Cancelled"]);
+}

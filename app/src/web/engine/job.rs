@@ -19,9 +19,17 @@ use crate::web::channel::{Channel, ChannelEvent};
 
 /// One transfer in flight or finished.
 pub(super) struct Job {
-    pub(super) peer: PeerId,
-    /// The transfer's control channel, on the first lane; it carries chunks too.
-    pub(super) control: Rc<Channel>,
+    /// The other browser; its id changes when it comes back under a new session.
+    peer: RefCell<PeerId>,
+    /// The transfer's control channel, on the first lane; it carries chunks too. A resumed
+    /// transfer has a new one.
+    control: RefCell<Rc<Channel>>,
+    /// Receiver: the control channel a sender opened to resume the paused transfer, until
+    /// the receiving task takes it.
+    pub(super) resumed_on: RefCell<Option<Rc<Channel>>>,
+    /// Wakes a paused transfer's task: the other browser is back, its channel to resume
+    /// arrived, or the transfer was discarded.
+    pub(super) back: Notify,
     /// The channels for chunks on the other lanes, in the order they opened.
     pub(super) data: RefCell<Vec<Rc<Channel>>>,
     /// Wakes a sender waiting for room on any of the job's channels.
@@ -48,8 +56,10 @@ impl Job {
     ) -> Self {
         let count = transfer.files.len();
         Self {
-            peer,
-            control,
+            peer: RefCell::new(peer),
+            control: RefCell::new(control),
+            resumed_on: RefCell::new(None),
+            back: Notify::default(),
             data: RefCell::new(Vec::new()),
             drained,
             inbox: RefCell::new(None),
@@ -64,6 +74,27 @@ impl Job {
         }
     }
 
+    /// The other browser.
+    pub(super) fn peer(&self) -> PeerId {
+        self.peer.borrow().clone()
+    }
+
+    /// The other browser came back as `peer`.
+    pub(super) fn set_peer(&self, peer: PeerId) {
+        *self.peer.borrow_mut() = peer;
+    }
+
+    /// The transfer's control channel.
+    pub(super) fn control(&self) -> Rc<Channel> {
+        Rc::clone(&self.control.borrow())
+    }
+
+    /// Goes on over `control`, a new control channel, with no chunk channel yet.
+    pub(super) fn set_control(&self, control: Rc<Channel>) {
+        *self.control.borrow_mut() = control;
+        self.data.borrow_mut().clear();
+    }
+
     /// How many lanes carried the transfer: the control channel's and every chunk channel's.
     pub(super) fn lanes(&self) -> usize {
         1 + self.data.borrow().len()
@@ -71,7 +102,7 @@ impl Job {
 
     /// Closes every channel of the transfer, which wakes its tasks.
     pub(super) fn close(&self) {
-        self.control.close();
+        self.control.borrow().close();
         for channel in self.data.borrow().iter() {
             channel.close();
         }

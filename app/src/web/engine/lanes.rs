@@ -10,25 +10,24 @@ use super::send::Sending;
 use super::{Engine, Job};
 use crate::core::stripes::{SAMPLE_SECS, pick_lane};
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::peer::PeerLink;
 use crate::web::{JsError, now_secs};
 
 impl Engine {
     /// Waits until the window takes `len` more bytes and a lane has room; the lane, or
-    /// `None` once the transfer ended.
+    /// `None` once the transfer ended or paused.
     pub(super) async fn room_for(&self, job: &Job, sending: &Sending, len: u64) -> Option<usize> {
         // The page runs one task at a time: no event can slip in between a check and the wait
         // registered after it, only while waiting.
         let mut waited = false;
         loop {
-            if job.transfer.borrow().is_ended() {
+            if !job.transfer.borrow().is_running() {
                 return None;
             }
             if !sending.window.borrow().may_send(len) {
                 let _ = sending.wake.notified().await;
                 continue;
             }
-            let buffered: Vec<u64> = std::iter::once(&job.control)
+            let buffered: Vec<u64> = std::iter::once(&job.control())
                 .chain(job.data.borrow().iter())
                 .map(|channel| {
                     if channel.is_open() {
@@ -53,19 +52,14 @@ impl Engine {
     /// The channel of lane `lane` of `job`: its control channel, or a chunk channel.
     pub(super) fn channel(&self, job: &Job, lane: usize) -> Option<Rc<Channel>> {
         match lane {
-            0 => Some(Rc::clone(&job.control)),
+            0 => Some(job.control()),
             more => job.data.borrow().get(more - 1).cloned(),
         }
     }
 
     /// Every second or so, asks the striping schedule how many lanes to use, and opens the
     /// ones it adds.
-    pub(super) async fn reconsider_lanes(
-        &self,
-        job: &Rc<Job>,
-        link: &PeerLink,
-        sending: &Rc<Sending>,
-    ) {
+    pub(super) async fn reconsider_lanes(&self, job: &Rc<Job>, sending: &Rc<Sending>) {
         let now = now_secs();
         if now - sending.sampled.get() < SAMPLE_SECS {
             return;
@@ -78,6 +72,7 @@ impl Engine {
             .iter()
             .map(|file| file.done)
             .sum();
+        let link = Rc::clone(&sending.link.borrow());
         let rtt = link.rtt_ms().await;
         let wanted = sending.striping.borrow_mut().sample(now, stored, rtt);
         self.open_lanes(job, wanted, sending);
@@ -101,7 +96,7 @@ impl Engine {
     /// Opens a chunk channel for `job` on lane `lane`, and watches it: should it fail, the
     /// blocks it carried go again over the others.
     fn open_lane(&self, job: &Rc<Job>, lane: u32, sending: &Rc<Sending>) -> Result<(), JsError> {
-        let link = self.link(&job.peer, lane)?;
+        let link = self.link(&job.peer(), lane)?;
         let label = format!("{DATA_CHANNEL_PREFIX}{}", job.transfer.borrow().id);
         let channel = Rc::new(Channel::new(
             link.open_channel(&label),
@@ -110,9 +105,11 @@ impl Engine {
         ));
         job.data.borrow_mut().push(Rc::clone(&channel));
         let (job, sending) = (Rc::clone(job), Rc::clone(sending));
+        let epoch = sending.epoch.get();
         spawn_local(async move {
             while !matches!(channel.next().await, ChannelEvent::Closed) {}
-            if !job.transfer.borrow().is_ended() {
+            // A lane of a connection that broke altogether is accounted for by the resumption.
+            if job.transfer.borrow().is_running() && sending.epoch.get() == epoch {
                 let lost = sending.window.borrow().lost_lane(lane as usize);
                 sending.again.borrow_mut().extend(lost);
                 sending.wake.notify_all();

@@ -11,6 +11,7 @@ use ferry_protocol::{DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, Tran
 use wasm_bindgen_futures::spawn_local;
 
 use super::Engine;
+use crate::core::sdp::session_id;
 use crate::core::transfer::TransferError;
 use crate::web::JsError;
 use crate::web::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
@@ -34,6 +35,20 @@ impl Links {
         self.links
             .borrow_mut()
             .retain(|(remote, _), _| remote != peer);
+    }
+
+    /// An offer for `lane` from `peer` that belongs to another peer connection than the link
+    /// has (the peer made a new one after its old one broke): drops the old link, so the
+    /// offer makes a new one. Its transfers notice and go on over the new one.
+    pub(super) fn replace_if_new(&self, peer: &PeerId, lane: u32, sdp: &str) {
+        let key = (peer.clone(), lane);
+        let stale = self.links.borrow().get(&key).is_some_and(|link| {
+            link.remote_session()
+                .is_some_and(|known| Some(known.as_str()) != session_id(sdp))
+        });
+        if stale {
+            self.links.borrow_mut().remove(&key);
+        }
     }
 
     /// Drops every link.
@@ -86,7 +101,7 @@ impl Engine {
             .jobs
             .borrow()
             .values()
-            .any(|job| &job.peer == peer && !job.transfer.borrow().is_ended());
+            .any(|job| &job.peer() == peer && !job.transfer.borrow().is_ended());
         if !busy {
             self.inner
                 .links
@@ -136,7 +151,7 @@ impl Engine {
         let job = TransferId::parse(id)
             .ok()
             .and_then(|id| self.job(&id))
-            .filter(|job| &job.peer == remote && !job.transfer.borrow().is_ended());
+            .filter(|job| &job.peer() == remote && !job.transfer.borrow().is_ended());
         let Some(job) = job else {
             channel.close();
             return;

@@ -17,11 +17,12 @@ mod job;
 mod lanes;
 mod links;
 mod receive;
+mod resume;
 mod send;
 mod storage;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 
@@ -144,6 +145,8 @@ struct Inner {
     my_nick: RefCell<String>,
     ice: RefCell<IceSettings>,
     nicks: RefCell<HashMap<PeerId, String>>,
+    /// The peers on the server now, as far as this engine heard.
+    present: RefCell<HashSet<PeerId>>,
     links: links::Links,
     jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
     storage: Storage,
@@ -182,6 +185,7 @@ impl Engine {
                 my_nick: RefCell::new("the other user".into()),
                 ice: RefCell::new(IceSettings::default()),
                 nicks: RefCell::new(HashMap::new()),
+                present: RefCell::new(HashSet::new()),
                 links: links::Links::default(),
                 jobs: RefCell::new(HashMap::new()),
                 storage: Storage::new(),
@@ -219,25 +223,33 @@ impl Engine {
         self.inner.ice.borrow_mut().hide_ip = hide;
     }
 
-    /// Remembers how a peer is called, for status texts.
+    /// Remembers how a peer is called, for status texts, and that they are on the server: a
+    /// transfer paused with someone of that nick goes on with them.
     pub fn set_nick(&self, peer: &PeerId, nick: &str) {
         self.inner
             .nicks
             .borrow_mut()
             .insert(peer.clone(), nick.to_owned());
+        self.inner.present.borrow_mut().insert(peer.clone());
+        self.peer_back(peer, nick);
     }
 
     /// Applies a signal relayed from `from` for the peer connection on `lane`.
     pub fn handle_signal(&self, from: PeerId, from_nick: &str, payload: SignalPayload, lane: u32) {
         self.set_nick(&from, from_nick);
+        if let SignalPayload::Offer { sdp } = &payload {
+            self.inner.links.replace_if_new(&from, lane, sdp);
+        }
         match self.link(&from, lane) {
             Ok(link) => link.signal(payload),
             Err(error) => super::log(&format!("no connection to {from_nick}: {error}")),
         }
     }
 
-    /// The peer left the server: fail what is running with them and drop their links.
+    /// The peer left the server: pause what is running with them (it goes on when they are
+    /// back), fail what they had not answered yet, and drop their links.
     pub fn peer_left(&self, peer: &PeerId) {
+        self.inner.present.borrow_mut().remove(peer);
         self.peer_gone(peer);
         self.inner.links.forget(peer);
     }
@@ -266,11 +278,13 @@ impl Engine {
         if job.transfer.borrow().is_ended() {
             return;
         }
-        let _ = job.control.send(&TransferMessage::Cancel);
+        let _ = job.control().send(&TransferMessage::Cancel);
         job.transfer.borrow_mut().cancel();
         // Closing wakes the transfer's tasks wherever they wait; queued messages, the
-        // cancellation included, still reach the other side first.
+        // cancellation included, still reach the other side first. A paused transfer's task
+        // waits for the peer instead.
         job.close();
+        job.back.notify_all();
         self.publish(&job);
         (self.inner.events)(EngineEvent::OfferGone(id.clone()));
     }
@@ -321,18 +335,24 @@ impl Engine {
         self.fail_with(peer, &TransferError::PeerGone(nick));
     }
 
-    /// Fails every unfinished transfer with `peer`.
+    /// Pauses every running transfer with `peer` and fails every unanswered one.
     fn fail_with(&self, peer: &PeerId, error: &TransferError) {
         let jobs: Vec<(TransferId, Rc<Job>)> = self
             .inner
             .jobs
             .borrow()
             .iter()
-            .filter(|(_, job)| &job.peer == peer)
+            .filter(|(_, job)| &job.peer() == peer)
             .map(|(id, job)| (id.clone(), Rc::clone(job)))
             .collect();
         for (id, job) in jobs {
-            if job.transfer.borrow().is_ended() {
+            // A paused transfer stays paused: a new connection that fails while it tries to
+            // go on is one attempt of many.
+            if job.transfer.borrow().is_ended() || job.transfer.borrow().is_paused() {
+                continue;
+            }
+            if job.transfer.borrow().is_running() {
+                self.pause(&job);
                 continue;
             }
             job.transfer.borrow_mut().fail(error);
@@ -368,15 +388,22 @@ impl Engine {
         }
         job.transfer.borrow_mut().fail(error);
         let me = self.inner.my_nick.borrow().clone();
-        let _ = job.control.send(&TransferMessage::Failed {
+        let _ = job.control().send(&TransferMessage::Failed {
             reason: error.for_peer(&me).to_string(),
         });
         job.close();
         self.publish(job);
     }
 
-    /// A channel closed under a transfer that was not over: the other side is gone.
+    /// A channel closed under a transfer that was not over: the connection broke, which
+    /// pauses a running transfer; before the answer, the other side is gone.
     fn end_on_close(&self, job: &Job) {
+        if job.transfer.borrow().is_paused() {
+            return;
+        }
+        if job.transfer.borrow().is_running() {
+            return self.pause(job);
+        }
         let peer = job.transfer.borrow().peer.clone();
         job.transfer
             .borrow_mut()

@@ -91,6 +91,9 @@ impl Engine {
                 {
                     break (id, files, version);
                 }
+                ChannelEvent::Message(TransferMessage::Resume { id, version }) => {
+                    return self.resume_incoming(&peer, channel, &id, version);
+                }
                 _ => return,
             }
         };
@@ -116,7 +119,7 @@ impl Engine {
         if let Err(error) = check_version(&nick, version) {
             return self.fail(&job, &error);
         }
-        if let Ok(link) = self.link(&job.peer, 0) {
+        if let Ok(link) = self.link(&job.peer(), 0) {
             self.show_route(&job, &link).await;
         }
         let opfs = self.opfs().await;
@@ -155,6 +158,7 @@ impl Engine {
             version: TRANSFER_VERSION,
         });
         self.publish(&job);
+        self.watch_quiet_close(&job);
         let target = Target {
             picked: picked.as_ref(),
             opfs: opfs.as_ref(),
@@ -163,17 +167,18 @@ impl Engine {
         job.inbox.borrow_mut().take();
         job.close();
         self.publish(&job);
-        self.close_idle_lanes(&job.peer);
+        self.close_idle_lanes(&job.peer());
     }
 
     /// Shows the offer and waits for the user's answer, or for the sender to withdraw it.
     async fn ask(&self, job: &Job, offer: &IncomingOffer) -> Option<Answer> {
         let (answer_sender, answer) = oneshot::channel();
         *job.answer.borrow_mut() = Some(answer_sender);
+        let control = job.control();
         (self.inner.events)(EngineEvent::Offer(offer.clone()));
         let answer = select! {
             answer = answer.fuse() => answer.ok(),
-            event = job.control.next().fuse() => {
+            event = control.next().fuse() => {
                 // The sender withdrew (cancel or gone) before the user answered.
                 match event {
                     ChannelEvent::Message(TransferMessage::Cancel) => {
@@ -196,17 +201,30 @@ impl Engine {
         target: &Target<'_>,
     ) {
         let mut holding = Holding::default();
-        while !job.transfer.borrow().is_ended() {
+        loop {
+            if job.transfer.borrow().is_paused() {
+                // What arrived of blocks not checked yet comes again.
+                holding.chunks.clear();
+                match self.await_resumption(job).await {
+                    Some(control) => self.resumed_receiving(job, control),
+                    None => break,
+                }
+            }
+            if job.transfer.borrow().is_ended() {
+                break;
+            }
+            let control = job.control();
             let event = select! {
-                event = job.control.next().fuse() => event,
+                event = control.next().fuse() => event,
                 event = lanes.next() => match event {
                     Some(event) => event,
                     None => continue,
                 },
             };
-            // A local cancel ends the transfer while this task waits; drop what follows.
-            if job.transfer.borrow().is_ended() {
-                break;
+            // A local cancel ends the transfer while this task waits, and a broken
+            // connection pauses it; drop what follows.
+            if !job.transfer.borrow().is_running() {
+                continue;
             }
             let handled = match event {
                 ChannelEvent::Chunk(header, bytes) => {
@@ -325,7 +343,7 @@ impl Engine {
         let verdict = job.transfer.borrow_mut().check_block(file, block, digest)?;
         match verdict {
             Verdict::Resend => {
-                let _ = job.control.send(&TransferMessage::Resend { file, block });
+                let _ = job.control().send(&TransferMessage::Resend { file, block });
                 Ok(())
             }
             Verdict::Good { .. } => {
@@ -336,7 +354,7 @@ impl Engine {
                     }
                 };
                 sink.write(&chunks).await.map_err(local)?;
-                let _ = job.control.send(&TransferMessage::Stored { file, block });
+                let _ = job.control().send(&TransferMessage::Stored { file, block });
                 self.progress(job, file as usize);
                 let whole = job.transfer.borrow_mut().whole(file as usize)?;
                 if let Some(file) = whole {
@@ -380,7 +398,7 @@ impl Engine {
         self.keep(job, index, finished.map_err(local)?);
         job.transfer.borrow_mut().complete_file(file)?;
         let _ = job
-            .control
+            .control()
             .send(&TransferMessage::FileVerified { index: file });
         self.publish(job);
         Ok(())

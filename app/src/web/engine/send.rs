@@ -2,7 +2,9 @@
 //! read each file a block at a time, start hashing the block, stripe its chunks over the
 //! lanes that have room, and announce its digest; after a file's last block, its digest.
 //! Beside it, a reader takes the receiver's acknowledgements (which open the window), its
-//! requests to send a block again, and its verdicts.
+//! requests to send a block again, and its verdicts. When the connection breaks, the transfer
+//! pauses and [`super::resume`] brings it back; sending then goes on with the blocks the
+//! receiver lacks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -20,8 +22,9 @@ use super::{Engine, Job};
 use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
 use crate::core::chunking::{chunk_ranges, chunk_size};
 use crate::core::flow::SendWindow;
+use crate::core::resume::Held;
 use crate::core::stripes::Striping;
-use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
+use crate::core::transfer::{Reaction, Status, Transfer, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::files::{self, SliceReader};
 use crate::web::peer::PeerLink;
@@ -30,10 +33,12 @@ use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 /// How long a sender waits for the connection to the receiver before it gives up and says
 /// there is no network path. ICE finds a path, relayed or not, within a few seconds when one
 /// exists; a link that knows sooner (no candidates at all) reports at once.
-const CONNECT_DEADLINE_MS: u32 = 20_000;
+pub(super) const CONNECT_DEADLINE_MS: u32 = 20_000;
 
 /// What the sending task and the reader beside it share.
 pub(super) struct Sending {
+    /// The connection of the first lane, which the striping schedule measures.
+    pub(super) link: RefCell<Rc<PeerLink>>,
     pub(super) window: RefCell<SendWindow>,
     /// Blocks to send again: asked for by the receiver, or carried by a lane that failed.
     pub(super) again: RefCell<VecDeque<(u32, u32)>>,
@@ -45,6 +50,33 @@ pub(super) struct Sending {
     pub(super) sampled: Cell<f64>,
     /// Reads the files, block by block, into one buffer.
     pub(super) reader: RefCell<SliceReader>,
+    /// The digest of every block read so far, by file and block: each file's digest is made
+    /// of them, and a resumed transfer is checked against them.
+    pub(super) digests: RefCell<Vec<Vec<Option<[u8; 32]>>>>,
+    /// What the receiver held when the transfer last resumed: those blocks are not sent.
+    pub(super) held: RefCell<Vec<Held>>,
+    /// Counts resumptions, so a watcher of a lane from before one does not act after it.
+    pub(super) epoch: Cell<u32>,
+}
+
+impl Sending {
+    /// Goes on after a resumption: the receiver holds `held`, nothing is in flight any more,
+    /// and nothing is queued to go again (what the receiver lacks goes anyway).
+    pub(super) fn restart(&self, held: Vec<Held>, link: Rc<PeerLink>, window: u64) {
+        *self.held.borrow_mut() = held;
+        *self.link.borrow_mut() = link;
+        *self.window.borrow_mut() = SendWindow::new(window);
+        self.again.borrow_mut().clear();
+        self.epoch.set(self.epoch.get() + 1);
+    }
+
+    /// Whether block `block` of file `file` is to be sent.
+    fn wants(&self, file: usize, block: u32) -> bool {
+        self.held
+            .borrow()
+            .get(file)
+            .is_none_or(|held| held.wants(block))
+    }
 }
 
 impl Engine {
@@ -83,42 +115,62 @@ impl Engine {
         Ok(id)
     }
 
-    async fn run_outgoing(&self, job: &Rc<Job>, link: &PeerLink, files: &[File]) {
+    async fn run_outgoing(&self, job: &Rc<Job>, link: &Rc<PeerLink>, files: &[File]) {
         if !self.offer(job, link).await {
             return;
         }
         job.transfer.borrow_mut().accept();
         self.publish(job);
+        self.watch_quiet_close(job);
         let rtt = link.rtt_ms().await;
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|file| files::describe(file).size)
+            .collect();
         let sending = Rc::new(Sending {
+            link: RefCell::new(Rc::clone(link)),
             window: RefCell::new(SendWindow::new(self.inner.config.window)),
             again: RefCell::new(VecDeque::new()),
             wake: Notify::default(),
             striping: RefCell::new(Striping::new(self.inner.config.lanes, rtt)),
             sampled: Cell::new(now_secs()),
             reader: RefCell::new(SliceReader::default()),
+            digests: RefCell::new(
+                sizes
+                    .iter()
+                    .map(|&size| vec![None; block_count(size) as usize])
+                    .collect(),
+            ),
+            held: RefCell::new(Vec::new()),
+            epoch: Cell::new(0),
         });
-        {
-            let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
-            spawn_local(async move { engine.read_answers(&job, &sending).await });
-        }
         // Each chunk leaves room for its header within the smaller side's message limit.
         let chunk = chunk_size(link.max_message_size()) - ferry_protocol::chunk::CHUNK_HEADER_BYTES;
-        let result = self
-            .send_all(job, link, files, &sending, chunk)
-            .await
-            .and(self.serve_again(job, files, &sending, chunk).await);
-        if let Err(error) = result {
-            self.fail(job, &TransferError::Local(error.to_string()));
+        loop {
+            {
+                let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
+                spawn_local(async move { engine.read_answers(&job, &sending).await });
+            }
+            let result = self
+                .send_all(job, files, &sending, chunk)
+                .await
+                .and(self.serve_again(job, files, &sending, chunk).await);
+            if let Err(error) = result {
+                return self.fail(job, &TransferError::Local(error.to_string()));
+            }
+            if !job.transfer.borrow().is_paused() || !self.resume_outgoing(job, &sending).await {
+                return;
+            }
         }
     }
 
     /// Opens the channel, offers the files and waits for the answer; true when accepted.
     async fn offer(&self, job: &Job, link: &PeerLink) -> bool {
         let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+        let control = job.control();
         loop {
             let event = select! {
-                event = job.control.next().fuse() => event,
+                event = control.next().fuse() => event,
                 () = deadline => {
                     let peer = job.transfer.borrow().peer.clone();
                     let why = link.no_path();
@@ -150,11 +202,11 @@ impl Engine {
                 .collect(),
             version: TRANSFER_VERSION,
         };
-        if job.control.send(&offer).is_err() {
+        if job.control().send(&offer).is_err() {
             self.end_on_close(job);
             return false;
         }
-        let message = match job.control.next().await {
+        let message = match job.control().next().await {
             ChannelEvent::Message(message) => message,
             ChannelEvent::Closed => {
                 self.end_on_close(job);
@@ -202,11 +254,12 @@ impl Engine {
         self.publish(job);
     }
 
-    /// Sends every file, block by block, then its digest.
+    /// Sends every file the receiver does not hold whole, block by block (skipping the
+    /// blocks it holds), then the file's digest; returns early when the transfer stops
+    /// running.
     async fn send_all(
         &self,
         job: &Rc<Job>,
-        link: &PeerLink,
         files: &[File],
         sending: &Rc<Sending>,
         chunk: usize,
@@ -214,26 +267,34 @@ impl Engine {
         let lanes = sending.striping.borrow().lanes();
         self.open_lanes(job, lanes, sending);
         for (index, file) in files.iter().enumerate() {
+            if job.transfer.borrow().files[index].status != Status::Sending {
+                continue;
+            }
             let file_index = u32::try_from(index).unwrap_or(u32::MAX);
             let size = job.transfer.borrow().files[index].meta.size;
-            let mut digests = Vec::new();
             for block in 0..block_count(size) {
                 self.send_queued_again(job, files, sending, chunk).await?;
-                if job.transfer.borrow().is_ended() {
+                if !job.transfer.borrow().is_running() {
                     return Ok(());
                 }
-                digests.push(
+                if sending.wants(index, block) {
                     self.send_block(job, file, file_index, block, sending, chunk)
-                        .await?,
-                );
-                self.reconsider_lanes(job, link, sending).await;
+                        .await?;
+                    self.reconsider_lanes(job, sending).await;
+                }
             }
-            if job.transfer.borrow().is_ended() {
+            if !job.transfer.borrow().is_running() {
                 return Ok(());
             }
+            // Every block is read by now: sent here, or held by the receiver, whose account
+            // of it was checked against this side's digests when the transfer resumed.
+            let digests: Vec<[u8; 32]> = sending.digests.borrow()[index]
+                .iter()
+                .map(|digest| digest.unwrap_or_default())
+                .collect();
             let digest = file_digest(&digests);
             job.transfer.borrow_mut().file_sent(index, digest.clone());
-            let _ = job.control.send(&TransferMessage::FileEnd {
+            let _ = job.control().send(&TransferMessage::FileEnd {
                 index: file_index,
                 digest,
             });
@@ -250,7 +311,7 @@ impl Engine {
         sending: &Sending,
         chunk: usize,
     ) -> Result<(), JsError> {
-        while !job.transfer.borrow().is_ended() {
+        while job.transfer.borrow().is_running() {
             if sending.again.borrow().is_empty() {
                 let _ = sending.wake.notified().await;
             }
@@ -272,7 +333,7 @@ impl Engine {
             let Some((file, block)) = next else {
                 return Ok(());
             };
-            if job.transfer.borrow().is_ended() {
+            if !job.transfer.borrow().is_running() {
                 return Ok(());
             }
             if let Some(source) = files.get(file as usize) {
@@ -282,8 +343,8 @@ impl Engine {
         }
     }
 
-    /// Reads block `block` of `file` (the `index`th of the offer), starts hashing it, sends
-    /// its chunks over the lanes with room, and announces its digest; returns the digest.
+    /// Reads block `block` of `file` (the `index`th of the offer), hashes it, announces its
+    /// digest and sends its chunks over the lanes with room, until the transfer stops running.
     async fn send_block(
         &self,
         job: &Rc<Job>,
@@ -292,7 +353,7 @@ impl Engine {
         block: u32,
         sending: &Sending,
         chunk: usize,
-    ) -> Result<[u8; 32], JsError> {
+    ) -> Result<(), JsError> {
         let size = job.transfer.borrow().files[index as usize].meta.size;
         let range = block_range(size, block);
         // Only this task reads; the reader is taken out for the wait rather than borrowed
@@ -302,9 +363,12 @@ impl Engine {
         sending.reader.replace(reader);
         let bytes = read?;
         let digest = block_digest(&bytes.to_vec());
+        if let Some(slot) = sending.digests.borrow_mut()[index as usize].get_mut(block as usize) {
+            *slot = Some(digest);
+        }
         // The digest goes first, so it is there when the block's last chunk lands, on
         // whichever lane that is.
-        let _ = job.control.send(&TransferMessage::Block {
+        let _ = job.control().send(&TransferMessage::Block {
             file: index,
             index: block,
             digest: DigestHex::from_digest(digest),
@@ -317,7 +381,7 @@ impl Engine {
             let len = part.end - part.start;
             let lane = self.room_for(job, sending, len).await;
             let Some(lane) = lane else {
-                return Ok([0; 32]);
+                return Ok(());
             };
             // Offsets within one block are below its 1 MiB, so they fit in u32.
             #[allow(clippy::cast_possible_truncation)]
@@ -337,14 +401,15 @@ impl Engine {
             let most = &self.inner.most_in_flight;
             most.set(most.get().max(window.most_in_flight()));
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// Sender: reads the receiver's acknowledgements, requests and verdicts until the
-    /// transfer ends, waking the sending task after each.
+    /// transfer ends or pauses, waking the sending task after each.
     async fn read_answers(&self, job: &Rc<Job>, sending: &Sending) {
-        while !job.transfer.borrow().is_ended() {
-            let event = job.control.next().await;
+        let control = job.control();
+        while job.transfer.borrow().is_running() {
+            let event = control.next().await;
             match event {
                 ChannelEvent::Message(message) => self.on_answer(job, sending, message),
                 ChannelEvent::Closed => self.end_on_close(job),
@@ -356,11 +421,15 @@ impl Engine {
             }
             sending.wake.notify_all();
         }
+        sending.wake.notify_all();
+        if job.transfer.borrow().is_paused() {
+            return;
+        }
         // Every verdict is in (or the transfer failed): the channels have done their work.
         job.close();
         sending.wake.notify_all();
         self.publish(job);
-        self.close_idle_lanes(&job.peer);
+        self.close_idle_lanes(&job.peer());
     }
 
     fn on_answer(&self, job: &Job, sending: &Sending, message: TransferMessage) {

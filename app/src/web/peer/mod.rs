@@ -320,6 +320,14 @@ impl PeerLink {
         property(&sctp, "maxMessageSize").as_f64()
     }
 
+    /// The session id of the other browser's description, once it gave one. Read through
+    /// `Reflect`, because Firefox throws when a closed connection is asked for it.
+    pub fn remote_session(&self) -> Option<String> {
+        let remote = property(&self.connection, "remoteDescription");
+        let sdp = property(&remote, "sdp").as_string()?;
+        crate::core::sdp::session_id(&sdp).map(str::to_owned)
+    }
+
     /// Whether the connection is beyond use: failed, closed, or known to have no path.
     pub fn is_dead(&self) -> bool {
         self.watch.ended.get()

@@ -1,0 +1,266 @@
+//! Pausing and resuming: a transfer whose connection breaks keeps what it has and waits. The
+//! sender reaches the receiver again as soon as it can (at once when only the connection
+//! broke, when the receiver is back on the server otherwise), opens a new control channel and
+//! asks to go on; the receiver answers with what it holds, and the sender sends the rest.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use ferry_protocol::{
+    PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
+};
+use futures::{FutureExt, select};
+use wasm_bindgen_futures::spawn_local;
+
+use super::send::{CONNECT_DEADLINE_MS, Sending};
+use super::{Engine, Job};
+use crate::core::backoff::Backoff;
+use crate::core::resume::read_held;
+use crate::core::transfer::{Direction, Status, TransferError, check_version};
+use crate::web::channel::{Channel, ChannelEvent};
+use crate::web::{mark, random_bytes, sleep};
+
+/// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
+const RETRY_BASE: Duration = Duration::from_secs(1);
+
+/// The longest wait between attempts to reach a peer that is on the server.
+const RETRY_MAX: Duration = Duration::from_secs(15);
+
+/// How often a running transfer looks whether its control channel closed without saying so:
+/// a peer connection closed from this page fires no event.
+const QUIET_CLOSE_CHECK_MS: u32 = 1000;
+
+/// How an attempt to go on ended, when it did not.
+enum Attempt {
+    /// The peer could not be reached (yet): try again later.
+    Unreachable,
+    /// The transfer cannot go on; it ended with this.
+    Over(TransferError),
+    /// The other side discarded the transfer.
+    Discarded,
+}
+
+impl Engine {
+    /// The connection under a running transfer broke: it waits to go on, keeping what it has.
+    pub(super) fn pause(&self, job: &Job) {
+        if !job.transfer.borrow().is_running() {
+            return;
+        }
+        job.transfer.borrow_mut().pause();
+        // The channels of the broken connection carry nothing more; closing them wakes the
+        // transfer's tasks wherever they wait.
+        job.close();
+        self.publish(job);
+    }
+
+    /// Watches `job` until it ends: a control channel that closed without an event pauses
+    /// it, as one that said so does.
+    pub(super) fn watch_quiet_close(&self, job: &Rc<Job>) {
+        let job = Rc::clone(job);
+        spawn_local(async move {
+            while !job.transfer.borrow().is_ended() {
+                sleep(QUIET_CLOSE_CHECK_MS).await;
+                if job.transfer.borrow().is_running() {
+                    job.control().ended_quietly();
+                }
+            }
+        });
+    }
+
+    /// `peer` (re)joined as `nick`: transfers paused with that nick go on with them.
+    pub(super) fn peer_back(&self, peer: &PeerId, nick: &str) {
+        let paused: Vec<Rc<Job>> = self
+            .inner
+            .jobs
+            .borrow()
+            .values()
+            .filter(|job| {
+                let transfer = job.transfer.borrow();
+                transfer.is_paused() && transfer.peer == nick
+            })
+            .cloned()
+            .collect();
+        for job in paused {
+            job.set_peer(peer.clone());
+            job.back.notify_all();
+        }
+    }
+
+    /// Sender: reaches the receiver of the paused `job` again and resumes it; false when the
+    /// transfer ended instead (discarded on either side, or refused).
+    pub(super) async fn resume_outgoing(&self, job: &Rc<Job>, sending: &Sending) -> bool {
+        let random = || f64::from(random_bytes::<1>()[0]) / 255.0;
+        let mut backoff = Backoff::new(RETRY_BASE, RETRY_MAX);
+        loop {
+            if job.transfer.borrow().is_ended() {
+                return false;
+            }
+            if !self.inner.present.borrow().contains(&job.peer()) {
+                // Away from the server: wait until they are back, or the transfer is
+                // discarded.
+                let _ = job.back.notified().await;
+                continue;
+            }
+            match self.reconnect(job, sending).await {
+                Ok(()) => return true,
+                Err(Attempt::Over(error)) => {
+                    self.fail(job, &error);
+                    return false;
+                }
+                Err(Attempt::Discarded) => {
+                    job.transfer.borrow_mut().cancel();
+                    self.publish(job);
+                    return false;
+                }
+                Err(Attempt::Unreachable) => {}
+            }
+            let delay = u32::try_from(backoff.next_delay(random()).as_millis()).unwrap_or(u32::MAX);
+            select! {
+                () = sleep(delay).fuse() => {},
+                _ = job.back.notified().fuse() => {},
+            }
+        }
+    }
+
+    /// Sender: one attempt to open a new control channel to the receiver and resume.
+    async fn reconnect(&self, job: &Rc<Job>, sending: &Sending) -> Result<(), Attempt> {
+        let link = self
+            .link(&job.peer(), 0)
+            .map_err(|_| Attempt::Unreachable)?;
+        let control = Rc::new(Channel::new(
+            link.open_channel(TRANSFER_CHANNEL_LABEL),
+            self.inner.config.high_water,
+            job.drained.clone(),
+        ));
+        let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+        let mut answer = None;
+        while answer.is_none() {
+            let event = select! {
+                event = control.next().fuse() => event,
+                () = deadline => ChannelEvent::Closed,
+            };
+            match event {
+                ChannelEvent::Open => {
+                    let id = job.transfer.borrow().id.clone();
+                    let resume = TransferMessage::Resume {
+                        id,
+                        version: TRANSFER_VERSION,
+                    };
+                    control.send(&resume).map_err(|_| Attempt::Unreachable)?;
+                }
+                ChannelEvent::Message(message) => answer = Some(message),
+                ChannelEvent::Closed => {
+                    control.close();
+                    return Err(Attempt::Unreachable);
+                }
+                ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {
+                    answer = Some(TransferMessage::Decline);
+                }
+            }
+        }
+        let held = match answer {
+            Some(TransferMessage::Resumed { files }) => {
+                let transfer = job.transfer.borrow();
+                let offered: Vec<(&str, u64)> = transfer
+                    .files
+                    .iter()
+                    .map(|file| (file.meta.name.as_str(), file.meta.size))
+                    .collect();
+                read_held(&files, &offered, &sending.digests.borrow())
+            }
+            Some(TransferMessage::Failed { reason }) => {
+                return Err(Attempt::Over(TransferError::Remote(reason)));
+            }
+            Some(TransferMessage::Cancel) => return Err(Attempt::Discarded),
+            _ => return Err(Attempt::Over(job.transfer.borrow().protocol_error())),
+        };
+        job.set_control(control);
+        let held = held.map_err(|error| Attempt::Over(TransferError::Local(error.to_string())))?;
+        job.transfer.borrow_mut().resume_sending(&held);
+        sending.restart(held, link, self.inner.config.window);
+        // The tests and the benchmark read this mark to time a resumption.
+        mark("ferry:resumed");
+        self.publish(job);
+        Ok(())
+    }
+
+    /// Receiver: `peer` opened `channel` to resume transfer `id`. Hands the channel to the
+    /// paused transfer's task, or says why the transfer cannot go on.
+    pub(super) fn resume_incoming(
+        &self,
+        peer: &PeerId,
+        channel: Rc<Channel>,
+        id: &TransferId,
+        version: u32,
+    ) {
+        let nick = self.nick_of(peer);
+        let job = self.job(id).filter(|job| {
+            let transfer = job.transfer.borrow();
+            transfer.direction == Direction::Incoming && transfer.peer == nick
+        });
+        let me = self.inner.my_nick.borrow().clone();
+        let refusal = match &job {
+            _ if let Err(error) = check_version(&nick, version) => Some(TransferMessage::Failed {
+                reason: error.for_peer(&me).to_string(),
+            }),
+            Some(job) if job.transfer.borrow().is_ended() => {
+                let transfer = job.transfer.borrow();
+                let cancelled = transfer
+                    .files
+                    .iter()
+                    .any(|file| file.status == Status::Cancelled);
+                if cancelled {
+                    Some(TransferMessage::Cancel)
+                } else if transfer
+                    .files
+                    .iter()
+                    .all(|file| file.status == Status::Complete)
+                {
+                    Some(TransferMessage::Resumed {
+                        files: transfer.held(),
+                    })
+                } else {
+                    Some(TransferMessage::Failed {
+                        reason: format!("{me} no longer has this transfer"),
+                    })
+                }
+            }
+            Some(_) => None,
+            None => Some(TransferMessage::Failed {
+                reason: format!("{me} no longer has this transfer"),
+            }),
+        };
+        if let Some(refusal) = refusal {
+            let _ = channel.send(&refusal);
+            return;
+        }
+        let Some(job) = job else { return };
+        // This side may not have noticed yet that the old connection broke.
+        self.pause(&job);
+        job.set_peer(peer.clone());
+        *job.resumed_on.borrow_mut() = Some(channel);
+        job.back.notify_all();
+    }
+
+    /// Receiver: waits for the sender to resume the paused `job`; its new control channel,
+    /// or `None` when the transfer was discarded instead.
+    pub(super) async fn await_resumption(&self, job: &Job) -> Option<Rc<Channel>> {
+        loop {
+            if job.transfer.borrow().is_ended() {
+                return None;
+            }
+            if let Some(channel) = job.resumed_on.borrow_mut().take() {
+                return Some(channel);
+            }
+            let _ = job.back.notified().await;
+        }
+    }
+
+    /// Receiver: goes on over `control`, telling the sender what this side holds.
+    pub(super) fn resumed_receiving(&self, job: &Job, control: Rc<Channel>) {
+        job.set_control(control);
+        let files = job.transfer.borrow_mut().resume_receiving();
+        let _ = job.control().send(&TransferMessage::Resumed { files });
+        self.publish(job);
+    }
+}

@@ -1,0 +1,55 @@
+//! Transfers that go on after an interruption: both sides keep what arrived, and once the
+//! browsers reach each other again only the rest is sent.
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use ferry_e2e::webrtc::{break_connections, bytes_sent, resumed_after_break, watch_webrtc};
+use ferry_e2e::{Harness, random_file, run};
+
+use crate::{expect_received, start_transfer};
+
+/// Large enough that breaking it at 40 % leaves many seconds of sending.
+const RESUMED_TRANSFER: u64 = 128 << 20;
+
+/// What may go again beyond the bytes Bo lacked: chunk headers and control messages, which
+/// come to a few kilobytes per mebibyte block.
+const OVERHEAD: u64 = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_mid_transfer_resumes_by_itself_without_resending_what_arrived()
+-> Result<()> {
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        let file = random_file(h.files_dir(), "interrupted.bin", RESUMED_TRANSFER, 14).await?;
+        watch_webrtc(&ana).await?;
+        start_transfer(&ana, &bo, &file).await?;
+        let held = bo
+            .wait_progress_at_least(&file.name, file.len * 2 / 5)
+            .await?;
+        // Every peer connection of Ana's page closes, as when her network drops.
+        let sent_before = break_connections(&ana).await?;
+        let broke = Instant::now();
+        expect_received(&ana, &bo, &file).await?;
+        let took = broke.elapsed();
+        let resent = bytes_sent(&ana).await? - sent_before;
+        let missing = file.len - held;
+        ensure!(
+            resent <= missing + OVERHEAD,
+            "after the break Ana sent {resent} bytes where Bo lacked at most {missing}: \
+             verified blocks went again"
+        );
+        let resumed = resumed_after_break(&ana).await?;
+        ensure!(
+            resumed.is_some(),
+            "Ana's page never marked the transfer resumed"
+        );
+        eprintln!(
+            "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \
+             sent after it for {missing} missing; complete {took:?} after it",
+            file.len
+        );
+        Ok(())
+    })
+    .await
+}
