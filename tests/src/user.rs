@@ -378,6 +378,11 @@ impl User {
         .await
     }
 
+    /// Reloads Ferry's tab, as pressing F5 does.
+    pub async fn reload(&self) -> Result<()> {
+        Ok(self.client().refresh().await?)
+    }
+
     /// Closes Ferry's tab.
     pub async fn close_tab(&self) -> Result<()> {
         self.browser.close_tab().await

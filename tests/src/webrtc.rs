@@ -52,6 +52,28 @@ pub async fn resumed_after_break(user: &User) -> Result<Option<std::time::Durati
         .map(|millis| std::time::Duration::from_secs_f64(millis / 1000.0)))
 }
 
+/// The page's clock (`performance.now()`), in milliseconds.
+///
+/// # Errors
+/// When the browser cannot run the script.
+pub async fn page_clock(user: &User) -> Result<f64> {
+    let value = user
+        .client()
+        .execute("return performance.now();", Vec::new())
+        .await?;
+    value.as_f64().context("the page has no clock")
+}
+
+/// When the app last marked the transfer resumed (`ferry:resumed`), on the page's clock.
+///
+/// # Errors
+/// When the browser cannot run the script.
+pub async fn resumed_at(user: &User) -> Result<Option<f64>> {
+    let script = "const resumed = performance.getEntriesByName('ferry:resumed').pop();
+        return resumed ? resumed.startTime : null;";
+    Ok(user.client().execute(script, Vec::new()).await?.as_f64())
+}
+
 async fn count(user: &User, script: &str) -> Result<u64> {
     let value = user
         .client()

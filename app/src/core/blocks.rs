@@ -238,6 +238,30 @@ impl Assembly {
         (held, file_digest(self.verified.iter().flatten()))
     }
 
+    /// The digests of the blocks that passed their check, in order.
+    pub fn held_digests(&self) -> Vec<[u8; 32]> {
+        self.verified.iter().flatten().copied().collect()
+    }
+
+    /// The record of a file of `size` bytes that holds the blocks marked in `held`, whose
+    /// digests are `digests` in order (as [`Self::held`] and [`Self::held_digests`] gave
+    /// them); `None` when the two do not fit the file or each other.
+    pub fn restore(size: u64, held: &[bool], digests: &[[u8; 32]]) -> Option<Self> {
+        let mut assembly = Self::new(size);
+        if held.len() != assembly.verified.len()
+            || held.iter().filter(|held| **held).count() != digests.len()
+        {
+            return None;
+        }
+        let mut digests = digests.iter();
+        for (index, _) in held.iter().enumerate().filter(|(_, held)| **held) {
+            assembly.verified[index] = digests.next().copied();
+            let range = block_range(size, u32::try_from(index).ok()?);
+            assembly.verified_bytes += range.end - range.start;
+        }
+        Some(assembly)
+    }
+
     /// Whether `block` has all its bytes and an announced digest.
     fn ready(&self, block: u32) -> Next {
         let range = block_range(self.size, block);

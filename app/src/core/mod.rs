@@ -9,6 +9,7 @@ pub mod filename;
 pub mod flow;
 pub mod format;
 pub mod rate;
+pub mod record;
 pub mod resume;
 pub mod route;
 pub mod rows;

@@ -17,6 +17,9 @@ use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 /// Where the "Hide my IP address" choice is remembered across visits.
 const HIDE_IP_KEY: &str = "ferry.hide-ip";
 
+/// Where this tab keeps the nick it joined with, to join again after a reload.
+const NICK_KEY: &str = "ferry.nick";
+
 /// Where the user is in the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -183,6 +186,14 @@ impl Session {
         self.signaling.set_value(Some(client));
     }
 
+    /// Joins again under the nick this tab had before it was reloaded, if it had one: a
+    /// reload then costs no typing, and transfers paused by it go on.
+    pub fn rejoin(self) {
+        if let Some(nick) = prefs::tab_text(NICK_KEY) {
+            self.join(nick);
+        }
+    }
+
     /// Opens the private storage (and clears what closed tabs left) ahead of the first
     /// transfer.
     pub fn prepare_storage(self) {
@@ -306,6 +317,7 @@ impl Session {
                 state.users.set(users);
                 state.selected.set(reselected);
                 state.me.set(Some(nick.as_str().to_owned()));
+                prefs::set_tab_text(NICK_KEY, nick.as_str());
                 state.connection_lost.set(false);
                 state.join_error.set(None);
                 state.phase.set(Phase::Joined);

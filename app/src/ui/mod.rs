@@ -27,6 +27,7 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(session);
     session.prepare_storage();
+    session.rejoin();
 
     // Files dropped anywhere on the page are chosen for sending.
     let over = window_event_listener(ev::dragover, move |event| {

@@ -14,8 +14,9 @@ use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
-    FileSystemGetFileOptions, FileSystemWritableFileStream, WriteCommandType, WriteParams,
+    Blob, BlobPropertyBag, FileSystemCreateWritableOptions, FileSystemDirectoryHandle,
+    FileSystemFileHandle, FileSystemGetFileOptions, FileSystemWritableFileStream, WriteCommandType,
+    WriteParams,
 };
 
 pub use super::opfs::Opfs;
@@ -134,7 +135,8 @@ impl Sink {
                 Err(error) => log(&format!("Ferry writes through a stream: {error}")),
             }
         }
-        let stream = writable(&handle).await?;
+        // The private file may hold blocks from before a reload, which stay.
+        let stream = writable(&handle, true).await?;
         Ok(Self {
             target: Target::Stream {
                 stream,
@@ -179,7 +181,7 @@ impl Sink {
                 .unchecked_into()
             }
         };
-        let stream = writable(&handle).await?;
+        let stream = writable(&handle, false).await?;
         Ok(Self {
             target: Target::Stream {
                 stream,
@@ -303,10 +305,18 @@ impl Sink {
     }
 }
 
-async fn writable(handle: &FileSystemFileHandle) -> Result<FileSystemWritableFileStream, JsError> {
-    Ok(
-        wait(handle.create_writable(), "opening the file for writing")
-            .await?
-            .unchecked_into(),
+/// Opens `handle` for writing; with `keep`, what the file holds stays until overwritten
+/// (otherwise the stream starts empty and replaces the file when closed).
+async fn writable(
+    handle: &FileSystemFileHandle,
+    keep: bool,
+) -> Result<FileSystemWritableFileStream, JsError> {
+    let options = FileSystemCreateWritableOptions::new();
+    options.set_keep_existing_data(keep);
+    Ok(wait(
+        handle.create_writable_with_options(&options),
+        "opening the file for writing",
     )
+    .await?
+    .unchecked_into())
 }

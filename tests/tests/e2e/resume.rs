@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
-use ferry_e2e::webrtc::{break_connections, bytes_sent, resumed_after_break, watch_webrtc};
+use ferry_e2e::webrtc::{
+    break_connections, bytes_sent, page_clock, resumed_after_break, resumed_at, watch_webrtc,
+};
 use ferry_e2e::{Harness, random_file, run};
 
 use crate::{expect_received, start_transfer};
@@ -15,6 +17,9 @@ const RESUMED_TRANSFER: u64 = 128 << 20;
 /// What may go again beyond the bytes Bo lacked: chunk headers and control messages, which
 /// come to a few kilobytes per mebibyte block.
 const OVERHEAD: u64 = 1 << 20;
+
+/// The most the sender runs ahead of what the receiver stored: its window.
+const IN_FLIGHT: u64 = 16 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_closed_mid_transfer_resumes_by_itself_without_resending_what_arrived()
@@ -47,6 +52,50 @@ async fn a_connection_closed_mid_transfer_resumes_by_itself_without_resending_wh
         eprintln!(
             "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \
              sent after it for {missing} missing; complete {took:?} after it",
+            file.len
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verified_blocks()
+-> Result<()> {
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        let file = random_file(h.files_dir(), "reloaded.bin", RESUMED_TRANSFER, 15).await?;
+        watch_webrtc(&ana).await?;
+        start_transfer(&ana, &bo, &file).await?;
+        let held = bo
+            .wait_progress_at_least(&file.name, file.len * 2 / 5)
+            .await?;
+        let sent_before = bytes_sent(&ana).await?;
+        let reloaded = Instant::now();
+        let reloaded_on_anas_clock = page_clock(&ana).await?;
+        bo.reload().await?;
+        // Bo's page comes back joined as bo, showing the transfer paused, until Ana's goes on.
+        ana.wait_online_users(&["bo"]).await?;
+        expect_received(&ana, &bo, &file).await?;
+        let took = reloaded.elapsed();
+        let resent = bytes_sent(&ana).await? - sent_before;
+        let missing = file.len - held;
+        let resumed = resumed_at(&ana)
+            .await?
+            .map(|at| std::time::Duration::from_secs_f64((at - reloaded_on_anas_clock) / 1000.0));
+        ensure!(
+            resumed.is_some(),
+            "Ana's page never marked the transfer resumed"
+        );
+        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk.
+        ensure!(
+            resent <= missing + IN_FLIGHT + OVERHEAD,
+            "after the reload Ana sent {resent} bytes where Bo lacked at most {missing} and \
+             {IN_FLIGHT} were in flight: verified blocks went again"
+        );
+        eprintln!(
+            "reloaded at {held} of {} bytes; resumed {resumed:?} after the reload; {resent} \
+             bytes sent after it for {missing} missing; complete {took:?} after it",
             file.len
         );
         Ok(())

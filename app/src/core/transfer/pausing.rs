@@ -1,9 +1,11 @@
 //! A transfer whose connection broke: paused, with what each side keeps, and resumed.
 
-use ferry_protocol::HeldFile;
+use ferry_protocol::{DigestHex, HeldFile, TransferId};
 
 use super::{Phase, Status, Transfer};
-use crate::core::resume::{Held, to_ranges};
+use crate::core::blocks::{Assembly, block_count};
+use crate::core::record::{Record, RecordedFile};
+use crate::core::resume::{Held, from_ranges, to_ranges};
 
 impl Transfer {
     /// Whether the connection broke and the transfer waits to go on.
@@ -48,6 +50,57 @@ impl Transfer {
             self.phase = Phase::Running;
         }
         self.held()
+    }
+
+    /// Receiver: the record that lets this transfer outlive a reload of the page whose
+    /// folder `tab` holds its files, written at `now` (Unix seconds).
+    pub fn record(&self, tab: &str, now: u64) -> Record {
+        Record {
+            id: self.id.clone(),
+            tab: tab.to_owned(),
+            from: self.peer.clone(),
+            files: self.files.iter().map(|file| file.meta.clone()).collect(),
+            held: self
+                .assemblies
+                .iter()
+                .zip(&self.files)
+                .map(|(assembly, file)| RecordedFile {
+                    complete: matches!(file.status, Status::Verifying | Status::Complete),
+                    blocks: to_ranges(&assembly.held().0),
+                    digests: assembly
+                        .held_digests()
+                        .into_iter()
+                        .map(DigestHex::from_digest)
+                        .collect(),
+                })
+                .collect(),
+            saved_at: now,
+        }
+    }
+
+    /// Receiver: a transfer brought back from its record after a reload, paused until the
+    /// sender asks to go on; `None` when the record does not hold together.
+    pub fn restored(record: &Record) -> Option<Self> {
+        if record.held.len() != record.files.len() {
+            return None;
+        }
+        let id: TransferId = record.id.clone();
+        let mut transfer = Self::incoming(id, &record.from, record.files.clone());
+        for (index, (meta, held)) in record.files.iter().zip(&record.held).enumerate() {
+            let blocks = from_ranges(&held.blocks, block_count(meta.size))?;
+            let digests: Vec<[u8; 32]> = held.digests.iter().map(DigestHex::to_bytes).collect();
+            let assembly = Assembly::restore(meta.size, &blocks, &digests)?;
+            let file = &mut transfer.files[index];
+            if held.complete {
+                file.status = Status::Complete;
+                file.done = meta.size;
+            } else {
+                file.done = assembly.verified_bytes();
+            }
+            transfer.assemblies[index] = assembly;
+        }
+        transfer.phase = Phase::Paused;
+        Some(transfer)
     }
 
     /// Receiver: what this side holds of each file.

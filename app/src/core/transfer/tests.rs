@@ -451,3 +451,66 @@ fn a_paused_transfer_can_be_discarded_and_an_offer_cannot_pause() {
     assert!(running.is_ended());
     assert_eq!(statuses(&running), ["Cancelled"]);
 }
+
+#[test]
+fn a_receivers_record_brings_the_transfer_back_after_a_reload() {
+    let block = u64::from(BLOCK_SIZE);
+    let sizes = [3 * block + 1, 5];
+    let metas = vec![meta("a", sizes[0]), meta("b", sizes[1])];
+    let mut receiver = Transfer::incoming(id(), "ana", metas);
+    receiver.accept();
+    assert!(deliver_block(&mut receiver, 0, sizes[0], 1));
+    assert!(deliver_block(&mut receiver, 0, sizes[0], 3));
+    assert!(deliver_block(&mut receiver, 1, sizes[1], 0));
+    let digest = file_digest([&hash(&content(5))]);
+    assert_eq!(receiver.file_end(1, digest), Ok(Some(1)));
+    receiver.complete_file(1).unwrap();
+    receiver.pause();
+
+    let record = receiver.record("tab1", 1_000);
+    assert_eq!(record.held[0].blocks, [[1, 2], [3, 4]]);
+    assert!(record.held[1].complete);
+    assert_eq!(record.held_bytes(), block + 1 + 5);
+    // It is kept as JSON in the browser's storage.
+    let json = serde_json::to_string(&record).unwrap();
+    let read: crate::core::record::Record = serde_json::from_str(&json).unwrap();
+    assert_eq!(read, record);
+
+    let mut restored = Transfer::restored(&read).unwrap();
+    assert!(restored.is_paused());
+    assert_eq!(restored.shown(0).to_string(), "Paused — waiting for ana");
+    assert_eq!(statuses(&restored), ["Receiving", "Complete"]);
+    assert_eq!(restored.files[0].done, block + 1);
+    assert_eq!(restored.resume_receiving(), receiver.held());
+    // The blocks it held stay checked; the others arrive as usual.
+    assert!(deliver_block(&mut restored, 0, sizes[0], 0));
+    assert!(deliver_block(&mut restored, 0, sizes[0], 2));
+    let whole = file_digest(
+        &(0..4)
+            .map(|b| {
+                let range = block_range(sizes[0], b);
+                hash(&content(sizes[0])[range.start as usize..range.end as usize])
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(restored.file_end(0, whole), Ok(Some(0)));
+}
+
+#[test]
+fn a_record_that_does_not_hold_together_is_not_restored() {
+    let mut receiver = Transfer::incoming(id(), "ana", vec![meta("a", 2 << 20)]);
+    receiver.accept();
+    assert!(deliver_block(&mut receiver, 0, 2 << 20, 0));
+    let good = receiver.record("tab1", 1_000);
+    let mut missing_digest = good.clone();
+    missing_digest.held[0].digests.clear();
+    let mut past_end = good.clone();
+    past_end.held[0].blocks = vec![[0, 3]];
+    let mut fewer_files = good.clone();
+    fewer_files.held.clear();
+    for bad in [missing_digest, past_end, fewer_files] {
+        assert!(Transfer::restored(&bad).is_none(), "{bad:?}");
+    }
+    assert!(!good.is_stale(1_000 + 6 * 24 * 3600));
+    assert!(good.is_stale(1_000 + 8 * 24 * 3600));
+}

@@ -17,6 +17,7 @@ mod job;
 mod lanes;
 mod links;
 mod receive;
+mod records;
 mod resume;
 mod send;
 mod storage;
@@ -37,7 +38,7 @@ use super::peer::IcePolicy;
 use crate::core::flow::WINDOW;
 use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
-use crate::core::transfer::TransferError;
+use crate::core::transfer::{Transfer, TransferError};
 
 /// How often a running transfer republishes its progress, in seconds.
 const PROGRESS_INTERVAL: f64 = 0.2;
@@ -149,6 +150,9 @@ struct Inner {
     present: RefCell<HashSet<PeerId>>,
     links: links::Links,
     jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
+    /// Incoming transfers brought back from their records after a reload, until their
+    /// senders ask to go on.
+    restored: RefCell<HashMap<TransferId, Transfer>>,
     storage: Storage,
     backpressure_waits: Cell<u64>,
     most_in_flight: Cell<u64>,
@@ -188,6 +192,7 @@ impl Engine {
                 present: RefCell::new(HashSet::new()),
                 links: links::Links::default(),
                 jobs: RefCell::new(HashMap::new()),
+                restored: RefCell::new(HashMap::new()),
                 storage: Storage::new(),
                 backpressure_waits: Cell::new(0),
                 most_in_flight: Cell::new(0),
@@ -251,6 +256,7 @@ impl Engine {
     pub fn peer_left(&self, peer: &PeerId) {
         self.inner.present.borrow_mut().remove(peer);
         self.peer_gone(peer);
+        self.peer_away(peer);
         self.inner.links.forget(peer);
     }
 
@@ -258,6 +264,7 @@ impl Engine {
     /// transfer.
     pub async fn prepare_storage(&self) {
         let _ = self.opfs().await;
+        self.restore_records();
     }
 
     /// Answers an offer.
@@ -273,6 +280,7 @@ impl Engine {
     /// Cancels a transfer from this side.
     pub fn cancel(&self, id: &TransferId) {
         let Some(job) = self.job(id) else {
+            self.discard_restored(id);
             return;
         };
         if job.transfer.borrow().is_ended() {
@@ -292,6 +300,7 @@ impl Engine {
     /// The page is going: closes every peer connection, so the other browsers see their
     /// transfers with this one end at once, and deletes this tab's private files.
     pub fn shutdown(&self) {
+        self.save_records_now();
         self.forget_files();
         self.inner.links.clear();
     }

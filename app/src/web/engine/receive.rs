@@ -25,9 +25,9 @@ use crate::web::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
 use crate::web::{JsError, Notify};
 
 /// Where a transfer's files go, as the user answered.
-struct Target<'a> {
-    picked: Option<&'a Picked>,
-    opfs: Option<&'a Opfs>,
+pub(super) struct Target<'a> {
+    pub(super) picked: Option<&'a Picked>,
+    pub(super) opfs: Option<&'a Opfs>,
 }
 
 /// What the receiving task holds besides the transfer: each file's open sink, the chunks
@@ -151,22 +151,31 @@ impl Engine {
                 return self.publish(&job);
             }
         };
-        let (inbox, chunks) = mpsc::unbounded();
-        *job.inbox.borrow_mut() = Some(inbox);
         job.transfer.borrow_mut().accept();
+        // Files kept in the private folder can wait there for the sender across a reload.
+        job.resumable.set(picked.is_none() && opfs.is_some());
         let _ = channel.send(&TransferMessage::Accept {
             version: TRANSFER_VERSION,
         });
-        self.publish(&job);
-        self.watch_quiet_close(&job);
         let target = Target {
             picked: picked.as_ref(),
             opfs: opfs.as_ref(),
         };
-        self.receive(&job, chunks, &target).await;
+        self.receive_to_the_end(&job, &target).await;
+    }
+
+    /// Receives `job`'s files into `target` until the transfer ends, then lets its channels
+    /// and extra lanes go.
+    pub(super) async fn receive_to_the_end(&self, job: &Rc<Job>, target: &Target<'_>) {
+        let (inbox, chunks) = mpsc::unbounded();
+        *job.inbox.borrow_mut() = Some(inbox);
+        self.publish(job);
+        self.watch_quiet_close(job);
+        self.receive(job, chunks, target).await;
         job.inbox.borrow_mut().take();
         job.close();
-        self.publish(&job);
+        self.forget_record(job).await;
+        self.publish(job);
         self.close_idle_lanes(&job.peer());
     }
 
@@ -355,6 +364,7 @@ impl Engine {
                 };
                 sink.write(&chunks).await.map_err(local)?;
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
+                self.save_record(job, false);
                 self.progress(job, file as usize);
                 let whole = job.transfer.borrow_mut().whole(file as usize)?;
                 if let Some(file) = whole {

@@ -47,6 +47,7 @@ impl Engine {
             return;
         }
         job.transfer.borrow_mut().pause();
+        self.save_record(job, true);
         // The channels of the broken connection carry nothing more; closing them wakes the
         // transfer's tasks wherever they wait.
         job.close();
@@ -65,6 +66,15 @@ impl Engine {
                 }
             }
         });
+    }
+
+    /// `peer` left the server: a paused transfer trying to reach them stops trying.
+    pub(super) fn peer_away(&self, peer: &PeerId) {
+        for job in self.inner.jobs.borrow().values() {
+            if &job.peer() == peer {
+                job.back.notify_all();
+            }
+        }
     }
 
     /// `peer` (re)joined as `nick`: transfers paused with that nick go on with them.
@@ -101,7 +111,13 @@ impl Engine {
                 let _ = job.back.notified().await;
                 continue;
             }
-            match self.reconnect(job, sending).await {
+            // The peer leaving, or coming back under a new session, makes this attempt moot:
+            // start over at once with what is known now.
+            let attempt = select! {
+                attempt = self.reconnect(job, sending).fuse() => attempt,
+                _ = job.back.notified().fuse() => continue,
+            };
+            match attempt {
                 Ok(()) => return true,
                 Err(Attempt::Over(error)) => {
                     self.fail(job, &error);
@@ -193,6 +209,9 @@ impl Engine {
         id: &TransferId,
         version: u32,
     ) {
+        if self.job(id).is_none() && self.resume_restored(peer, Rc::clone(&channel), id) {
+            return;
+        }
         let nick = self.nick_of(peer);
         let job = self.job(id).filter(|job| {
             let transfer = job.transfer.borrow();

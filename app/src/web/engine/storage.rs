@@ -11,7 +11,7 @@ use web_sys::Blob;
 use super::{Engine, EngineEvent, Job};
 use crate::core::rows::row_key;
 use crate::web::sink::{Finished, Opfs, Picked};
-use crate::web::{files, log, random_bytes};
+use crate::web::{files, log, prefs, random_bytes};
 
 /// The user's answer to an offer.
 #[derive(Clone, Debug)]
@@ -40,12 +40,25 @@ pub(super) struct Received {
     entry: Option<String>,
 }
 
+/// Where this tab keeps its folder's name, so a reload finds its partial files again.
+const TAB_KEY: &str = "ferry-tab";
+
 impl Storage {
     pub(super) fn new() -> Self {
+        let tab = prefs::tab_text(TAB_KEY).unwrap_or_else(|| {
+            let tab = crate::web::hex(&random_bytes::<8>());
+            prefs::set_tab_text(TAB_KEY, &tab);
+            tab
+        });
         Self {
-            tab: crate::web::hex(&random_bytes::<8>()),
+            tab,
             opfs: RefCell::new(None),
         }
+    }
+
+    /// This tab's folder's name.
+    pub(super) fn tab(&self) -> &str {
+        &self.tab
     }
 }
 
@@ -72,6 +85,9 @@ impl Engine {
     /// with its last row.
     pub fn dismiss(&self, id: &TransferId, index: usize) {
         let Some(job) = self.job(id) else {
+            // A row of a transfer that was discarded before it was taken up again after a
+            // reload: nothing else is left of it.
+            (self.inner.events)(EngineEvent::Removed(row_key(id, index)));
             return;
         };
         let running = job

@@ -1,0 +1,204 @@
+//! Incoming transfers that outlive a reload of the page: while a transfer into the private
+//! folder runs, its record ([`crate::core::record`]) is kept in local storage (at most every
+//! second, and at once when it pauses or the page goes). After a reload, start-up shows this
+//! tab's unfinished transfers as paused, and when their sender asks to go on, they do, from
+//! the blocks their record names. Records older than a week are cleared.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use ferry_protocol::{PeerId, TransferId};
+use wasm_bindgen_futures::spawn_local;
+
+use super::receive::Target;
+use super::{Engine, EngineEvent, Job};
+use crate::core::record::Record;
+use crate::core::rows::{Around, row_key, rows};
+use crate::core::transfer::{Status, Transfer};
+use crate::web::channel::Channel;
+use crate::web::{Notify, log, now_secs, prefs};
+
+/// Records are kept in local storage under this prefix and the transfer's id.
+const RECORD_PREFIX: &str = "ferry-resume:";
+
+/// The least time between two writes of one transfer's record, in seconds.
+const SAVE_INTERVAL: f64 = 1.0;
+
+fn record_key(id: &TransferId) -> String {
+    format!("{RECORD_PREFIX}{id}")
+}
+
+/// The wall clock in whole Unix seconds, for records that outlive the page.
+fn unix_secs() -> u64 {
+    // Milliseconds since 1970 are a whole, positive number far below 2^53.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let secs = (js_sys::Date::now() / 1000.0) as u64;
+    secs
+}
+
+impl Engine {
+    /// Receiver: keeps `job`'s record, at most every [`SAVE_INTERVAL`] unless `now`.
+    pub(super) fn save_record(&self, job: &Job, now: bool) {
+        if !job.resumable.get() || job.transfer.borrow().is_ended() {
+            return;
+        }
+        let clock = now_secs();
+        if !now && clock - job.record_saved.get() < SAVE_INTERVAL {
+            return;
+        }
+        job.record_saved.set(clock);
+        let transfer = job.transfer.borrow();
+        let record = transfer.record(self.inner.storage.tab(), unix_secs());
+        let saved = serde_json::to_string(&record)
+            .is_ok_and(|json| prefs::set_text(&record_key(&transfer.id), &json));
+        if !saved {
+            log(
+                "could not keep the record of an incoming transfer: it cannot resume after a reload",
+            );
+        }
+    }
+
+    /// The page is going: keeps the record of every transfer still coming in.
+    pub(super) fn save_records_now(&self) {
+        let jobs: Vec<Rc<Job>> = self.inner.jobs.borrow().values().cloned().collect();
+        for job in jobs {
+            self.save_record(&job, true);
+        }
+    }
+
+    /// Receiver: `job` ended; its record goes, and with it the partial files of the files
+    /// that did not arrive.
+    pub(super) async fn forget_record(&self, job: &Job) {
+        if !job.resumable.get() {
+            return;
+        }
+        let (id, unfinished) = {
+            let transfer = job.transfer.borrow();
+            let unfinished: Vec<usize> = transfer
+                .files
+                .iter()
+                .enumerate()
+                .filter(|(_, file)| file.status != Status::Complete)
+                .map(|(index, _)| index)
+                .collect();
+            (transfer.id.clone(), unfinished)
+        };
+        prefs::remove(&record_key(&id));
+        self.remove_partials(&id, &unfinished).await;
+    }
+
+    async fn remove_partials(&self, id: &TransferId, files: &[usize]) {
+        if let Some(opfs) = self.opfs().await {
+            for &index in files {
+                opfs.remove(&row_key(id, index)).await;
+            }
+        }
+    }
+
+    /// Start-up: shows this tab's unfinished incoming transfers, paused until their senders
+    /// are back, and clears records older than a week.
+    pub(super) fn restore_records(&self) {
+        let tab = self.inner.storage.tab().to_owned();
+        for key in prefs::keys_with_prefix(RECORD_PREFIX) {
+            let record = prefs::text(&key)
+                .and_then(|json| serde_json::from_str::<Record>(&json).ok())
+                .filter(|record| !record.is_stale(unix_secs()));
+            let Some(record) = record else {
+                prefs::remove(&key);
+                continue;
+            };
+            // Another tab's: it may be open. Its folder goes when that tab is gone for good.
+            if record.tab != tab {
+                continue;
+            }
+            let Some(transfer) = Transfer::restored(&record) else {
+                prefs::remove(&key);
+                continue;
+            };
+            (self.inner.events)(EngineEvent::Rows(rows(
+                &transfer,
+                Around {
+                    rates: &[],
+                    saved: &[],
+                    dismissed: &HashSet::new(),
+                    route: None,
+                    lanes: 1,
+                },
+            )));
+            self.inner
+                .restored
+                .borrow_mut()
+                .insert(transfer.id.clone(), transfer);
+        }
+    }
+
+    /// Receiver: `peer` asks over `channel` to go on with transfer `id`, which this page
+    /// brought back from its record. Whether it was one.
+    pub(super) fn resume_restored(
+        &self,
+        peer: &PeerId,
+        channel: Rc<Channel>,
+        id: &TransferId,
+    ) -> bool {
+        let nick = self.nick_of(peer);
+        let restored = self.inner.restored.borrow_mut().remove(id);
+        let Some(transfer) = restored else {
+            return false;
+        };
+        if transfer.peer != nick {
+            self.inner
+                .restored
+                .borrow_mut()
+                .insert(id.clone(), transfer);
+            return false;
+        }
+        let job = Rc::new(Job::new(
+            peer.clone(),
+            Rc::clone(&channel),
+            Notify::default(),
+            transfer,
+        ));
+        job.resumable.set(true);
+        *job.resumed_on.borrow_mut() = Some(channel);
+        self.inner
+            .jobs
+            .borrow_mut()
+            .insert(id.clone(), Rc::clone(&job));
+        let engine = self.clone();
+        spawn_local(async move {
+            let opfs = engine.opfs().await;
+            let target = Target {
+                picked: None,
+                opfs: opfs.as_ref(),
+            };
+            engine.receive_to_the_end(&job, &target).await;
+        });
+        true
+    }
+
+    /// Discards a transfer brought back from its record: its record and partial files go.
+    /// Whether it was one.
+    pub(super) fn discard_restored(&self, id: &TransferId) -> bool {
+        let Some(mut transfer) = self.inner.restored.borrow_mut().remove(id) else {
+            return false;
+        };
+        transfer.cancel();
+        prefs::remove(&record_key(id));
+        let unfinished: Vec<usize> = (0..transfer.files.len())
+            .filter(|&index| transfer.files[index].status != Status::Complete)
+            .collect();
+        (self.inner.events)(EngineEvent::Rows(rows(
+            &transfer,
+            Around {
+                rates: &[],
+                saved: &[],
+                dismissed: &HashSet::new(),
+                route: None,
+                lanes: 1,
+            },
+        )));
+        let (engine, id) = (self.clone(), id.clone());
+        spawn_local(async move { engine.remove_partials(&id, &unfinished).await });
+        true
+    }
+}
