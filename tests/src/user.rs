@@ -138,9 +138,14 @@ impl User {
 
     /// Gives `files` to the "Choose files" input, as choosing them in the file picker does.
     pub async fn choose_files(&self, files: &[&SourceFile]) -> Result<()> {
+        self.give_files("Choose files", files).await
+    }
+
+    /// Gives `files` to the input named `input`, as choosing them in its file picker does.
+    pub async fn give_files(&self, input: &str, files: &[&SourceFile]) -> Result<()> {
         let input = self
-            .wait("the \"Choose files\" input", DEADLINE, async |user| {
-                user.named(Role::FileInput, "Choose files").await
+            .wait(&format!("the {input:?} input"), DEADLINE, async |user| {
+                user.named(Role::FileInput, input).await
             })
             .await?;
         let paths: Vec<String> = files

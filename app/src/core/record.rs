@@ -65,3 +65,137 @@ impl Record {
             .sum()
     }
 }
+
+/// One unfinished outgoing transfer, as kept in the browser's storage: enough to show after a
+/// reload which files it needs again, and to recognise them when they are picked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentRecord {
+    /// The transfer.
+    pub id: TransferId,
+    /// The tab that sent it.
+    pub tab: String,
+    /// The receiver's nick.
+    pub to: String,
+    /// The files, in the offer's order.
+    pub files: Vec<SentFile>,
+    /// When the record was written, in Unix seconds.
+    pub saved_at: u64,
+}
+
+/// One file of an outgoing transfer, and how to know it again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentFile {
+    /// Its name, size and type, as offered.
+    pub meta: FileMeta,
+    /// When it was last modified, in milliseconds since 1970, as the browser reported it.
+    pub last_modified: f64,
+}
+
+/// Why the files picked to resume a transfer are not the ones it sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PickError {
+    /// A file of the transfer is not among those picked.
+    #[error("{0} was not picked")]
+    Missing(String),
+    /// A file of that name was picked, but its size or date differ: another file, or this
+    /// one changed since it was sent.
+    #[error("the {0} picked is not the one that was being sent (its size or date differ)")]
+    Changed(String),
+}
+
+impl SentRecord {
+    /// Whether the record is older than [`KEEP_SECS`] at `now` (Unix seconds).
+    pub fn is_stale(&self, now: u64) -> bool {
+        now.saturating_sub(self.saved_at) as f64 > KEEP_SECS
+    }
+
+    /// Finds each of the transfer's files among `picked` (name, size, last modified): the
+    /// position in `picked` of each, in the offer's order.
+    ///
+    /// # Errors
+    /// When a file is missing, or one of its name differs in size or date.
+    pub fn find(&self, picked: &[(String, u64, f64)]) -> Result<Vec<usize>, PickError> {
+        self.files
+            .iter()
+            .map(|wanted| {
+                let named: Vec<usize> = picked
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (name, _, _))| *name == wanted.meta.name)
+                    .map(|(index, _)| index)
+                    .collect();
+                if named.is_empty() {
+                    return Err(PickError::Missing(wanted.meta.name.clone()));
+                }
+                named
+                    .into_iter()
+                    .find(|&index| {
+                        let (_, size, modified) = &picked[index];
+                        *size == wanted.meta.size && *modified == wanted.last_modified
+                    })
+                    .ok_or_else(|| PickError::Changed(wanted.meta.name.clone()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(files: &[(&str, u64, f64)]) -> SentRecord {
+        SentRecord {
+            id: TransferId::from_random_bytes([2; 16]),
+            tab: "tab".into(),
+            to: "bo".into(),
+            files: files
+                .iter()
+                .map(|&(name, size, last_modified)| SentFile {
+                    meta: FileMeta {
+                        name: name.into(),
+                        size,
+                        mime: String::new(),
+                    },
+                    last_modified,
+                })
+                .collect(),
+            saved_at: 100,
+        }
+    }
+
+    fn picked(files: &[(&str, u64, f64)]) -> Vec<(String, u64, f64)> {
+        files
+            .iter()
+            .map(|&(name, size, modified)| (name.to_owned(), size, modified))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_files_are_known_again_in_any_order() {
+        let record = sent(&[("holiday.mov", 4_000, 1.5e12), ("notes.txt", 10, 1.6e12)]);
+        let found = record.find(&picked(&[
+            ("other.txt", 10, 1.6e12),
+            ("notes.txt", 10, 1.6e12),
+            ("holiday.mov", 4_000, 1.5e12),
+        ]));
+        assert_eq!(found, Ok(vec![2, 1]));
+    }
+
+    #[test]
+    fn another_file_of_the_same_name_is_refused_and_a_missing_one_named() {
+        let record = sent(&[("holiday.mov", 4_000, 1.5e12)]);
+        assert_eq!(
+            record.find(&picked(&[("holiday.mov", 4_001, 1.5e12)])),
+            Err(PickError::Changed("holiday.mov".into()))
+        );
+        assert_eq!(
+            record.find(&picked(&[("holiday.mov", 4_000, 1.7e12)])),
+            Err(PickError::Changed("holiday.mov".into()))
+        );
+        assert_eq!(
+            record.find(&picked(&[("other.mov", 4_000, 1.5e12)])),
+            Err(PickError::Missing("holiday.mov".into()))
+        );
+        assert!(record.is_stale(100 + 8 * 24 * 3600) && !record.is_stale(200));
+    }
+}

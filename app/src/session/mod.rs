@@ -247,6 +247,13 @@ impl Session {
         self.engine.with_value(|engine| engine.cancel(id));
     }
 
+    /// Takes the files picked again for a transfer this page sent before it was reloaded.
+    pub fn pick_again(self, id: &TransferId, list: &FileList) {
+        let files: Vec<File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        self.engine
+            .with_value(|engine| engine.pick_again(id, files));
+    }
+
     /// Offers a received file as a download again.
     pub fn save_again(self, id: &TransferId, index: usize) {
         self.engine

@@ -42,7 +42,7 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
         Status::Failed(_) => "failed",
         Status::Waiting { .. } | Status::Verifying => "waiting",
         Status::Sending | Status::Receiving => "moving",
-        Status::Paused { .. } => "paused",
+        Status::Paused { .. } | Status::PickAgain { .. } => "paused",
     };
     let transfer = row.with_untracked(|row| row.transfer.clone());
     let index = row.with_untracked(|row| row.index);
@@ -54,6 +54,11 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
         let transfer = transfer.clone();
         move |_| session.save_again(&transfer, index)
     };
+    let pick_again = {
+        let transfer = transfer.clone();
+        move |list: web_sys::FileList| session.pick_again(&transfer, &list)
+    };
+    let picker_id = row.with_untracked(|row| format!("pick-{}", row.key));
     let dismiss = move |_| session.dismiss(&transfer, index);
     view! {
         <li class="row" data-state=kind>
@@ -114,6 +119,27 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                     })}
                 </span>
                 <span class="actions">
+                    // After a reload the page has no file to read from until it is picked
+                    // again; the input takes the whole set a transfer needs.
+                    <Show when=move || matches!(status(), Status::PickAgain { .. })>
+                        <input
+                            id=picker_id.clone()
+                            class="visually-hidden"
+                            type="file"
+                            multiple
+                            on:change:target={
+                                let pick_again = pick_again.clone();
+                                move |event| {
+                                    if let Some(list) = event.target().files() {
+                                        pick_again(list);
+                                    }
+                                }
+                            }
+                        />
+                        <label for=picker_id.clone() class="button secondary small">
+                            {read(|row| format!("Pick {} again", row.name))}
+                        </label>
+                    </Show>
                     <Show when=move || status().is_running()>
                         // A paused transfer is not moving: what stopping it does is throw
                         // away what arrived so far.

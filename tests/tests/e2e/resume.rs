@@ -102,3 +102,56 @@ async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verifi
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_senders_reload_resumes_once_the_file_is_picked_again_and_refuses_another() -> Result<()>
+{
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        let file = random_file(h.files_dir(), "picked-again.bin", RESUMED_TRANSFER, 16).await?;
+        // Another file of the same name, in another folder: not the one that was sent.
+        let elsewhere = h.files_dir().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere)?;
+        let impostor = random_file(&elsewhere, "picked-again.bin", 1 << 20, 17).await?;
+        start_transfer(&ana, &bo, &file).await?;
+        let held = bo
+            .wait_progress_at_least(&file.name, file.len * 2 / 5)
+            .await?;
+        let reloaded = Instant::now();
+        ana.reload().await?;
+        let asking = format!("Paused — pick {} again to resume", file.name);
+        ana.wait_status(&file.name, &asking, |status| status == asking)
+            .await?;
+        bo.wait_status(&file.name, "Paused — waiting for ana", |status| {
+            status == "Paused — waiting for ana"
+        })
+        .await?;
+        let pick = format!("Pick {} again", file.name);
+        ana.give_files(&pick, &[&impostor]).await?;
+        let refused = format!(
+            "Paused — that is not the {} that was being sent; pick it again to resume",
+            file.name
+        );
+        ana.wait_status(&file.name, &refused, |status| status == refused)
+            .await?;
+        // Everything sent from here on is counted: it is what the resumption costs.
+        watch_webrtc(&ana).await?;
+        ana.give_files(&pick, &[&file]).await?;
+        expect_received(&ana, &bo, &file).await?;
+        let took = reloaded.elapsed();
+        let sent = bytes_sent(&ana).await?;
+        let missing = file.len - held;
+        ensure!(
+            sent <= missing + IN_FLIGHT + OVERHEAD,
+            "after the reload Ana sent {sent} bytes where Bo lacked at most {missing}: \
+             verified blocks went again"
+        );
+        eprintln!(
+            "sender reloaded at {held} of {} bytes; {sent} bytes sent after it for {missing} \
+             missing; complete {took:?} after the reload",
+            file.len
+        );
+        Ok(())
+    })
+    .await
+}

@@ -4,7 +4,7 @@ use ferry_protocol::{DigestHex, HeldFile, TransferId};
 
 use super::{Phase, Status, Transfer};
 use crate::core::blocks::{Assembly, block_count};
-use crate::core::record::{Record, RecordedFile};
+use crate::core::record::{Record, RecordedFile, SentFile, SentRecord};
 use crate::core::resume::{Held, from_ranges, to_ranges};
 
 impl Transfer {
@@ -16,7 +16,10 @@ impl Transfer {
     /// What file `index`'s row says: its status, or that it is paused.
     pub fn shown(&self, index: usize) -> Status {
         let status = self.files[index].status.clone();
-        if self.phase == Phase::Paused && status.is_running() {
+        if self.phase == Phase::Paused
+            && status.is_running()
+            && !matches!(status, Status::PickAgain { .. })
+        {
             Status::Paused {
                 peer: self.peer.clone(),
             }
@@ -101,6 +104,54 @@ impl Transfer {
         }
         transfer.phase = Phase::Paused;
         Some(transfer)
+    }
+
+    /// Sender: the record that lets this page, reloaded, say what it was sending.
+    pub fn sent_record(&self, tab: &str, last_modified: &[f64], now: u64) -> SentRecord {
+        SentRecord {
+            id: self.id.clone(),
+            tab: tab.to_owned(),
+            to: self.peer.clone(),
+            files: self
+                .files
+                .iter()
+                .zip(last_modified)
+                .map(|(file, &last_modified)| SentFile {
+                    meta: file.meta.clone(),
+                    last_modified,
+                })
+                .collect(),
+            saved_at: now,
+        }
+    }
+
+    /// Sender: a transfer this page was sending before it was reloaded, paused until its
+    /// files are picked again ([`Self::picked_again`]).
+    pub fn sending_restored(record: &SentRecord) -> Self {
+        let metas = record.files.iter().map(|file| file.meta.clone()).collect();
+        let mut transfer = Self::outgoing(record.id.clone(), &record.to, metas);
+        transfer.phase = Phase::Paused;
+        for file in &mut transfer.files {
+            file.status = Status::PickAgain {
+                name: file.meta.name.clone(),
+                refused: false,
+            };
+        }
+        transfer
+    }
+
+    /// Sender: the files were picked again; `right` says whether they are the ones sent.
+    /// When they are, the transfer waits for the receiver to go on.
+    pub fn picked_again(&mut self, right: bool) {
+        for file in &mut self.files {
+            if let Status::PickAgain { refused, .. } = &mut file.status {
+                if right {
+                    file.status = Status::Sending;
+                } else {
+                    *refused = true;
+                }
+            }
+        }
     }
 
     /// Receiver: what this side holds of each file.

@@ -23,6 +23,13 @@ pub enum Status {
         /// The other user's nick.
         peer: String,
     },
+    /// This page was reloaded while sending: the file must be picked again to go on.
+    PickAgain {
+        /// The file's name.
+        name: String,
+        /// The last file picked for it was another one (or it changed since).
+        refused: bool,
+    },
     /// The receiver has every byte and the hash matched.
     Complete,
     /// The receiver said no.
@@ -43,13 +50,14 @@ impl Status {
                 | Self::Receiving
                 | Self::Verifying
                 | Self::Paused { .. }
+                | Self::PickAgain { .. }
         )
     }
 
     /// Whether a file that said `before` and now says this is worth telling a screen-reader
     /// user: the receiver's answer to the offer, a pause and its end, and the end of the file.
     pub fn is_news_after(&self, before: &Self) -> bool {
-        let paused = |status: &Self| matches!(status, Self::Paused { .. });
+        let paused = |status: &Self| matches!(status, Self::Paused { .. } | Self::PickAgain { .. });
         self != before
             && (matches!(before, Self::Waiting { .. })
                 || paused(self) != paused(before)
@@ -65,6 +73,17 @@ impl fmt::Display for Status {
             Self::Receiving => f.write_str("Receiving"),
             Self::Verifying => f.write_str("Verifying"),
             Self::Paused { peer } => write!(f, "Paused — waiting for {peer}"),
+            Self::PickAgain {
+                name,
+                refused: false,
+            } => write!(f, "Paused — pick {name} again to resume"),
+            Self::PickAgain {
+                name,
+                refused: true,
+            } => write!(
+                f,
+                "Paused — that is not the {name} that was being sent; pick it again to resume"
+            ),
             Self::Complete => f.write_str("Complete"),
             Self::Declined => f.write_str("Declined"),
             Self::Cancelled => f.write_str("Cancelled"),

@@ -514,3 +514,39 @@ fn a_record_that_does_not_hold_together_is_not_restored() {
     assert!(!good.is_stale(1_000 + 6 * 24 * 3600));
     assert!(good.is_stale(1_000 + 8 * 24 * 3600));
 }
+
+#[test]
+fn a_reloaded_senders_transfer_asks_for_its_files_and_waits_once_they_are_right() {
+    let sender = {
+        let mut sender = Transfer::outgoing(id(), "bo", vec![meta("holiday.mov", 10)]);
+        sender.accept();
+        sender
+    };
+    let record = sender.sent_record("tab1", &[1.5e12], 1_000);
+    let mut restored = Transfer::sending_restored(&record);
+    assert!(restored.is_paused());
+    assert_eq!(
+        restored.shown(0).to_string(),
+        "Paused — pick holiday.mov again to resume"
+    );
+    restored.picked_again(false);
+    assert_eq!(
+        restored.shown(0).to_string(),
+        "Paused — that is not the holiday.mov that was being sent; pick it again to resume"
+    );
+    restored.picked_again(true);
+    assert_eq!(restored.shown(0).to_string(), "Paused — waiting for bo");
+    // The receiver held nothing yet: everything goes.
+    let held = crate::core::resume::read_held(
+        &[ferry_protocol::HeldFile {
+            complete: false,
+            blocks: vec![],
+            digest: file_digest([]),
+        }],
+        &[("holiday.mov", 10)],
+        &[vec![None]],
+    )
+    .unwrap();
+    restored.resume_sending(&held);
+    assert_eq!(statuses(&restored), ["Sending"]);
+}

@@ -18,6 +18,7 @@ mod lanes;
 mod links;
 mod receive;
 mod records;
+mod reopen;
 mod resume;
 mod send;
 mod storage;
@@ -39,6 +40,7 @@ use crate::core::flow::WINDOW;
 use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
 use crate::core::transfer::{Transfer, TransferError};
+use crate::web::Notify;
 
 /// How often a running transfer republishes its progress, in seconds.
 const PROGRESS_INTERVAL: f64 = 0.2;
@@ -153,6 +155,10 @@ struct Inner {
     /// Incoming transfers brought back from their records after a reload, until their
     /// senders ask to go on.
     restored: RefCell<HashMap<TransferId, Transfer>>,
+    /// Outgoing transfers this page sent before it was reloaded, until they run again.
+    reopened: RefCell<HashMap<TransferId, reopen::Reopened>>,
+    /// Wakes whoever waits for a user to come on the server.
+    arrivals: Notify,
     storage: Storage,
     backpressure_waits: Cell<u64>,
     most_in_flight: Cell<u64>,
@@ -193,6 +199,8 @@ impl Engine {
                 links: links::Links::default(),
                 jobs: RefCell::new(HashMap::new()),
                 restored: RefCell::new(HashMap::new()),
+                reopened: RefCell::new(HashMap::new()),
+                arrivals: Notify::default(),
                 storage: Storage::new(),
                 backpressure_waits: Cell::new(0),
                 most_in_flight: Cell::new(0),
@@ -237,6 +245,7 @@ impl Engine {
             .insert(peer.clone(), nick.to_owned());
         self.inner.present.borrow_mut().insert(peer.clone());
         self.peer_back(peer, nick);
+        self.inner.arrivals.notify_all();
     }
 
     /// Applies a signal relayed from `from` for the peer connection on `lane`.
@@ -265,6 +274,7 @@ impl Engine {
     pub async fn prepare_storage(&self) {
         let _ = self.opfs().await;
         self.restore_records();
+        self.restore_sent_records();
     }
 
     /// Answers an offer.
@@ -280,7 +290,9 @@ impl Engine {
     /// Cancels a transfer from this side.
     pub fn cancel(&self, id: &TransferId) {
         let Some(job) = self.job(id) else {
-            self.discard_restored(id);
+            if !self.discard_restored(id) {
+                self.discard_reopened(id);
+            }
             return;
         };
         if job.transfer.borrow().is_ended() {

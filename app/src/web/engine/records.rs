@@ -4,16 +4,15 @@
 //! tab's unfinished transfers as paused, and when their sender asks to go on, they do, from
 //! the blocks their record names. Records older than a week are cleared.
 
-use std::collections::HashSet;
 use std::rc::Rc;
 
 use ferry_protocol::{PeerId, TransferId};
 use wasm_bindgen_futures::spawn_local;
 
 use super::receive::Target;
-use super::{Engine, EngineEvent, Job};
+use super::{Engine, Job};
 use crate::core::record::Record;
-use crate::core::rows::{Around, row_key, rows};
+use crate::core::rows::row_key;
 use crate::core::transfer::{Status, Transfer};
 use crate::web::channel::Channel;
 use crate::web::{Notify, log, now_secs, prefs};
@@ -29,7 +28,7 @@ fn record_key(id: &TransferId) -> String {
 }
 
 /// The wall clock in whole Unix seconds, for records that outlive the page.
-fn unix_secs() -> u64 {
+pub(super) fn unix_secs() -> u64 {
     // Milliseconds since 1970 are a whole, positive number far below 2^53.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let secs = (js_sys::Date::now() / 1000.0) as u64;
@@ -115,16 +114,7 @@ impl Engine {
                 prefs::remove(&key);
                 continue;
             };
-            (self.inner.events)(EngineEvent::Rows(rows(
-                &transfer,
-                Around {
-                    rates: &[],
-                    saved: &[],
-                    dismissed: &HashSet::new(),
-                    route: None,
-                    lanes: 1,
-                },
-            )));
+            self.publish_alone(&transfer);
             self.inner
                 .restored
                 .borrow_mut()
@@ -187,16 +177,7 @@ impl Engine {
         let unfinished: Vec<usize> = (0..transfer.files.len())
             .filter(|&index| transfer.files[index].status != Status::Complete)
             .collect();
-        (self.inner.events)(EngineEvent::Rows(rows(
-            &transfer,
-            Around {
-                rates: &[],
-                saved: &[],
-                dismissed: &HashSet::new(),
-                route: None,
-                lanes: 1,
-            },
-        )));
+        self.publish_alone(&transfer);
         let (engine, id) = (self.clone(), id.clone());
         spawn_local(async move { engine.remove_partials(&id, &unfinished).await });
         true

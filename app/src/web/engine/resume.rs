@@ -7,18 +7,20 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ferry_protocol::{
-    PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
+    HeldFile, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
 };
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
+use web_sys::File;
 
 use super::send::{CONNECT_DEADLINE_MS, Sending};
 use super::{Engine, Job};
 use crate::core::backoff::Backoff;
-use crate::core::resume::read_held;
+use crate::core::blocks::{block_count, block_digest, block_range};
+use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, Status, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::{mark, random_bytes, sleep};
+use crate::web::{JsError, mark, random_bytes, sleep};
 
 /// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -98,7 +100,12 @@ impl Engine {
 
     /// Sender: reaches the receiver of the paused `job` again and resumes it; false when the
     /// transfer ended instead (discarded on either side, or refused).
-    pub(super) async fn resume_outgoing(&self, job: &Rc<Job>, sending: &Sending) -> bool {
+    pub(super) async fn resume_outgoing(
+        &self,
+        job: &Rc<Job>,
+        sending: &Sending,
+        files: &[File],
+    ) -> bool {
         let random = || f64::from(random_bytes::<1>()[0]) / 255.0;
         let mut backoff = Backoff::new(RETRY_BASE, RETRY_MAX);
         loop {
@@ -114,7 +121,7 @@ impl Engine {
             // The peer leaving, or coming back under a new session, makes this attempt moot:
             // start over at once with what is known now.
             let attempt = select! {
-                attempt = self.reconnect(job, sending).fuse() => attempt,
+                attempt = self.reconnect(job, sending, files).fuse() => attempt,
                 _ = job.back.notified().fuse() => continue,
             };
             match attempt {
@@ -139,7 +146,12 @@ impl Engine {
     }
 
     /// Sender: one attempt to open a new control channel to the receiver and resume.
-    async fn reconnect(&self, job: &Rc<Job>, sending: &Sending) -> Result<(), Attempt> {
+    async fn reconnect(
+        &self,
+        job: &Rc<Job>,
+        sending: &Sending,
+        files: &[File],
+    ) -> Result<(), Attempt> {
         let link = self
             .link(&job.peer(), 0)
             .map_err(|_| Attempt::Unreachable)?;
@@ -175,14 +187,19 @@ impl Engine {
             }
         }
         let held = match answer {
-            Some(TransferMessage::Resumed { files }) => {
+            Some(TransferMessage::Resumed { files: held }) => {
+                // After a reload this side knows no digest: it reads again what the receiver
+                // holds, so that the digests can vouch the picked file is the one sent.
+                self.hash_held(job, sending, files, &held)
+                    .await
+                    .map_err(|error| Attempt::Over(TransferError::Local(error.to_string())))?;
                 let transfer = job.transfer.borrow();
                 let offered: Vec<(&str, u64)> = transfer
                     .files
                     .iter()
                     .map(|file| (file.meta.name.as_str(), file.meta.size))
                     .collect();
-                read_held(&files, &offered, &sending.digests.borrow())
+                read_held(&held, &offered, &sending.digests.borrow())
             }
             Some(TransferMessage::Failed { reason }) => {
                 return Err(Attempt::Over(TransferError::Remote(reason)));
@@ -197,6 +214,36 @@ impl Engine {
         // The tests and the benchmark read this mark to time a resumption.
         mark("ferry:resumed");
         self.publish(job);
+        Ok(())
+    }
+
+    /// Sender: reads and hashes each block the receiver says it holds that this side has no
+    /// digest of (after a reload, all of them).
+    async fn hash_held(
+        &self,
+        job: &Job,
+        sending: &Sending,
+        files: &[File],
+        held: &[HeldFile],
+    ) -> Result<(), JsError> {
+        for ((index, entry), file) in held.iter().enumerate().zip(files) {
+            let size = job.transfer.borrow().files[index].meta.size;
+            // Ranges that do not fit the file are refused by `read_held` right after.
+            let Some(blocks) = from_ranges(&entry.blocks, block_count(size)) else {
+                continue;
+            };
+            for (block, _) in blocks.iter().enumerate().filter(|(_, held)| **held) {
+                if sending.digests.borrow()[index][block].is_some() {
+                    continue;
+                }
+                let range = block_range(size, u32::try_from(block).unwrap_or(u32::MAX));
+                let mut reader = sending.reader.take();
+                let read = reader.read(file, range.start, range.end).await;
+                sending.reader.replace(reader);
+                let digest = block_digest(&read?.to_vec());
+                sending.digests.borrow_mut()[index][block] = Some(digest);
+            }
+        }
         Ok(())
     }
 

@@ -120,6 +120,13 @@ impl Engine {
             return;
         }
         job.transfer.borrow_mut().accept();
+        self.save_sent_record(job, files);
+        self.send_to_the_end(job, link, files).await;
+    }
+
+    /// Sends `files` for the accepted (or paused) `job` until the transfer ends, resuming it
+    /// whenever the connection breaks.
+    pub(super) async fn send_to_the_end(&self, job: &Rc<Job>, link: &Rc<PeerLink>, files: &[File]) {
         self.publish(job);
         self.watch_quiet_close(job);
         let rtt = link.rtt_ms().await;
@@ -147,6 +154,14 @@ impl Engine {
         // Each chunk leaves room for its header within the smaller side's message limit.
         let chunk = chunk_size(link.max_message_size()) - ferry_protocol::chunk::CHUNK_HEADER_BYTES;
         loop {
+            if job.transfer.borrow().is_paused()
+                && !self.resume_outgoing(job, &sending, files).await
+            {
+                break;
+            }
+            if job.transfer.borrow().is_ended() {
+                break;
+            }
             {
                 let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
                 spawn_local(async move { engine.read_answers(&job, &sending).await });
@@ -156,12 +171,11 @@ impl Engine {
                 .await
                 .and(self.serve_again(job, files, &sending, chunk).await);
             if let Err(error) = result {
-                return self.fail(job, &TransferError::Local(error.to_string()));
-            }
-            if !job.transfer.borrow().is_paused() || !self.resume_outgoing(job, &sending).await {
-                return;
+                self.fail(job, &TransferError::Local(error.to_string()));
+                break;
             }
         }
+        self.forget_sent_record(job);
     }
 
     /// Opens the channel, offers the files and waits for the answer; true when accepted.

@@ -1,0 +1,199 @@
+//! Outgoing transfers that outlive a reload of the sender's page. A page cannot keep the
+//! files it was given across a reload, so it keeps what they were: each accepted transfer's
+//! record ([`SentRecord`]: receiver, names, sizes and dates) stays in local storage until the
+//! transfer ends. After a reload the transfer shows "pick NAME again"; the picked files are
+//! recognised by name, size and date, and once the receiver is back the transfer resumes,
+//! after the already-sent blocks are read again and their digests checked against the
+//! receiver's.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use ferry_protocol::{TRANSFER_CHANNEL_LABEL, TransferId};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::File;
+
+use super::{Engine, EngineEvent, Job};
+use crate::core::record::SentRecord;
+use crate::core::rows::{Around, rows};
+use crate::core::transfer::Transfer;
+use crate::web::channel::Channel;
+use crate::web::{Notify, files, log, prefs};
+
+/// Outgoing records are kept in local storage under this prefix and the transfer's id.
+const SENT_PREFIX: &str = "ferry-sending:";
+
+/// An outgoing transfer brought back after a reload, until it runs again.
+pub(super) struct Reopened {
+    record: SentRecord,
+    transfer: Transfer,
+    /// The files, once picked again and recognised.
+    files: Option<Vec<File>>,
+}
+
+fn sent_key(id: &TransferId) -> String {
+    format!("{SENT_PREFIX}{id}")
+}
+
+impl Engine {
+    /// Sender: keeps the record of `job`, just accepted, so a reload can say what it sent.
+    pub(super) fn save_sent_record(&self, job: &Job, files: &[File]) {
+        let dates: Vec<f64> = files.iter().map(File::last_modified).collect();
+        let transfer = job.transfer.borrow();
+        let record = transfer.sent_record(
+            self.inner.storage.tab(),
+            &dates,
+            super::records::unix_secs(),
+        );
+        let saved = serde_json::to_string(&record)
+            .is_ok_and(|json| prefs::set_text(&sent_key(&transfer.id), &json));
+        if !saved {
+            log(
+                "could not keep the record of an outgoing transfer: it cannot resume after a reload",
+            );
+        }
+    }
+
+    /// Sender: `job` ended; its record goes.
+    pub(super) fn forget_sent_record(&self, job: &Job) {
+        if job.transfer.borrow().is_ended() {
+            prefs::remove(&sent_key(&job.transfer.borrow().id));
+        }
+    }
+
+    /// Start-up: shows this tab's unfinished outgoing transfers, asking for their files, and
+    /// clears records older than a week.
+    pub(super) fn restore_sent_records(&self) {
+        let tab = self.inner.storage.tab().to_owned();
+        for key in prefs::keys_with_prefix(SENT_PREFIX) {
+            let record = prefs::text(&key)
+                .and_then(|json| serde_json::from_str::<SentRecord>(&json).ok())
+                .filter(|record| !record.is_stale(super::records::unix_secs()));
+            let Some(record) = record else {
+                prefs::remove(&key);
+                continue;
+            };
+            if record.tab != tab {
+                continue;
+            }
+            let transfer = Transfer::sending_restored(&record);
+            self.publish_alone(&transfer);
+            self.inner.reopened.borrow_mut().insert(
+                record.id.clone(),
+                Reopened {
+                    record,
+                    transfer,
+                    files: None,
+                },
+            );
+        }
+    }
+
+    /// The files of transfer `id`, which this page sent before it was reloaded, were picked
+    /// again: when they are the ones it sent, the transfer goes on as soon as its receiver is
+    /// there; otherwise its rows say so.
+    pub fn pick_again(&self, id: &TransferId, picked: Vec<File>) {
+        let mut reopened = self.inner.reopened.borrow_mut();
+        let Some(entry) = reopened.get_mut(id) else {
+            return;
+        };
+        if entry.files.is_some() {
+            return;
+        }
+        let described: Vec<(String, u64, f64)> = picked
+            .iter()
+            .map(|file| {
+                (
+                    file.name(),
+                    files::describe(file).size,
+                    file.last_modified(),
+                )
+            })
+            .collect();
+        let found = entry.record.find(&described);
+        entry.transfer.picked_again(found.is_ok());
+        self.publish_alone(&entry.transfer);
+        let Ok(order) = found else {
+            return;
+        };
+        entry.files = Some(order.iter().map(|&index| picked[index].clone()).collect());
+        drop(reopened);
+        let (engine, id) = (self.clone(), id.clone());
+        spawn_local(async move { engine.send_after_reload(&id).await });
+    }
+
+    /// Waits until the receiver of the reopened transfer `id` is on the server, then takes
+    /// the transfer up again: it resumes from what the receiver holds.
+    async fn send_after_reload(&self, id: &TransferId) {
+        let peer = loop {
+            let nick = match self.inner.reopened.borrow().get(id) {
+                Some(entry) => entry.transfer.peer.clone(),
+                // Discarded while it waited.
+                None => return,
+            };
+            if let Some(peer) = self.present_as(&nick) {
+                break peer;
+            }
+            let _ = self.inner.arrivals.notified().await;
+        };
+        let Some(entry) = self.inner.reopened.borrow_mut().remove(id) else {
+            return;
+        };
+        let files = entry.files.unwrap_or_default();
+        let link = match self.link(&peer, 0) {
+            Ok(link) => link,
+            Err(error) => return log(&format!("could not resume: {error}")),
+        };
+        let drained = Notify::default();
+        // The transfer starts paused: its first resumption opens the channel it runs on.
+        // Until then it holds one on the new link, which goes unused.
+        let control = Rc::new(Channel::new(
+            link.open_channel(TRANSFER_CHANNEL_LABEL),
+            self.inner.config.high_water,
+            drained.clone(),
+        ));
+        let job = Rc::new(Job::new(peer, control, drained, entry.transfer));
+        self.inner
+            .jobs
+            .borrow_mut()
+            .insert(id.clone(), Rc::clone(&job));
+        self.send_to_the_end(&job, &link, &files).await;
+        self.publish(&job);
+    }
+
+    /// The id of the user on the server now known as `nick`.
+    fn present_as(&self, nick: &str) -> Option<ferry_protocol::PeerId> {
+        let present = self.inner.present.borrow();
+        self.inner
+            .nicks
+            .borrow()
+            .iter()
+            .find(|(peer, known)| known.as_str() == nick && present.contains(*peer))
+            .map(|(peer, _)| peer.clone())
+    }
+
+    /// Discards a reopened transfer that does not run yet; whether it was one.
+    pub(super) fn discard_reopened(&self, id: &TransferId) -> bool {
+        let Some(mut entry) = self.inner.reopened.borrow_mut().remove(id) else {
+            return false;
+        };
+        entry.transfer.cancel();
+        prefs::remove(&sent_key(id));
+        self.publish_alone(&entry.transfer);
+        true
+    }
+
+    /// Publishes the rows of a transfer that has no job (yet).
+    pub(super) fn publish_alone(&self, transfer: &Transfer) {
+        (self.inner.events)(EngineEvent::Rows(rows(
+            transfer,
+            Around {
+                rates: &[],
+                saved: &[],
+                dismissed: &HashSet::new(),
+                route: None,
+                lanes: 1,
+            },
+        )));
+    }
+}
