@@ -429,6 +429,24 @@ async fn a_transfer_under_way() -> (Side, Side, TransferId, Vec<u8>, js_sys::Obj
     (ana, bo, id, big, watch)
 }
 
+#[wasm_bindgen_test]
+async fn a_paused_transfer_discarded_by_the_sender_ends_for_the_receiver_once_back() {
+    let (ana, bo, id, _, _) = a_transfer_under_way().await;
+    ana.engine.peer_left(&peer(0x0b));
+    until(20, "bo to pause", || {
+        bo.statuses(&id) == ["Paused — waiting for ana"]
+    })
+    .await;
+    ana.engine.cancel(&id);
+    assert_eq!(ana.statuses(&id), ["Cancelled"]);
+    // Bo is back on the server: Ana's page tells him.
+    ana.engine.set_nick(&peer(0x0b), "bo");
+    until(30, "bo to hear of it", || bo.statuses(&id) == ["Cancelled"]).await;
+    assert!(bo.engine.received_file(&id, 0).is_none());
+    ana.engine.shutdown();
+    bo.engine.shutdown();
+}
+
 /// Checks that the transfer completed intact, and that after the break the sender sent only
 /// the bytes bo did not hold then, with their headers and the control messages.
 async fn resumed_without_resending(

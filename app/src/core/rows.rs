@@ -103,6 +103,17 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
         .collect()
 }
 
+/// The bytes that paused incoming transfers keep in this browser's storage until they finish
+/// or are discarded.
+pub fn kept_bytes<'a>(rows: impl IntoIterator<Item = &'a FileRow>) -> u64 {
+    rows.into_iter()
+        .filter(|row| {
+            row.direction == Direction::Incoming && matches!(row.status, Status::Paused { .. })
+        })
+        .map(|row| row.done)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use ferry_protocol::{DigestHex, FileMeta};
@@ -146,5 +157,42 @@ mod tests {
         assert_eq!(rows[1].digest, None, "not checked yet");
         assert!(rows[0].can_save && !rows[1].can_save);
         assert_eq!((rows[1].route, rows[1].lanes), (Some(Route::Relayed), 3));
+    }
+
+    #[test]
+    fn only_paused_incoming_files_count_as_kept() {
+        let files = vec![
+            FileMeta {
+                name: "a".into(),
+                size: 100,
+                mime: String::new(),
+            },
+            FileMeta {
+                name: "b".into(),
+                size: 100,
+                mime: String::new(),
+            },
+        ];
+        let id = TransferId::from_random_bytes([3; 16]);
+        let mut incoming = Transfer::incoming(id.clone(), "ana", files.clone());
+        incoming.accept();
+        incoming.files[0].done = 60;
+        let around = Around {
+            rates: &[],
+            saved: &[],
+            dismissed: &HashSet::new(),
+            route: None,
+            lanes: 1,
+        };
+        assert_eq!(kept_bytes(&rows(&incoming, around)), 0, "still moving");
+        incoming.pause();
+        assert_eq!(kept_bytes(&rows(&incoming, around)), 60);
+        let mut outgoing = transfer();
+        outgoing.pause();
+        assert_eq!(
+            kept_bytes(&rows(&outgoing, around)),
+            0,
+            "the sender keeps nothing"
+        );
     }
 }

@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::core::format::{progress_text, speed_text, time_left_text};
+use crate::core::format::{human_size, progress_text, speed_text, time_left_text};
 use crate::core::route::Route;
-use crate::core::rows::FileRow;
+use crate::core::rows::{FileRow, kept_bytes};
 use crate::core::transfer::{Direction, Status};
 use crate::session::{AppState, Session};
 
@@ -19,6 +19,25 @@ pub fn Transfers() -> impl IntoView {
                 "Files you send or receive show up here."
             </p>
             <p class="visually-hidden" role="status">{move || state.announcement.get()}</p>
+            {move || {
+                let kept = state
+                    .rows
+                    .with(|rows| {
+                        let rows: Vec<FileRow> = rows.iter().map(|(_, row)| row.get()).collect();
+                        kept_bytes(&rows)
+                    });
+                (kept > 0)
+                    .then(|| {
+                        view! {
+                            <p class="hint kept">
+                                {format!(
+                                    "Paused transfers keep {} in this browser until they finish or are discarded.",
+                                    human_size(kept),
+                                )}
+                            </p>
+                        }
+                    })
+            }}
             <ul class="rows" aria-label="Transfers">
                 <For
                     each=move || state.rows.get()

@@ -39,7 +39,7 @@ use super::peer::IcePolicy;
 use crate::core::flow::WINDOW;
 use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
-use crate::core::transfer::{Transfer, TransferError};
+use crate::core::transfer::{Direction, Transfer, TransferError};
 use crate::web::Notify;
 
 /// How often a running transfer republishes its progress, in seconds.
@@ -159,6 +159,9 @@ struct Inner {
     reopened: RefCell<HashMap<TransferId, reopen::Reopened>>,
     /// Wakes whoever waits for a user to come on the server.
     arrivals: Notify,
+    /// Paused transfers this side discarded while their receiver was away, by the
+    /// receiver's nick: they are told when they are back.
+    untold: RefCell<Vec<(String, TransferId)>>,
     storage: Storage,
     backpressure_waits: Cell<u64>,
     most_in_flight: Cell<u64>,
@@ -201,6 +204,7 @@ impl Engine {
                 restored: RefCell::new(HashMap::new()),
                 reopened: RefCell::new(HashMap::new()),
                 arrivals: Notify::default(),
+                untold: RefCell::new(Vec::new()),
                 storage: Storage::new(),
                 backpressure_waits: Cell::new(0),
                 most_in_flight: Cell::new(0),
@@ -297,6 +301,12 @@ impl Engine {
         };
         if job.transfer.borrow().is_ended() {
             return;
+        }
+        // The cancellation cannot go over a connection that broke.
+        if job.transfer.borrow().is_paused()
+            && job.transfer.borrow().direction == Direction::Outgoing
+        {
+            self.tell_discarded(&job);
         }
         let _ = job.control().send(&TransferMessage::Cancel);
         job.transfer.borrow_mut().cancel();

@@ -20,7 +20,7 @@ use crate::core::blocks::{block_count, block_digest, block_range};
 use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, Status, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::{JsError, mark, random_bytes, sleep};
+use crate::web::{JsError, Notify, mark, random_bytes, sleep};
 
 /// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -96,6 +96,16 @@ impl Engine {
             job.set_peer(peer.clone());
             job.back.notify_all();
         }
+        let untold: Vec<TransferId> = {
+            let mut untold = self.inner.untold.borrow_mut();
+            let (theirs, others): (Vec<_>, Vec<_>) =
+                untold.drain(..).partition(|(to, _)| to == nick);
+            *untold = others;
+            theirs.into_iter().map(|(_, id)| id).collect()
+        };
+        for id in untold {
+            self.tell_discarded_to(peer, id);
+        }
     }
 
     /// Sender: reaches the receiver of the paused `job` again and resumes it; false when the
@@ -143,6 +153,61 @@ impl Engine {
                 _ = job.back.notified().fuse() => {},
             }
         }
+    }
+
+    /// Sender: the user discarded a paused transfer. A new control channel tells its
+    /// receiver, now or when they are back on the server: the transfer is resumed only to be
+    /// cancelled, so their partial files go too rather than wait for a sender that will not
+    /// come back.
+    pub(super) fn tell_discarded(&self, job: &Job) {
+        let peer = job.peer();
+        let id = job.transfer.borrow().id.clone();
+        if self.inner.present.borrow().contains(&peer) {
+            self.tell_discarded_to(&peer, id);
+        } else {
+            let nick = job.transfer.borrow().peer.clone();
+            self.inner.untold.borrow_mut().push((nick, id));
+        }
+    }
+
+    /// Tells `peer` that transfer `id` was discarded (see [`Self::tell_discarded`]).
+    fn tell_discarded_to(&self, peer: &PeerId, id: TransferId) {
+        let Ok(link) = self.link(peer, 0) else {
+            return;
+        };
+        let control = Channel::new(
+            link.open_channel(TRANSFER_CHANNEL_LABEL),
+            self.inner.config.high_water,
+            Notify::default(),
+        );
+        spawn_local(async move {
+            let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+            loop {
+                let event = select! {
+                    event = control.next().fuse() => event,
+                    () = deadline => return,
+                };
+                match event {
+                    ChannelEvent::Open => {
+                        let resume = TransferMessage::Resume {
+                            id: id.clone(),
+                            version: TRANSFER_VERSION,
+                        };
+                        if control.send(&resume).is_err() {
+                            return;
+                        }
+                    }
+                    ChannelEvent::Message(TransferMessage::Resumed { .. }) => {
+                        // Closing delivers what is queued first.
+                        let _ = control.send(&TransferMessage::Cancel);
+                        control.close();
+                        return;
+                    }
+                    ChannelEvent::Message(_) | ChannelEvent::Closed => return,
+                    ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {}
+                }
+            }
+        });
     }
 
     /// Sender: one attempt to open a new control channel to the receiver and resume.
