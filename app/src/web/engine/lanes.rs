@@ -6,7 +6,7 @@ use std::rc::Rc;
 use ferry_protocol::DATA_CHANNEL_PREFIX;
 use wasm_bindgen_futures::spawn_local;
 
-use super::send::Sending;
+use super::sending::Sending;
 use super::{Engine, Job};
 use crate::core::stripes::{SAMPLE_SECS, pick_lane};
 use crate::web::channel::{Channel, ChannelEvent};

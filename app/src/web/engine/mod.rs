@@ -2,11 +2,13 @@
 //! peer connections to its peer, publishing plain rows and offers for the views.
 //!
 //! One job per file: [`send`] is the sender's pipeline (read a block, hash it, stripe its
-//! chunks over the lanes, announce its digest), [`receive`] the receiver's (gather chunks into
-//! blocks, check them, write them at their place), [`lanes`] picks the channel for each chunk
-//! and opens more peer connections when striping pays, [`links`] keeps the peer connections
-//! to each peer (one per lane), and [`storage`] the private file system and the received
-//! files.
+//! chunks over the lanes, announce its digest) and [`sending`] the reader of the receiver's
+//! answers beside it; [`receive`] is the receiver's (gather chunks into blocks) and [`store`]
+//! checks and writes them; [`resume`] pauses a transfer whose connection broke and brings it
+//! back; [`records`] and [`reopen`] let incoming and outgoing transfers outlive a reload;
+//! [`lanes`] picks the channel for each chunk and opens more peer connections when striping
+//! pays, [`links`] keeps the peer connections to each peer (one per lane), [`storage`] the
+//! private file system and the received files, and [`types`] what the views get.
 //! What decides anything lives in [`crate::core`].
 //!
 //! Signaling is injected — signals out through a callback, signals in through
@@ -21,24 +23,25 @@ mod records;
 mod reopen;
 mod resume;
 mod send;
+mod sending;
 mod storage;
+mod store;
+mod types;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 
-use ferry_protocol::{FileMeta, IceServer, PeerId, SignalPayload, TransferId, TransferMessage};
+use ferry_protocol::{IceServer, PeerId, SignalPayload, TransferId, TransferMessage};
 
 use self::job::Job;
 pub use self::storage::Answer;
 use self::storage::Storage;
-use super::channel::HIGH_WATER;
+pub use self::types::{EngineConfig, EngineEvent, EngineEvents, IncomingOffer, SignalSink};
 use super::now_secs;
 use super::peer::IcePolicy;
-use crate::core::flow::WINDOW;
 use crate::core::rows::FileRow;
-use crate::core::stripes::Lanes;
 use crate::core::transfer::{Direction, Transfer, TransferError};
 use crate::web::Notify;
 
@@ -47,91 +50,6 @@ const PROGRESS_INTERVAL: f64 = 0.2;
 
 /// The window of the speed estimate, in seconds.
 const RATE_WINDOW: f64 = 3.0;
-
-/// Where outgoing signals go: to the server, or straight to another engine in a test; the
-/// last argument is the lane (which peer connection between the two browsers).
-pub type SignalSink = Rc<dyn Fn(PeerId, SignalPayload, u32)>;
-
-/// Settings that differ between the app and tests.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// Hand verified files to the browser as downloads at once (the app); tests read them
-    /// with [`Engine::received_file`] instead.
-    pub auto_download: bool,
-    /// A channel takes no more chunks while more than this many bytes are queued on it.
-    pub high_water: u32,
-    /// Sending waits while more than this many bytes are sent for blocks not yet stored.
-    pub window: u64,
-    /// How many peer connections a transfer runs over.
-    pub lanes: Lanes,
-    /// Send each block's chunks last to first, so they arrive out of order (tests).
-    pub reverse_chunks: bool,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            auto_download: true,
-            high_water: HIGH_WATER,
-            window: WINDOW,
-            lanes: Lanes::default(),
-            reverse_chunks: false,
-        }
-    }
-}
-
-/// An offer waiting for this user's answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncomingOffer {
-    /// The transfer.
-    pub id: TransferId,
-    /// The sender's nick.
-    pub from: String,
-    /// What is on offer.
-    pub files: Vec<FileMeta>,
-    /// Files can only be kept in memory here; [`Self::memory_limit`] applies.
-    pub memory_only: bool,
-    /// The most bytes an offer may hold when kept in memory.
-    pub memory_limit: u64,
-    /// How many more bytes the browser's private storage takes, where the browser says.
-    pub room: Option<u64>,
-}
-
-impl IncomingOffer {
-    /// The bytes on offer.
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|file| file.size).sum()
-    }
-
-    /// Whether accepting is impossible because memory is the only sink and the offer is
-    /// larger than allowed there.
-    pub fn too_large(&self) -> bool {
-        self.memory_only && self.total_size() > self.memory_limit
-    }
-
-    /// Whether the offer is larger than the browser's private storage can take: accepted
-    /// into it, the transfer would fail when the disk fills. A place the user picks is on
-    /// the disk itself, which the browser does not measure, so that way stays open.
-    pub fn wont_fit(&self) -> bool {
-        !self.memory_only && self.room.is_some_and(|room| self.total_size() > room)
-    }
-}
-
-/// What the engine tells the views.
-#[derive(Clone, Debug)]
-pub enum EngineEvent {
-    /// These rows of one transfer changed (insert or replace by key).
-    Rows(Vec<FileRow>),
-    /// An offer asks for an answer.
-    Offer(IncomingOffer),
-    /// An offer no longer needs an answer (answered, or withdrawn by the sender).
-    OfferGone(TransferId),
-    /// A row was dismissed; the key of the row.
-    Removed(String),
-}
-
-/// Receives engine events.
-pub type EngineEvents = Rc<dyn Fn(EngineEvent)>;
 
 /// The engine; cheap to clone, all clones are the same engine.
 #[derive(Clone)]

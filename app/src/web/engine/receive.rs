@@ -1,10 +1,9 @@
 //! The receiver's pipeline: take the offer (checking the sender's version), ask the user,
-//! then gather chunks from every lane into blocks, check each block as it completes, write
-//! the good ones at their place and acknowledge them, ask for damaged ones again, and flush
-//! each file once all its blocks are checked and its digest matches.
+//! then gather chunks from every lane into blocks and hand each complete block to
+//! [`super::store`], which checks it and writes it or asks for it again; a broken connection
+//! pauses the pipeline until the sender resumes it ([`super::resume`]).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use ferry_protocol::chunk::ChunkHeader;
@@ -16,13 +15,12 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::RtcDataChannel;
 
 use super::{Answer, Engine, EngineEvent, IncomingOffer, Job};
-use crate::core::blocks::{Next, Verdict, block_digest, block_range};
+use crate::core::blocks::Next;
 use crate::core::filename::{distinct, sanitize};
-use crate::core::rows::row_key;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
+use crate::web::Notify;
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::sink::{Finished, MEMORY_LIMIT, Opfs, Picked, Sink};
-use crate::web::{JsError, Notify};
+use crate::web::sink::{MEMORY_LIMIT, Opfs, Picked, Sink};
 
 /// Where a transfer's files go, as the user answered.
 pub(super) struct Target<'a> {
@@ -34,10 +32,10 @@ pub(super) struct Target<'a> {
 /// of blocks not checked yet (at most a window's worth), and the buffer a block is gathered
 /// in to be hashed, kept from block to block.
 #[derive(Default)]
-struct Holding {
-    sinks: HashMap<u32, Sink>,
-    chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
-    block: Vec<u8>,
+pub(super) struct Holding {
+    pub(super) sinks: HashMap<u32, Sink>,
+    pub(super) chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
+    pub(super) block: Vec<u8>,
 }
 
 impl Engine {
@@ -324,106 +322,6 @@ impl Engine {
                 Ok(())
             }
             Reaction::Other(_) => Err(job.transfer.borrow().protocol_error()),
-        }
-    }
-
-    /// Block `block` of file `file` has all its bytes and its digest: hashes it, and writes
-    /// and acknowledges it, or asks for it again.
-    async fn check(
-        &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
-        file: u32,
-        block: u32,
-    ) -> Result<(), TransferError> {
-        let local = |error: JsError| TransferError::Local(error.to_string());
-        let chunks = holding.chunks.remove(&(file, block)).unwrap_or_default();
-        let size = job.transfer.borrow().files[file as usize].meta.size;
-        let range = block_range(size, block);
-        // The assembly let through only chunks that tile the block exactly.
-        let buffer = &mut holding.block;
-        buffer.resize(usize::try_from(range.end - range.start).unwrap_or(0), 0);
-        for (offset, bytes) in &chunks {
-            let start = usize::try_from(offset - range.start).unwrap_or(0);
-            bytes.copy_to(&mut buffer[start..start + bytes.length() as usize]);
-        }
-        let digest = block_digest(buffer);
-        let verdict = job.transfer.borrow_mut().check_block(file, block, digest)?;
-        match verdict {
-            Verdict::Resend => {
-                let _ = job.control().send(&TransferMessage::Resend { file, block });
-                Ok(())
-            }
-            Verdict::Good { .. } => {
-                let sink = match holding.sinks.entry(file) {
-                    Entry::Occupied(open) => open.into_mut(),
-                    Entry::Vacant(closed) => {
-                        closed.insert(self.open_sink(job, file, target).await.map_err(local)?)
-                    }
-                };
-                sink.write(&chunks).await.map_err(local)?;
-                let _ = job.control().send(&TransferMessage::Stored { file, block });
-                self.save_record(job, false);
-                self.progress(job, file as usize);
-                let whole = job.transfer.borrow_mut().whole(file as usize)?;
-                if let Some(file) = whole {
-                    self.finish(job, holding, target, file).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// File `index` is whole and checked: flushes it, keeps it and tells the sender.
-    async fn finish(
-        &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
-        index: usize,
-    ) -> Result<(), TransferError> {
-        let local = |error: JsError| TransferError::Local(error.to_string());
-        let file = u32::try_from(index).unwrap_or(u32::MAX);
-        let sink = match holding.sinks.remove(&file) {
-            Some(sink) => sink,
-            // An empty file had no block to open its sink.
-            None => self.open_sink(job, file, target).await.map_err(local)?,
-        };
-        self.publish(job);
-        let mime = job.transfer.borrow().files[index].meta.mime.clone();
-        let finished = sink.finish(&mime).await;
-        // Cancelled, or cut off, while the file was flushed: its row says so, so it is not
-        // handed over. (A file written where the user chose stays there, whole and checked;
-        // the browser offers no way to delete it.)
-        if job.transfer.borrow().is_ended() {
-            if let Ok(Finished::Download {
-                entry: Some(entry), ..
-            }) = finished
-            {
-                self.remove_private(entry);
-            }
-            return Ok(());
-        }
-        self.keep(job, index, finished.map_err(local)?);
-        job.transfer.borrow_mut().complete_file(file)?;
-        let _ = job
-            .control()
-            .send(&TransferMessage::FileVerified { index: file });
-        self.publish(job);
-        Ok(())
-    }
-
-    async fn open_sink(&self, job: &Job, file: u32, target: &Target<'_>) -> Result<Sink, JsError> {
-        let (name, size, id) = {
-            let transfer = job.transfer.borrow();
-            let meta = &transfer.files[file as usize].meta;
-            (meta.name.clone(), meta.size, transfer.id.clone())
-        };
-        match (target.picked, target.opfs) {
-            (Some(picked), _) => Sink::picked(picked, &name).await,
-            (None, Some(opfs)) => Sink::private(opfs, &row_key(&id, file as usize)).await,
-            (None, None) => Ok(Sink::memory(size)),
         }
     }
 }

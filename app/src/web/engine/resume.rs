@@ -13,7 +13,8 @@ use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 
-use super::send::{CONNECT_DEADLINE_MS, Sending};
+use super::send::CONNECT_DEADLINE_MS;
+use super::sending::Sending;
 use super::{Engine, Job};
 use crate::core::backoff::Backoff;
 use crate::core::blocks::{block_count, block_digest, block_range};
