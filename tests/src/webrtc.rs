@@ -1,23 +1,47 @@
 //! A page's WebRTC watched from outside the app, as a person's browser tools could: the bytes
 //! it sends over data channels, and its peer connections closed at once, as a network failure
 //! would end them. The same script serves the app's own browser tests.
+//!
+//! The script runs in the page's own context, through a `<script>` element: Firefox runs
+//! WebDriver's scripts in a sandbox whose changes to the page's globals the page never sees.
+//! Answers come back through an attribute of the document, which both contexts share.
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use crate::User;
 
 /// The script, as the body of a function that installs the watch once and returns it.
 const WATCH: &str = include_str!("../../app/tests/watch_webrtc.js");
 
+/// Evaluates `expression` in the context of `user`'s page and returns its value as text.
+async fn in_page(user: &User, expression: &str) -> Result<String> {
+    let run = "const [expression] = arguments;
+        const root = document.documentElement;
+        const script = document.createElement('script');
+        script.textContent = 'document.documentElement.dataset.ferryAnswer = String(' + expression + ');';
+        root.appendChild(script);
+        script.remove();
+        const answer = root.dataset.ferryAnswer;
+        delete root.dataset.ferryAnswer;
+        return answer ?? null;";
+    let answer = user
+        .client()
+        .execute(run, vec![json!(expression)])
+        .await
+        .context("running a script in the page")?;
+    answer
+        .as_str()
+        .map(str::to_owned)
+        .context("the page's script did not answer (did it throw?)")
+}
+
 /// Installs the watch in `user`'s page; peer connections made from now on are watched.
 ///
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn watch_webrtc(user: &User) -> Result<()> {
-    user.client()
-        .execute(WATCH, Vec::new())
-        .await
-        .context("installing the WebRTC watch")?;
+    in_page(user, &format!("(function () {{ {WATCH} }})() !== undefined")).await?;
     Ok(())
 }
 
@@ -26,7 +50,7 @@ pub async fn watch_webrtc(user: &User) -> Result<()> {
 /// # Errors
 /// When the watch is not installed.
 pub async fn bytes_sent(user: &User) -> Result<u64> {
-    count(user, "return globalThis.__ferryWatch.sent();").await
+    count(user, "globalThis.__ferryWatch.sent()").await
 }
 
 /// Closes every watched peer connection of `user`'s page; returns the bytes sent until then.
@@ -34,7 +58,7 @@ pub async fn bytes_sent(user: &User) -> Result<u64> {
 /// # Errors
 /// When the watch is not installed.
 pub async fn break_connections(user: &User) -> Result<u64> {
-    count(user, "return globalThis.__ferryWatch.breakAll();").await
+    count(user, "globalThis.__ferryWatch.breakAll()").await
 }
 
 /// How long after the break the app marked the transfer resumed (`ferry:resumed`), if it did.
@@ -42,12 +66,15 @@ pub async fn break_connections(user: &User) -> Result<u64> {
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn resumed_after_break(user: &User) -> Result<Option<std::time::Duration>> {
-    let script = "const resumed = performance.getEntriesByName('ferry:resumed').pop();
-        const broke = globalThis.__ferryWatch?.brokeAt;
-        return resumed && broke != null ? resumed.startTime - broke : null;";
-    let value = user.client().execute(script, Vec::new()).await?;
-    Ok(value
-        .as_f64()
+    let millis = in_page(
+        user,
+        "(performance.getEntriesByName('ferry:resumed').pop()?.startTime ?? NaN) \
+         - (globalThis.__ferryWatch?.brokeAt ?? NaN)",
+    )
+    .await?;
+    Ok(millis
+        .parse::<f64>()
+        .ok()
         .filter(|millis| *millis >= 0.0)
         .map(|millis| std::time::Duration::from_secs_f64(millis / 1000.0)))
 }
@@ -57,11 +84,8 @@ pub async fn resumed_after_break(user: &User) -> Result<Option<std::time::Durati
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn page_clock(user: &User) -> Result<f64> {
-    let value = user
-        .client()
-        .execute("return performance.now();", Vec::new())
-        .await?;
-    value.as_f64().context("the page has no clock")
+    let now = in_page(user, "performance.now()").await?;
+    now.parse().context("the page has no clock")
 }
 
 /// When the app last marked the transfer resumed (`ferry:resumed`), on the page's clock.
@@ -69,21 +93,17 @@ pub async fn page_clock(user: &User) -> Result<f64> {
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn resumed_at(user: &User) -> Result<Option<f64>> {
-    let script = "const resumed = performance.getEntriesByName('ferry:resumed').pop();
-        return resumed ? resumed.startTime : null;";
-    Ok(user.client().execute(script, Vec::new()).await?.as_f64())
+    let at = in_page(
+        user,
+        "performance.getEntriesByName('ferry:resumed').pop()?.startTime ?? NaN",
+    )
+    .await?;
+    Ok(at.parse::<f64>().ok().filter(|at| at.is_finite()))
 }
 
-async fn count(user: &User, script: &str) -> Result<u64> {
-    let value = user
-        .client()
-        .execute(script, Vec::new())
-        .await
-        .context("asking the WebRTC watch")?;
-    // A byte count is a whole number far below 2^53.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    value
-        .as_f64()
-        .map(|bytes| bytes as u64)
-        .context("the WebRTC watch answered no number")
+async fn count(user: &User, expression: &str) -> Result<u64> {
+    let answer = in_page(user, expression).await?;
+    answer
+        .parse::<u64>()
+        .with_context(|| format!("the WebRTC watch answered {answer:?}"))
 }

@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use ferry_e2e::webrtc::watch_webrtc;
 use ferry_e2e::{Harness, Kind, User, random_file, run};
 
+use crate::resume::resumes_after_a_break;
 use crate::{
     LONG_TRANSFER, OUTAGE_TRANSFER, VANISHED_PEER_DEADLINE, expect_downloads, expect_received,
     start_transfer,
@@ -38,10 +40,13 @@ async fn firefox_sends_64_mib_to_firefox() -> Result<()> {
 
 /// Ana in `sender`, Bo in `receiver`: they see each other, files of every size arrive, a
 /// three-file offer arrives whole, a decline and a cancel from each side save nothing, a
-/// transfer survives a server restart, and one fails at once when Bo's tab closes.
+/// transfer goes on by itself after its connections broke, a transfer survives a server
+/// restart, and one pauses at once when Bo's tab closes.
 async fn every_scenario(h: &Harness, sender: Kind, receiver: Kind) -> Result<()> {
     let (ana, bo) = h.ana_and_bo_in(sender, receiver).await?;
     let step = |name: &'static str| move || format!("{sender} to {receiver}: {name}");
+    // Before Ana's page makes its first connection, so a later step can break them all.
+    watch_webrtc(&ana).await?;
 
     // Both browsers keep what they receive in their private file system, not in memory.
     let probe = random_file(h.files_dir(), "probe.txt", 10, 39).await?;
@@ -110,6 +115,11 @@ async fn every_scenario(h: &Harness, sender: Kind, receiver: Kind) -> Result<()>
     expect_downloads(&bo, &sent)
         .await
         .with_context(step("nothing saved of what was declined or cancelled"))?;
+
+    let report = resumes_after_a_break(h, &ana, &bo, "broken-off.bin", 58)
+        .await
+        .with_context(step("a broken connection"))?;
+    eprintln!("{sender} to {receiver}: {report}");
 
     survive_a_server_restart(h, &ana, &bo)
         .await

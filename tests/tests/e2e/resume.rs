@@ -7,7 +7,7 @@ use anyhow::{Result, ensure};
 use ferry_e2e::webrtc::{
     break_connections, bytes_sent, page_clock, resumed_after_break, resumed_at, watch_webrtc,
 };
-use ferry_e2e::{Harness, random_file, run};
+use ferry_e2e::{Harness, User, random_file, run};
 
 use crate::{expect_received, start_transfer};
 
@@ -26,37 +26,51 @@ async fn a_connection_closed_mid_transfer_resumes_by_itself_without_resending_wh
 -> Result<()> {
     run(async |h: &Harness| {
         let (ana, bo) = h.ana_and_bo().await?;
-        let file = random_file(h.files_dir(), "interrupted.bin", RESUMED_TRANSFER, 14).await?;
         watch_webrtc(&ana).await?;
-        start_transfer(&ana, &bo, &file).await?;
-        let held = bo
-            .wait_progress_at_least(&file.name, file.len * 2 / 5)
-            .await?;
-        // Every peer connection of Ana's page closes, as when her network drops.
-        let sent_before = break_connections(&ana).await?;
-        let broke = Instant::now();
-        expect_received(&ana, &bo, &file).await?;
-        let took = broke.elapsed();
-        let resent = bytes_sent(&ana).await? - sent_before;
-        let missing = file.len - held;
-        ensure!(
-            resent <= missing + OVERHEAD,
-            "after the break Ana sent {resent} bytes where Bo lacked at most {missing}: \
-             verified blocks went again"
-        );
-        let resumed = resumed_after_break(&ana).await?;
-        ensure!(
-            resumed.is_some(),
-            "Ana's page never marked the transfer resumed"
-        );
-        eprintln!(
-            "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \
-             sent after it for {missing} missing; complete {took:?} after it",
-            file.len
-        );
+        let report = resumes_after_a_break(h, &ana, &bo, "interrupted.bin", 14).await?;
+        eprintln!("{report}");
         Ok(())
     })
     .await
+}
+
+/// Ana sends Bo a file and, at about 40 %, every peer connection of her page closes, as when
+/// her network drops; the transfer must go on by itself, arrive byte-identical, and send
+/// again only what Bo lacked. Ana's page must be watched ([`watch_webrtc`]) from before it
+/// made its first connection. Returns what it measured.
+pub(crate) async fn resumes_after_a_break(
+    h: &Harness,
+    ana: &User,
+    bo: &User,
+    name: &str,
+    seed: u64,
+) -> Result<String> {
+    let file = random_file(h.files_dir(), name, RESUMED_TRANSFER, seed).await?;
+    start_transfer(ana, bo, &file).await?;
+    let held = bo
+        .wait_progress_at_least(&file.name, file.len * 2 / 5)
+        .await?;
+    let sent_before = break_connections(ana).await?;
+    let broke = Instant::now();
+    expect_received(ana, bo, &file).await?;
+    let took = broke.elapsed();
+    let resent = bytes_sent(ana).await? - sent_before;
+    let missing = file.len - held;
+    ensure!(
+        resent <= missing + OVERHEAD,
+        "after the break Ana sent {resent} bytes where Bo lacked at most {missing}: verified \
+         blocks went again"
+    );
+    let resumed = resumed_after_break(ana).await?;
+    ensure!(
+        resumed.is_some(),
+        "Ana's page never marked the transfer resumed"
+    );
+    Ok(format!(
+        "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \
+         sent after it for {missing} missing; complete {took:?} after it",
+        file.len
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
