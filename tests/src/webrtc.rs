@@ -41,7 +41,11 @@ async fn in_page(user: &User, expression: &str) -> Result<String> {
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn watch_webrtc(user: &User) -> Result<()> {
-    in_page(user, &format!("(function () {{ {WATCH} }})() !== undefined")).await?;
+    in_page(
+        user,
+        &format!("(function () {{ {WATCH} }})() !== undefined"),
+    )
+    .await?;
     Ok(())
 }
 
