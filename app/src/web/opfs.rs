@@ -26,6 +26,8 @@ pub struct Opfs {
     folder: FileSystemDirectoryHandle,
     /// The worker that writes into the folder, where workers start.
     writer: Option<Rc<Writer>>,
+    /// The tabs whose folders start-up cleared: they are gone for good.
+    abandoned: Rc<Vec<String>>,
 }
 
 impl Opfs {
@@ -53,9 +55,11 @@ impl Opfs {
         .await?
         .unchecked_into();
         let held = hold_lock(tab).await;
-        if held {
-            clear_abandoned(&incoming, tab).await;
-        }
+        let abandoned = if held {
+            clear_abandoned(&incoming, tab).await
+        } else {
+            Vec::new()
+        };
         let folder = wait(
             incoming.get_directory_handle_with_options(tab, &create),
             "opening this tab's incoming folder",
@@ -69,7 +73,16 @@ impl Opfs {
                 None
             }
         };
-        Ok(Some(Self { folder, writer }))
+        Ok(Some(Self {
+            folder,
+            writer,
+            abandoned: Rc::new(abandoned),
+        }))
+    }
+
+    /// The tabs whose folders start-up cleared, so what else they kept can go too.
+    pub fn abandoned(&self) -> &[String] {
+        &self.abandoned
     }
 
     /// The names of the files in this tab's folder.
@@ -141,14 +154,14 @@ async fn hold_lock(tab: &str) -> bool {
     .is_ok()
 }
 
-/// Removes the folders of tabs whose lock nobody holds any more.
-async fn clear_abandoned(incoming: &FileSystemDirectoryHandle, tab: &str) {
+/// Removes the folders of tabs whose lock nobody holds any more; returns those tabs.
+async fn clear_abandoned(incoming: &FileSystemDirectoryHandle, tab: &str) -> Vec<String> {
     let locks = property(&property(&js_sys::global(), "navigator"), "locks");
     let Ok(query) = call_method(&locks, "query", &[], "listing tabs") else {
-        return;
+        return Vec::new();
     };
     let Ok(snapshot) = wait(query.unchecked_into(), "listing tabs").await else {
-        return;
+        return Vec::new();
     };
     let held: Vec<String> = js_sys::Array::from(&property(&snapshot, "held"))
         .iter()
@@ -166,7 +179,8 @@ async fn clear_abandoned(incoming: &FileSystemDirectoryHandle, tab: &str) {
     }
     let recursive = FileSystemRemoveOptions::new();
     recursive.set_recursive(true);
-    for name in abandoned {
-        let _ = JsFuture::from(incoming.remove_entry_with_options(&name, &recursive)).await;
+    for name in &abandoned {
+        let _ = JsFuture::from(incoming.remove_entry_with_options(name, &recursive)).await;
     }
+    abandoned
 }

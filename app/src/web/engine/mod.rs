@@ -194,9 +194,13 @@ impl Engine {
     /// Opens the private storage (and clears what closed tabs left) ahead of the first
     /// transfer.
     pub async fn prepare_storage(&self) {
-        let _ = self.opfs().await;
-        self.restore_records();
-        self.restore_sent_records();
+        let abandoned = self
+            .opfs()
+            .await
+            .map(|opfs| opfs.abandoned().to_vec())
+            .unwrap_or_default();
+        self.restore_records(&abandoned);
+        self.restore_sent_records(&abandoned);
     }
 
     /// Answers an offer.

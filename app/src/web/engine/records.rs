@@ -95,13 +95,14 @@ impl Engine {
     }
 
     /// Start-up: shows this tab's unfinished incoming transfers, paused until their senders
-    /// are back, and clears records older than a week.
-    pub(super) fn restore_records(&self) {
+    /// are back, and clears records older than a week or of tabs gone for good
+    /// (`abandoned`, whose folders start-up cleared).
+    pub(super) fn restore_records(&self, abandoned: &[String]) {
         let tab = self.inner.storage.tab().to_owned();
         for key in prefs::keys_with_prefix(RECORD_PREFIX) {
             let record = prefs::text(&key)
                 .and_then(|json| serde_json::from_str::<Record>(&json).ok())
-                .filter(|record| !record.is_stale(unix_secs()));
+                .filter(|record| !record.is_stale(unix_secs()) && !abandoned.contains(&record.tab));
             let Some(record) = record else {
                 prefs::remove(&key);
                 continue;

@@ -62,13 +62,16 @@ impl Engine {
     }
 
     /// Start-up: shows this tab's unfinished outgoing transfers, asking for their files, and
-    /// clears records older than a week.
-    pub(super) fn restore_sent_records(&self) {
+    /// clears records older than a week or of tabs gone for good (`abandoned`).
+    pub(super) fn restore_sent_records(&self, abandoned: &[String]) {
         let tab = self.inner.storage.tab().to_owned();
         for key in prefs::keys_with_prefix(SENT_PREFIX) {
             let record = prefs::text(&key)
                 .and_then(|json| serde_json::from_str::<SentRecord>(&json).ok())
-                .filter(|record| !record.is_stale(super::records::unix_secs()));
+                .filter(|record| {
+                    !record.is_stale(super::records::unix_secs())
+                        && !abandoned.contains(&record.tab)
+                });
             let Some(record) = record else {
                 prefs::remove(&key);
                 continue;
