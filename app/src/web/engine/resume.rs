@@ -17,7 +17,7 @@ use super::send::CONNECT_DEADLINE_MS;
 use super::sending::Sending;
 use super::{Engine, Job};
 use crate::core::backoff::Backoff;
-use crate::core::blocks::{block_count, block_digest, block_range};
+use crate::core::blocks::block_count;
 use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, Status, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
@@ -299,15 +299,10 @@ impl Engine {
                 continue;
             };
             for (block, _) in blocks.iter().enumerate().filter(|(_, held)| **held) {
-                if sending.digests.borrow()[index][block].is_some() {
-                    continue;
+                if sending.digests.borrow()[index][block].is_none() {
+                    let block = u32::try_from(block).unwrap_or(u32::MAX);
+                    sending.read_block(file, index, size, block).await?;
                 }
-                let range = block_range(size, u32::try_from(block).unwrap_or(u32::MAX));
-                let mut reader = sending.reader.take();
-                let read = reader.read(file, range.start, range.end).await;
-                sending.reader.replace(reader);
-                let digest = block_digest(&read?.to_vec());
-                sending.digests.borrow_mut()[index][block] = Some(digest);
             }
         }
         Ok(())

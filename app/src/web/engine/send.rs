@@ -20,7 +20,7 @@ use web_sys::File;
 
 use super::sending::Sending;
 use super::{Engine, Job};
-use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
+use crate::core::blocks::{block_count, block_range, file_digest};
 use crate::core::chunking::{chunk_ranges, chunk_size};
 use crate::core::flow::SendWindow;
 use crate::core::stripes::Striping;
@@ -98,6 +98,7 @@ impl Engine {
             striping: RefCell::new(Striping::new(self.inner.config.lanes, rtt)),
             sampled: Cell::new(now_secs()),
             reader: RefCell::new(SliceReader::default()),
+            hashed: RefCell::new(Vec::new()),
             digests: RefCell::new(
                 sizes
                     .iter()
@@ -326,16 +327,9 @@ impl Engine {
     ) -> Result<(), JsError> {
         let size = job.transfer.borrow().files[index as usize].meta.size;
         let range = block_range(size, block);
-        // Only this task reads; the reader is taken out for the wait rather than borrowed
-        // across it, and the bytes it read stay valid until its next read.
-        let mut reader = sending.reader.take();
-        let read = reader.read(file, range.start, range.end).await;
-        sending.reader.replace(reader);
-        let bytes = read?;
-        let digest = block_digest(&bytes.to_vec());
-        if let Some(slot) = sending.digests.borrow_mut()[index as usize].get_mut(block as usize) {
-            *slot = Some(digest);
-        }
+        let (bytes, digest) = sending
+            .read_block(file, index as usize, size, block)
+            .await?;
         // The digest goes first, so it is there when the block's last chunk lands, on
         // whichever lane that is.
         let _ = job.control().send(&TransferMessage::Block {

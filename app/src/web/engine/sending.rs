@@ -7,17 +7,19 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use ferry_protocol::TransferMessage;
+use js_sys::Uint8Array;
+use web_sys::File;
 
 use super::{Engine, Job};
-use crate::core::blocks::{block_count, block_range};
+use crate::core::blocks::{block_count, block_digest, block_range};
 use crate::core::flow::SendWindow;
 use crate::core::resume::Held;
 use crate::core::stripes::Striping;
 use crate::core::transfer::Reaction;
-use crate::web::Notify;
 use crate::web::channel::ChannelEvent;
 use crate::web::files::SliceReader;
 use crate::web::peer::PeerLink;
+use crate::web::{JsError, Notify};
 
 /// What the sending task and the reader beside it share.
 pub(super) struct Sending {
@@ -34,6 +36,9 @@ pub(super) struct Sending {
     pub(super) sampled: Cell<f64>,
     /// Reads the files, block by block, into one buffer.
     pub(super) reader: RefCell<SliceReader>,
+    /// A block's bytes copied out of the browser's buffer to be hashed, kept from block to
+    /// block.
+    pub(super) hashed: RefCell<Vec<u8>>,
     /// The digest of every block read so far, by file and block: each file's digest is made
     /// of them, and a resumed transfer is checked against them.
     pub(super) digests: RefCell<Vec<Vec<Option<[u8; 32]>>>>,
@@ -52,6 +57,34 @@ impl Sending {
         *self.window.borrow_mut() = SendWindow::new(window);
         self.again.borrow_mut().clear();
         self.epoch.set(self.epoch.get() + 1);
+    }
+
+    /// Reads block `block` of `file` (the `index`th of the offer, of `size` bytes), hashes
+    /// it and keeps its digest; returns its bytes, valid until the next read, and the digest.
+    pub(super) async fn read_block(
+        &self,
+        file: &File,
+        index: usize,
+        size: u64,
+        block: u32,
+    ) -> Result<(Uint8Array, [u8; 32]), JsError> {
+        let range = block_range(size, block);
+        // Only the sending task reads; the reader is taken out for the wait rather than
+        // borrowed across it.
+        let mut reader = self.reader.take();
+        let read = reader.read(file, range.start, range.end).await;
+        self.reader.replace(reader);
+        let bytes = read?;
+        let digest = {
+            let mut hashed = self.hashed.borrow_mut();
+            hashed.resize(bytes.length() as usize, 0);
+            bytes.copy_to(&mut hashed);
+            block_digest(&hashed)
+        };
+        if let Some(slot) = self.digests.borrow_mut()[index].get_mut(block as usize) {
+            *slot = Some(digest);
+        }
+        Ok((bytes, digest))
     }
 
     /// Whether block `block` of file `file` is to be sent.
