@@ -7,14 +7,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ferry_protocol::{DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, TransferId};
+use ferry_protocol::{
+    DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, TRANSFER_CHANNEL_LABEL, TransferId,
+};
 use wasm_bindgen_futures::spawn_local;
 
 use super::Engine;
 use crate::core::sdp::session_id;
 use crate::core::transfer::TransferError;
-use crate::web::JsError;
+use crate::web::channel::Channel;
 use crate::web::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
+use crate::web::{JsError, Notify};
 
 /// The links, by peer and lane.
 #[derive(Default)]
@@ -92,6 +95,16 @@ impl Engine {
             .borrow_mut()
             .insert(key, Rc::clone(&link));
         Ok(link)
+    }
+
+    /// Opens a transfer's control channel on `link`; `drained` wakes a sender waiting for
+    /// room on it.
+    pub(super) fn open_control(&self, link: &PeerLink, drained: Notify) -> Rc<Channel> {
+        Rc::new(Channel::new(
+            link.open_channel(TRANSFER_CHANNEL_LABEL),
+            self.inner.config.high_water,
+            drained,
+        ))
     }
 
     /// Closes the extra lanes to `peer` once no transfer with them is running.

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use ferry_protocol::{TRANSFER_CHANNEL_LABEL, TransferId};
+use ferry_protocol::TransferId;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 
@@ -17,7 +17,6 @@ use super::{Engine, EngineEvent, Job};
 use crate::core::record::SentRecord;
 use crate::core::rows::{Around, rows};
 use crate::core::transfer::Transfer;
-use crate::web::channel::Channel;
 use crate::web::{Notify, files, log, prefs};
 
 /// Outgoing records are kept in local storage under this prefix and the transfer's id.
@@ -150,11 +149,7 @@ impl Engine {
         let drained = Notify::default();
         // The transfer starts paused: its first resumption opens the channel it runs on.
         // Until then it holds one on the new link, which goes unused.
-        let control = Rc::new(Channel::new(
-            link.open_channel(TRANSFER_CHANNEL_LABEL),
-            self.inner.config.high_water,
-            drained.clone(),
-        ));
+        let control = self.open_control(&link, drained.clone());
         let job = Rc::new(Job::new(peer, control, drained, entry.transfer));
         self.inner
             .jobs

@@ -6,9 +6,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use ferry_protocol::{
-    HeldFile, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
-};
+use ferry_protocol::{HeldFile, PeerId, TRANSFER_VERSION, TransferId, TransferMessage};
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
@@ -21,7 +19,8 @@ use crate::core::blocks::block_count;
 use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, Status, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::{JsError, Notify, mark, random_bytes, sleep};
+use crate::web::peer::PeerLink;
+use crate::web::{JsError, Notify, mark, sleep};
 
 /// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -117,7 +116,6 @@ impl Engine {
         sending: &Sending,
         files: &[File],
     ) -> bool {
-        let random = || f64::from(random_bytes::<1>()[0]) / 255.0;
         let mut backoff = Backoff::new(RETRY_BASE, RETRY_MAX);
         loop {
             if job.transfer.borrow().is_ended() {
@@ -148,7 +146,8 @@ impl Engine {
                 }
                 Err(Attempt::Unreachable) => {}
             }
-            let delay = u32::try_from(backoff.next_delay(random()).as_millis()).unwrap_or(u32::MAX);
+            let delay = u32::try_from(backoff.next_delay(js_sys::Math::random()).as_millis())
+                .unwrap_or(u32::MAX);
             select! {
                 () = sleep(delay).fuse() => {},
                 _ = job.back.notified().fuse() => {},
@@ -173,85 +172,65 @@ impl Engine {
 
     /// Tells `peer` that transfer `id` was discarded (see [`Self::tell_discarded`]).
     fn tell_discarded_to(&self, peer: &PeerId, id: TransferId) {
-        let Ok(link) = self.link(peer, 0) else {
-            return;
-        };
-        let control = Channel::new(
-            link.open_channel(TRANSFER_CHANNEL_LABEL),
-            self.inner.config.high_water,
-            Notify::default(),
-        );
+        let (engine, peer) = (self.clone(), peer.clone());
         spawn_local(async move {
-            let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
-            loop {
-                let event = select! {
-                    event = control.next().fuse() => event,
-                    () = deadline => return,
-                };
-                match event {
-                    ChannelEvent::Open => {
-                        let resume = TransferMessage::Resume {
-                            id: id.clone(),
-                            version: TRANSFER_VERSION,
-                        };
-                        if control.send(&resume).is_err() {
-                            return;
-                        }
-                    }
-                    ChannelEvent::Message(TransferMessage::Resumed { .. }) => {
-                        // Closing delivers what is queued first.
-                        let _ = control.send(&TransferMessage::Cancel);
-                        control.close();
-                        return;
-                    }
-                    ChannelEvent::Message(_) | ChannelEvent::Closed => return,
-                    ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {}
-                }
+            let asked = engine.ask_to_resume(&peer, id, Notify::default()).await;
+            if let Ok((_, control, Some(TransferMessage::Resumed { .. }))) = asked {
+                // Closing delivers what is queued first.
+                let _ = control.send(&TransferMessage::Cancel);
+                control.close();
             }
         });
     }
 
-    /// Sender: one attempt to open a new control channel to the receiver and resume.
-    async fn reconnect(
+    /// Opens a new control channel to `peer` and asks to go on with transfer `id`: the link,
+    /// the channel and the answer (`None` when it was no message), or
+    /// [`Attempt::Unreachable`] when none came within [`CONNECT_DEADLINE_MS`].
+    async fn ask_to_resume(
         &self,
-        job: &Rc<Job>,
-        sending: &Sending,
-        files: &[File],
-    ) -> Result<(), Attempt> {
-        let link = self
-            .link(&job.peer(), 0)
-            .map_err(|_| Attempt::Unreachable)?;
-        let control = Rc::new(Channel::new(
-            link.open_channel(TRANSFER_CHANNEL_LABEL),
-            self.inner.config.high_water,
-            job.drained.clone(),
-        ));
+        peer: &PeerId,
+        id: TransferId,
+        drained: Notify,
+    ) -> Result<(Rc<PeerLink>, Rc<Channel>, Option<TransferMessage>), Attempt> {
+        let link = self.link(peer, 0).map_err(|_| Attempt::Unreachable)?;
+        let control = self.open_control(&link, drained);
         let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
-        let mut answer = None;
-        while answer.is_none() {
+        loop {
             let event = select! {
                 event = control.next().fuse() => event,
                 () = deadline => ChannelEvent::Closed,
             };
             match event {
                 ChannelEvent::Open => {
-                    let id = job.transfer.borrow().id.clone();
                     let resume = TransferMessage::Resume {
-                        id,
+                        id: id.clone(),
                         version: TRANSFER_VERSION,
                     };
                     control.send(&resume).map_err(|_| Attempt::Unreachable)?;
                 }
-                ChannelEvent::Message(message) => answer = Some(message),
+                ChannelEvent::Message(message) => return Ok((link, control, Some(message))),
                 ChannelEvent::Closed => {
                     control.close();
                     return Err(Attempt::Unreachable);
                 }
                 ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {
-                    answer = Some(TransferMessage::Decline);
+                    return Ok((link, control, None));
                 }
             }
         }
+    }
+
+    /// Sender: one attempt to reach the receiver again and resume.
+    async fn reconnect(
+        &self,
+        job: &Rc<Job>,
+        sending: &Sending,
+        files: &[File],
+    ) -> Result<(), Attempt> {
+        let id = job.transfer.borrow().id.clone();
+        let (link, control, answer) = self
+            .ask_to_resume(&job.peer(), id, job.drained.clone())
+            .await?;
         let held = match answer {
             Some(TransferMessage::Resumed { files: held }) => {
                 // After a reload this side knows no digest: it reads again what the receiver

@@ -11,9 +11,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use ferry_protocol::chunk::ChunkHeader;
-use ferry_protocol::{
-    DigestHex, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage,
-};
+use ferry_protocol::{DigestHex, PeerId, TRANSFER_VERSION, TransferId, TransferMessage};
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
@@ -25,7 +23,7 @@ use crate::core::chunking::{chunk_ranges, chunk_size};
 use crate::core::flow::SendWindow;
 use crate::core::stripes::Striping;
 use crate::core::transfer::{Reaction, Status, Transfer, TransferError, check_version};
-use crate::web::channel::{Channel, ChannelEvent};
+use crate::web::channel::ChannelEvent;
 use crate::web::files::{self, SliceReader};
 use crate::web::peer::PeerLink;
 use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
@@ -47,11 +45,7 @@ impl Engine {
         let metas = files.iter().map(files::describe).collect();
         let nick = self.nick_of(to);
         let drained = Notify::default();
-        let control = Rc::new(Channel::new(
-            link.open_channel(TRANSFER_CHANNEL_LABEL),
-            self.inner.config.high_water,
-            drained.clone(),
-        ));
+        let control = self.open_control(&link, drained.clone());
         let job = Rc::new(Job::new(
             to.clone(),
             control,
