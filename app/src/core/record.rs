@@ -4,10 +4,25 @@
 //! what the receiver answers with when the sender asks to go on.
 
 use ferry_protocol::{DigestHex, FileMeta, TransferId};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// How long a paused transfer is kept before start-up clears it: a week, in seconds.
-pub const KEEP_SECS: f64 = 7.0 * 24.0 * 3600.0;
+pub const KEEP_SECS: u64 = 7 * 24 * 3600;
+
+/// A record one tab keeps in the browser's storage so that a transfer outlives a reload.
+pub trait Kept: Serialize + DeserializeOwned {
+    /// The tab that wrote it.
+    fn tab(&self) -> &str;
+
+    /// When it was written, in Unix seconds.
+    fn saved_at(&self) -> u64;
+
+    /// Whether it is older than [`KEEP_SECS`] at `now` (Unix seconds).
+    fn is_stale(&self, now: u64) -> bool {
+        now.saturating_sub(self.saved_at()) > KEEP_SECS
+    }
+}
 
 /// One unfinished incoming transfer, as kept in the browser's storage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,32 +52,13 @@ pub struct RecordedFile {
     pub digests: Vec<DigestHex>,
 }
 
-impl Record {
-    /// Whether the record is older than [`KEEP_SECS`] at `now` (Unix seconds).
-    pub fn is_stale(&self, now: u64) -> bool {
-        now.saturating_sub(self.saved_at) as f64 > KEEP_SECS
+impl Kept for Record {
+    fn tab(&self) -> &str {
+        &self.tab
     }
 
-    /// The bytes the partial files hold.
-    pub fn held_bytes(&self) -> u64 {
-        use crate::core::blocks::block_range;
-        self.files
-            .iter()
-            .zip(&self.held)
-            .map(|(meta, held)| {
-                if held.complete {
-                    return meta.size;
-                }
-                held.blocks
-                    .iter()
-                    .flat_map(|&[start, end]| start..end)
-                    .map(|block| {
-                        let range = block_range(meta.size, block);
-                        range.end - range.start
-                    })
-                    .sum()
-            })
-            .sum()
+    fn saved_at(&self) -> u64 {
+        self.saved_at
     }
 }
 
@@ -103,12 +99,17 @@ pub enum PickError {
     Changed(String),
 }
 
-impl SentRecord {
-    /// Whether the record is older than [`KEEP_SECS`] at `now` (Unix seconds).
-    pub fn is_stale(&self, now: u64) -> bool {
-        now.saturating_sub(self.saved_at) as f64 > KEEP_SECS
+impl Kept for SentRecord {
+    fn tab(&self) -> &str {
+        &self.tab
     }
 
+    fn saved_at(&self) -> u64 {
+        self.saved_at
+    }
+}
+
+impl SentRecord {
     /// Finds each of the transfer's files among `picked` (name, size, last modified): the
     /// position in `picked` of each, in the offer's order.
     ///

@@ -41,7 +41,7 @@ use self::storage::Storage;
 pub use self::types::{EngineConfig, EngineEvent, EngineEvents, IncomingOffer, SignalSink};
 use super::now_secs;
 use super::peer::IcePolicy;
-use crate::core::rows::FileRow;
+use crate::core::rows::{Around, FileRow, rows};
 use crate::core::transfer::{Direction, Transfer, TransferError};
 use crate::web::Notify;
 
@@ -318,6 +318,20 @@ impl Engine {
     fn publish(&self, job: &Job) {
         job.last_published.set(now_secs());
         (self.inner.events)(EngineEvent::Rows(job.rows()));
+    }
+
+    /// Publishes the rows of a transfer that has no job (yet).
+    pub(super) fn publish_alone(&self, transfer: &Transfer) {
+        (self.inner.events)(EngineEvent::Rows(rows(
+            transfer,
+            Around {
+                rates: &[],
+                saved: &[],
+                dismissed: &HashSet::new(),
+                route: None,
+                lanes: 1,
+            },
+        )));
     }
 
     /// Records file `index`'s progress and publishes it at most every [`PROGRESS_INTERVAL`].

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use super::receive::Target;
 use super::{Engine, Job};
-use crate::core::record::Record;
+use crate::core::record::{Kept, Record};
 use crate::core::rows::row_key;
 use crate::core::transfer::{Status, Transfer};
 use crate::web::channel::Channel;
@@ -35,6 +35,35 @@ pub(super) fn unix_secs() -> u64 {
     secs
 }
 
+/// Keeps `record` under `key`; when the browser refuses (its storage full or missing), the
+/// transfer still runs but cannot outlive a reload, which the log says.
+pub(super) fn keep<T: Kept>(key: &str, record: &T) {
+    let kept = serde_json::to_string(record).is_ok_and(|json| prefs::set_text(key, &json));
+    if !kept {
+        log("could not keep a transfer's record: it cannot resume after a reload");
+    }
+}
+
+/// `tab`'s records under `prefix`, with their keys. Records that cannot be read, are older
+/// than a week or belong to tabs gone for good (`abandoned`) are forgotten; other tabs'
+/// records are left alone, as those tabs may be open.
+pub(super) fn kept<T: Kept>(prefix: &str, tab: &str, abandoned: &[String]) -> Vec<(String, T)> {
+    let mut records = Vec::new();
+    for key in prefs::keys_with_prefix(prefix) {
+        let record = prefs::text(&key)
+            .and_then(|json| serde_json::from_str::<T>(&json).ok())
+            .filter(|record| {
+                !record.is_stale(unix_secs()) && !abandoned.iter().any(|gone| gone == record.tab())
+            });
+        match record {
+            None => prefs::remove(&key),
+            Some(record) if record.tab() == tab => records.push((key, record)),
+            Some(_) => {}
+        }
+    }
+    records
+}
+
 impl Engine {
     /// Receiver: keeps `job`'s record, at most every [`SAVE_INTERVAL`] unless `now`.
     pub(super) fn save_record(&self, job: &Job, now: bool) {
@@ -48,13 +77,7 @@ impl Engine {
         job.record_saved.set(clock);
         let transfer = job.transfer.borrow();
         let record = transfer.record(self.inner.storage.tab(), unix_secs());
-        let saved = serde_json::to_string(&record)
-            .is_ok_and(|json| prefs::set_text(&record_key(&transfer.id), &json));
-        if !saved {
-            log(
-                "could not keep the record of an incoming transfer: it cannot resume after a reload",
-            );
-        }
+        keep(&record_key(&transfer.id), &record);
     }
 
     /// The page is going: keeps the record of every transfer still coming in.
@@ -98,19 +121,9 @@ impl Engine {
     /// are back, and clears records older than a week or of tabs gone for good
     /// (`abandoned`, whose folders start-up cleared).
     pub(super) fn restore_records(&self, abandoned: &[String]) {
-        let tab = self.inner.storage.tab().to_owned();
-        for key in prefs::keys_with_prefix(RECORD_PREFIX) {
-            let record = prefs::text(&key)
-                .and_then(|json| serde_json::from_str::<Record>(&json).ok())
-                .filter(|record| !record.is_stale(unix_secs()) && !abandoned.contains(&record.tab));
-            let Some(record) = record else {
-                prefs::remove(&key);
-                continue;
-            };
-            // Another tab's: it may be open. Its folder goes when that tab is gone for good.
-            if record.tab != tab {
-                continue;
-            }
+        let records: Vec<(String, Record)> =
+            kept(RECORD_PREFIX, self.inner.storage.tab(), abandoned);
+        for (key, record) in records {
             let Some(transfer) = Transfer::restored(&record) else {
                 prefs::remove(&key);
                 continue;

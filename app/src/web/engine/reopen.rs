@@ -6,16 +6,15 @@
 //! after the already-sent blocks are read again and their digests checked against the
 //! receiver's.
 
-use std::collections::HashSet;
 use std::rc::Rc;
 
 use ferry_protocol::TransferId;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 
-use super::{Engine, EngineEvent, Job};
+use super::records::{keep, kept, unix_secs};
+use super::{Engine, Job};
 use crate::core::record::SentRecord;
-use crate::core::rows::{Around, rows};
 use crate::core::transfer::Transfer;
 use crate::web::{Notify, files, log, prefs};
 
@@ -39,18 +38,8 @@ impl Engine {
     pub(super) fn save_sent_record(&self, job: &Job, files: &[File]) {
         let dates: Vec<f64> = files.iter().map(File::last_modified).collect();
         let transfer = job.transfer.borrow();
-        let record = transfer.sent_record(
-            self.inner.storage.tab(),
-            &dates,
-            super::records::unix_secs(),
-        );
-        let saved = serde_json::to_string(&record)
-            .is_ok_and(|json| prefs::set_text(&sent_key(&transfer.id), &json));
-        if !saved {
-            log(
-                "could not keep the record of an outgoing transfer: it cannot resume after a reload",
-            );
-        }
+        let record = transfer.sent_record(self.inner.storage.tab(), &dates, unix_secs());
+        keep(&sent_key(&transfer.id), &record);
     }
 
     /// Sender: `job` ended; its record goes.
@@ -63,21 +52,9 @@ impl Engine {
     /// Start-up: shows this tab's unfinished outgoing transfers, asking for their files, and
     /// clears records older than a week or of tabs gone for good (`abandoned`).
     pub(super) fn restore_sent_records(&self, abandoned: &[String]) {
-        let tab = self.inner.storage.tab().to_owned();
-        for key in prefs::keys_with_prefix(SENT_PREFIX) {
-            let record = prefs::text(&key)
-                .and_then(|json| serde_json::from_str::<SentRecord>(&json).ok())
-                .filter(|record| {
-                    !record.is_stale(super::records::unix_secs())
-                        && !abandoned.contains(&record.tab)
-                });
-            let Some(record) = record else {
-                prefs::remove(&key);
-                continue;
-            };
-            if record.tab != tab {
-                continue;
-            }
+        let records: Vec<(String, SentRecord)> =
+            kept(SENT_PREFIX, self.inner.storage.tab(), abandoned);
+        for (_, record) in records {
             let transfer = Transfer::sending_restored(&record);
             self.publish_alone(&transfer);
             self.inner.reopened.borrow_mut().insert(
@@ -179,19 +156,5 @@ impl Engine {
         prefs::remove(&sent_key(id));
         self.publish_alone(&entry.transfer);
         true
-    }
-
-    /// Publishes the rows of a transfer that has no job (yet).
-    pub(super) fn publish_alone(&self, transfer: &Transfer) {
-        (self.inner.events)(EngineEvent::Rows(rows(
-            transfer,
-            Around {
-                rates: &[],
-                saved: &[],
-                dismissed: &HashSet::new(),
-                route: None,
-                lanes: 1,
-            },
-        )));
     }
 }
