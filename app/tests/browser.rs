@@ -429,14 +429,20 @@ async fn a_transfer_under_way() -> (Side, Side, TransferId, Vec<u8>, js_sys::Obj
     (ana, bo, id, big, watch)
 }
 
-#[wasm_bindgen_test]
-async fn a_paused_transfer_discarded_by_the_sender_ends_for_the_receiver_once_back() {
+/// [`a_transfer_under_way`], paused on both sides: as far as Ana knows, Bo left the server.
+async fn a_transfer_paused_by_bo_leaving() -> (Side, Side, TransferId) {
     let (ana, bo, id, _, _) = a_transfer_under_way().await;
     ana.engine.peer_left(&peer(0x0b));
     until(20, "bo to pause", || {
         bo.statuses(&id) == ["Paused — waiting for ana"]
     })
     .await;
+    (ana, bo, id)
+}
+
+#[wasm_bindgen_test]
+async fn a_paused_transfer_discarded_by_the_sender_ends_for_the_receiver_once_back() {
+    let (ana, bo, id) = a_transfer_paused_by_bo_leaving().await;
     ana.engine.cancel(&id);
     assert_eq!(ana.statuses(&id), ["Cancelled"]);
     // Bo is back on the server: Ana's page tells him.
@@ -521,12 +527,7 @@ async fn a_connection_closed_mid_transfer_resumes_by_itself() {
 
 #[wasm_bindgen_test]
 async fn a_paused_transfer_discarded_by_the_receiver_ends_on_both_sides() {
-    let (ana, bo, id, _, _) = a_transfer_under_way().await;
-    ana.engine.peer_left(&peer(0x0b));
-    until(20, "bo to pause", || {
-        bo.statuses(&id) == ["Paused — waiting for ana"]
-    })
-    .await;
+    let (ana, bo, id) = a_transfer_paused_by_bo_leaving().await;
     bo.engine.cancel(&id);
     assert_eq!(bo.statuses(&id), ["Cancelled"]);
     ana.engine.set_nick(&peer(0x0b), "bo");

@@ -70,15 +70,12 @@ pub async fn break_connections(user: &User) -> Result<u64> {
 /// # Errors
 /// When the browser cannot run the script.
 pub async fn resumed_after_break(user: &User) -> Result<Option<std::time::Duration>> {
-    let millis = in_page(
-        user,
-        "(performance.getEntriesByName('ferry:resumed').pop()?.startTime ?? NaN) \
-         - (globalThis.__ferryWatch?.brokeAt ?? NaN)",
-    )
-    .await?;
-    Ok(millis
-        .parse::<f64>()
-        .ok()
+    let broke = in_page(user, "globalThis.__ferryWatch?.brokeAt ?? NaN").await?;
+    let broke = broke.parse::<f64>().ok().filter(|at| at.is_finite());
+    let resumed = resumed_at(user).await?;
+    Ok(broke
+        .zip(resumed)
+        .map(|(broke, resumed)| resumed - broke)
         .filter(|millis| *millis >= 0.0)
         .map(|millis| std::time::Duration::from_secs_f64(millis / 1000.0)))
 }
