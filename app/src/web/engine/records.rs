@@ -64,6 +64,14 @@ pub(super) fn kept<T: Kept>(prefix: &str, tab: &str, abandoned: &[String]) -> Ve
     records
 }
 
+/// `transfer`'s id and the files of it that did not arrive whole.
+fn unfinished(transfer: &Transfer) -> (TransferId, Vec<usize>) {
+    let unfinished = (0..transfer.files.len())
+        .filter(|&index| transfer.files[index].status != Status::Complete)
+        .collect();
+    (transfer.id.clone(), unfinished)
+}
+
 impl Engine {
     /// Receiver: keeps `job`'s record, at most every [`SAVE_INTERVAL`] unless `now`.
     pub(super) fn save_record(&self, job: &Job, now: bool) {
@@ -94,24 +102,15 @@ impl Engine {
         if !job.resumable.get() {
             return;
         }
-        let (id, unfinished) = {
-            let transfer = job.transfer.borrow();
-            let unfinished: Vec<usize> = transfer
-                .files
-                .iter()
-                .enumerate()
-                .filter(|(_, file)| file.status != Status::Complete)
-                .map(|(index, _)| index)
-                .collect();
-            (transfer.id.clone(), unfinished)
-        };
-        prefs::remove(&record_key(&id));
-        self.remove_partials(&id, &unfinished).await;
+        let (id, unfinished) = unfinished(&job.transfer.borrow());
+        self.forget(&id, &unfinished).await;
     }
 
-    async fn remove_partials(&self, id: &TransferId, files: &[usize]) {
+    /// Forgets transfer `id`'s record and deletes the partial files of its `unfinished` files.
+    async fn forget(&self, id: &TransferId, unfinished: &[usize]) {
+        prefs::remove(&record_key(id));
         if let Some(opfs) = self.opfs().await {
-            for &index in files {
+            for &index in unfinished {
                 opfs.remove(&row_key(id, index)).await;
             }
         }
@@ -186,14 +185,11 @@ impl Engine {
         let Some(mut transfer) = self.inner.restored.borrow_mut().remove(id) else {
             return false;
         };
+        let (id, unfinished) = unfinished(&transfer);
         transfer.cancel();
-        prefs::remove(&record_key(id));
-        let unfinished: Vec<usize> = (0..transfer.files.len())
-            .filter(|&index| transfer.files[index].status != Status::Complete)
-            .collect();
         self.publish_alone(&transfer);
-        let (engine, id) = (self.clone(), id.clone());
-        spawn_local(async move { engine.remove_partials(&id, &unfinished).await });
+        let engine = self.clone();
+        spawn_local(async move { engine.forget(&id, &unfinished).await });
         true
     }
 }

@@ -82,11 +82,8 @@ impl Engine {
         let described: Vec<(String, u64, f64)> = picked
             .iter()
             .map(|file| {
-                (
-                    file.name(),
-                    files::describe(file).size,
-                    file.last_modified(),
-                )
+                let meta = files::describe(file);
+                (meta.name, meta.size, file.last_modified())
             })
             .collect();
         let found = entry.record.find(&described);
