@@ -23,8 +23,7 @@ pub fn Transfers() -> impl IntoView {
                 let kept = state
                     .rows
                     .with(|rows| {
-                        let rows: Vec<FileRow> = rows.iter().map(|(_, row)| row.get()).collect();
-                        kept_bytes(&rows)
+                        rows.iter().map(|(_, row)| row.with(|row| kept_bytes([row]))).sum::<u64>()
                     });
                 (kept > 0)
                     .then(|| {
