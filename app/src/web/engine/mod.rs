@@ -288,31 +288,39 @@ impl Engine {
         self.fail_with(peer, &TransferError::PeerGone(nick));
     }
 
-    /// Pauses every running transfer with `peer` and fails every unanswered one.
+    /// Interrupts every transfer with `peer` (see [`Self::interrupt`]).
     fn fail_with(&self, peer: &PeerId, error: &TransferError) {
-        let jobs: Vec<(TransferId, Rc<Job>)> = self
+        let jobs: Vec<Rc<Job>> = self
             .inner
             .jobs
             .borrow()
-            .iter()
-            .filter(|(_, job)| &job.peer() == peer)
-            .map(|(id, job)| (id.clone(), Rc::clone(job)))
+            .values()
+            .filter(|job| &job.peer() == peer)
+            .cloned()
             .collect();
-        for (id, job) in jobs {
-            // A paused transfer stays paused: a new connection that fails while it tries to
-            // go on is one attempt of many.
-            if job.transfer.borrow().is_ended() || job.transfer.borrow().is_paused() {
-                continue;
-            }
-            if job.transfer.borrow().is_running() {
-                self.pause(&job);
-                continue;
-            }
-            job.transfer.borrow_mut().fail(error);
-            job.close();
-            self.publish(&job);
-            (self.inner.events)(EngineEvent::OfferGone(id));
+        for job in jobs {
+            self.interrupt(&job, error);
         }
+    }
+
+    /// The connection under `job` broke: a running transfer pauses, a paused one stays
+    /// paused (a new connection that fails while it tries to go on is one attempt of many),
+    /// and one not answered yet fails with `error`.
+    fn interrupt(&self, job: &Job, error: &TransferError) {
+        let transfer = job.transfer.borrow();
+        if transfer.is_ended() || transfer.is_paused() {
+            return;
+        }
+        let running = transfer.is_running();
+        let id = transfer.id.clone();
+        drop(transfer);
+        if running {
+            return self.pause(job);
+        }
+        job.transfer.borrow_mut().fail(error);
+        job.close();
+        self.publish(job);
+        (self.inner.events)(EngineEvent::OfferGone(id));
     }
 
     fn publish(&self, job: &Job) {
@@ -365,17 +373,8 @@ impl Engine {
     /// A channel closed under a transfer that was not over: the connection broke, which
     /// pauses a running transfer; before the answer, the other side is gone.
     fn end_on_close(&self, job: &Job) {
-        if job.transfer.borrow().is_paused() {
-            return;
-        }
-        if job.transfer.borrow().is_running() {
-            return self.pause(job);
-        }
         let peer = job.transfer.borrow().peer.clone();
-        job.transfer
-            .borrow_mut()
-            .fail(&TransferError::PeerGone(peer));
-        self.publish(job);
+        self.interrupt(job, &TransferError::PeerGone(peer));
     }
 }
 
