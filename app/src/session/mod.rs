@@ -203,7 +203,7 @@ impl Session {
 
     /// Takes the files of a picker or a drop as the next files to send.
     pub fn choose_files(self, list: &FileList) {
-        let files: Vec<File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        let files = files_of(list);
         if files.is_empty() {
             return;
         }
@@ -249,7 +249,7 @@ impl Session {
 
     /// Takes the files picked again for a transfer this page sent before it was reloaded.
     pub fn pick_again(self, id: &TransferId, list: &FileList) {
-        let files: Vec<File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        let files = files_of(list);
         self.engine
             .with_value(|engine| engine.pick_again(id, files));
     }
@@ -366,6 +366,11 @@ impl Session {
             } => engine.handle_signal(from, from_nick.as_str(), payload, lane),
         }
     }
+}
+
+/// The files of a picker's or a drop's list.
+fn files_of(list: &FileList) -> Vec<File> {
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
 /// What to tell the user when joining fails.
