@@ -72,9 +72,9 @@ return answers;
 "#;
 
 /// Run in Ana's page: takes the answers and, once every channel is open, sends `total` bytes
-/// spread over them in 256 KiB messages, each channel waiting above 8 MiB queued until half of
-/// it is gone — Ferry's chunk size and high-water mark, so the two differ only in what Ferry
-/// adds.
+/// spread over them in 256 KiB messages (Ferry's chunk size), each channel waiting above 8 MiB
+/// queued until half of it is gone. Ferry waits above 2 MiB; measured with 8 MiB it moved as
+/// fast, so the two differ only in what Ferry adds.
 const SEND: &str = r#"
 const [answers, total] = arguments;
 const { pcs, channels } = window.__ferryRaw;
