@@ -48,8 +48,9 @@ pub const DATA_CHANNEL_PREFIX: &str = "ferry-data:";
 
 /// The version of this protocol. Version 1 sent each file's bytes in order without headers and
 /// hashed whole files; version 2 sends chunks with their place and checks blocks; version 3
-/// resumes a transfer after the connection broke.
-pub const TRANSFER_VERSION: u32 = 3;
+/// resumes a transfer after the connection broke; version 4 sends folders (a file's path, and
+/// empty folders), which an older receiver would flatten without a word.
+pub const TRANSFER_VERSION: u32 = 4;
 
 /// The bytes of a block: what is hashed and checked as one, and asked for again when it fails.
 pub const BLOCK_SIZE: u32 = 1024 * 1024;
@@ -72,6 +73,10 @@ pub enum TransferMessage {
         /// The sender's [`TRANSFER_VERSION`]; 1 when missing.
         #[serde(default = "version_1")]
         version: u32,
+        /// Folders of the offer that hold no file, as [`FileMeta::path`] writes folders, so a
+        /// folder arrives with its empty subfolders too.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        empty_folders: Vec<String>,
     },
     /// Receiver → sender: send the files.
     Accept {
@@ -147,6 +152,11 @@ pub enum TransferMessage {
 pub struct FileMeta {
     /// The file's name on the sender's side, without any folder.
     pub name: String,
+    /// The folder the file sits in, relative to what the sender chose, its parts joined by
+    /// `/` ("Holiday/day 1"); empty for a file chosen on its own. The receiver recreates the
+    /// folders, and refuses an offer whose paths would leave them (`..`, `/etc`, `C:`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
     /// Its length in bytes.
     pub size: u64,
     /// Its media type as the browser reported it; empty when unknown.

@@ -271,14 +271,33 @@ fn transfer_messages() {
             id,
             files: vec![FileMeta {
                 name: "holiday ü 🚢.mov".into(),
+                path: String::new(),
                 size: 1_200_000_000,
                 mime: "video/quicktime".into(),
             }],
             version: 2,
+            empty_folders: Vec::new(),
         },
         &format!(
             r#"{{"type":"offer","id":"{}","files":[{{"name":"holiday ü 🚢.mov","size":1200000000,"mime":"video/quicktime"}}],"version":2}}"#,
             "33".repeat(16)
+        ),
+    );
+    check(
+        TransferMessage::Offer {
+            id: TransferId::from_random_bytes([0x44; 16]),
+            files: vec![FileMeta {
+                name: "a.jpg".into(),
+                path: "Holiday/day 1".into(),
+                size: 3,
+                mime: "image/jpeg".into(),
+            }],
+            version: 4,
+            empty_folders: vec!["Holiday/empty".into()],
+        },
+        &format!(
+            r#"{{"type":"offer","id":"{}","files":[{{"name":"a.jpg","path":"Holiday/day 1","size":3,"mime":"image/jpeg"}}],"version":4,"empty_folders":["Holiday/empty"]}}"#,
+            "44".repeat(16)
         ),
     );
     check(
@@ -366,6 +385,7 @@ fn transfer_messages() {
 fn file_sizes_beyond_four_gibibytes_survive() {
     let meta = FileMeta {
         name: "big.iso".into(),
+        path: String::new(),
         size: 5 * 1024 * 1024 * 1024,
         mime: String::new(),
     };

@@ -5,8 +5,9 @@
 const MAX_BYTES: usize = 200;
 
 /// Keeps the last path component, drops control characters and characters Windows forbids,
-/// and trims dots and white space from the ends; keeps spaces, accents and emoji.
-/// Never returns an empty name, ".", or "..".
+/// and trims dots and white space from the ends; keeps spaces, accents and emoji. A name
+/// Windows reserves for a device ("CON", "nul.txt", "COM1") gets a `_` after its stem, as
+/// Windows would not create it. Never returns an empty name, ".", or "..".
 pub fn sanitize(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
@@ -27,7 +28,25 @@ pub fn sanitize(raw: &str) -> String {
     if name.is_empty() {
         return "download".to_owned();
     }
-    shorten(&name)
+    shorten(&unreserved(name))
+}
+
+/// `name` with a `_` after its stem when the stem is a device name Windows reserves.
+fn unreserved(name: String) -> String {
+    let stem_end = name.find('.').unwrap_or(name.len());
+    let stem = name[..stem_end].to_ascii_uppercase();
+    let numbered_device = |prefix: &str| {
+        stem.strip_prefix(prefix)
+            .is_some_and(|digit| digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit())
+    };
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || numbered_device("COM")
+        || numbered_device("LPT");
+    if reserved {
+        format!("{}_{}", &name[..stem_end], &name[stem_end..])
+    } else {
+        name
+    }
 }
 
 /// The `n`th variant of a name that is already taken: "notes (2).txt" for `n` = 2; `n` = 1
@@ -39,23 +58,6 @@ pub fn numbered(name: &str, n: u32) -> String {
     let extension = extension(name);
     let stem = &name[..name.len() - extension.len()];
     fit(stem, &format!(" ({n}){extension}"))
-}
-
-/// Names for the files of one offer that differ from each other, ignoring case as Windows
-/// and macOS do: saved into one folder, a file must not overwrite its namesake.
-pub fn distinct(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut taken = std::collections::HashSet::new();
-    names
-        .into_iter()
-        .map(|name| {
-            let unique = (1..)
-                .map(|n| numbered(&name, n))
-                .find(|candidate| !taken.contains(&candidate.to_lowercase()))
-                .unwrap_or(name);
-            taken.insert(unique.to_lowercase());
-            unique
-        })
-        .collect()
 }
 
 /// Cuts a long name at a character boundary, keeping a short extension.
@@ -110,6 +112,16 @@ mod tests {
     }
 
     #[test]
+    fn renames_names_windows_reserves() {
+        check("CON", "CON_");
+        check("nul.txt", "nul_.txt");
+        check("com1.tar.gz", "com1_.tar.gz");
+        check("LPT9", "LPT9_");
+        check("console.log", "console.log");
+        check("COM10", "COM10");
+    }
+
+    #[test]
     fn never_empty_or_special() {
         check("", "download");
         check("..", "download");
@@ -128,16 +140,6 @@ mod tests {
         let second = numbered(&long, 2);
         assert!(second.len() <= MAX_BYTES);
         assert!(second.ends_with(" (2).txt"), "{second}");
-    }
-
-    #[test]
-    fn namesakes_in_one_offer_get_distinct_names() {
-        let names = ["a.txt", "b.txt", "a.txt", "A.TXT", "a (2).txt"].map(String::from);
-        assert_eq!(
-            distinct(names),
-            ["a.txt", "b.txt", "a (2).txt", "A (3).TXT", "a (2) (2).txt"]
-        );
-        assert_eq!(distinct(["x".to_owned()]), ["x"]);
     }
 
     #[test]

@@ -33,8 +33,11 @@ pub struct Record {
     pub tab: String,
     /// The sender's nick.
     pub from: String,
-    /// The files, as offered (names already made safe).
+    /// The files, as offered (names and paths already made safe).
     pub files: Vec<FileMeta>,
+    /// The offer's empty folders, made safe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_folders: Vec<String>,
     /// What is held of each file, in the offer's order.
     pub held: Vec<RecordedFile>,
     /// When the record was written, in Unix seconds.
@@ -154,6 +157,7 @@ mod tests {
                 .map(|&(name, size, last_modified)| SentFile {
                     meta: FileMeta {
                         name: name.into(),
+                        path: String::new(),
                         size,
                         mime: String::new(),
                     },

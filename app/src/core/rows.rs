@@ -124,6 +124,7 @@ mod tests {
         let files = ["a", "b", "c"]
             .map(|name| FileMeta {
                 name: name.into(),
+                path: String::new(),
                 size: 100,
                 mime: String::new(),
             })
@@ -164,11 +165,13 @@ mod tests {
         let files = vec![
             FileMeta {
                 name: "a".into(),
+                path: String::new(),
                 size: 100,
                 mime: String::new(),
             },
             FileMeta {
                 name: "b".into(),
+                path: String::new(),
                 size: 100,
                 mime: String::new(),
             },

@@ -52,6 +52,8 @@ pub struct Transfer {
     pub peer: String,
     /// Every file of the offer, in order.
     pub files: Vec<FileProgress>,
+    /// The offer's folders that hold no file ([`FileMeta::path`]'s form).
+    pub empty_folders: Vec<String>,
     /// The receiver's record of each file's blocks (empty on the sender's side).
     assemblies: Vec<Assembly>,
     /// The digest each file's sender announced, once it did (receiver).
@@ -94,6 +96,11 @@ pub fn check_version(peer: &str, version: u32) -> Result<(), TransferError> {
 }
 
 impl Transfer {
+    /// Whether the offer holds folders, rather than files alone.
+    pub fn has_folders(&self) -> bool {
+        !self.empty_folders.is_empty() || self.files.iter().any(|file| !file.meta.path.is_empty())
+    }
+
     /// A transfer this browser offers to `peer`: every file waits for their answer.
     pub fn outgoing(id: TransferId, peer: &str, files: Vec<FileMeta>) -> Self {
         let status = Status::Waiting {
@@ -135,6 +142,7 @@ impl Transfer {
             direction,
             peer: peer.to_owned(),
             files,
+            empty_folders: Vec::new(),
             assemblies: Vec::new(),
             announced: Vec::new(),
             phase: Phase::Offered,

@@ -7,12 +7,14 @@ use std::rc::Rc;
 
 use ferry_protocol::{ErrorCode, PeerId, TransferId, UserInfo};
 use leptos::prelude::*;
-use web_sys::{File, FileList};
+use web_sys::{DataTransfer, FileList};
 
+use crate::core::paths::summary;
 use crate::core::rows::FileRow;
+use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent, IncomingOffer};
-use crate::web::prefs;
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
+use crate::web::{log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
 const HIDE_IP_KEY: &str = "ferry.hide-ip";
@@ -46,7 +48,7 @@ pub struct AppState {
     pub users: RwSignal<Vec<UserInfo>>,
     /// The user files will go to.
     pub selected: RwSignal<Option<PeerId>>,
-    /// Names and sizes of the files chosen for sending.
+    /// What is chosen for sending, a line each (a folder is one line) with its size.
     pub chosen: RwSignal<Vec<(String, u64)>>,
     /// One signal per transfer row, newest first.
     pub rows: RwSignal<Vec<(String, RwSignal<FileRow>)>>,
@@ -73,7 +75,7 @@ pub struct Session {
     engine: StoredValue<Engine, LocalStorage>,
     signaling: StoredValue<Option<Signaling>, LocalStorage>,
     /// The files chosen for sending.
-    files: StoredValue<Vec<File>, LocalStorage>,
+    files: StoredValue<Chosen, LocalStorage>,
 }
 
 impl AppState {
@@ -166,7 +168,7 @@ impl Session {
             state,
             engine: StoredValue::new_local(engine),
             signaling,
-            files: StoredValue::new_local(Vec::new()),
+            files: StoredValue::new_local(Chosen::default()),
         }
     }
 
@@ -201,20 +203,36 @@ impl Session {
         leptos::task::spawn_local(async move { engine.prepare_storage().await });
     }
 
-    /// Takes the files of a picker or a drop as the next files to send.
+    /// Takes the files of a file or folder picker as the next files to send.
     pub fn choose_files(self, list: &FileList) {
-        let files = files_of(list);
-        if files.is_empty() {
+        self.choose(Chosen::from_list(list));
+    }
+
+    /// Takes what was dropped on the page as the next files to send: its folders are walked
+    /// with their subfolders; where the browser lists no entries, its files.
+    pub fn choose_dropped(self, data: &DataTransfer) {
+        let Some(entries) = dropped_entries(data) else {
+            if let Some(list) = data.files() {
+                self.choose_files(&list);
+            }
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match walk(entries).await {
+                Ok(chosen) => self.choose(chosen),
+                Err(error) => log(&error.to_string()),
+            }
+        });
+    }
+
+    fn choose(self, chosen: Chosen) {
+        if chosen.is_empty() {
             return;
         }
-        // `File.size` is a whole number of bytes held in a double.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let chosen = files
-            .iter()
-            .map(|file| (file.name(), file.size() as u64))
-            .collect();
-        self.state.chosen.set(chosen);
-        self.files.set_value(files);
+        self.state
+            .chosen
+            .set(summary(&chosen.metas(), &chosen.empty_folders));
+        self.files.set_value(chosen);
     }
 
     /// Sends the chosen files to the selected user.
@@ -225,14 +243,14 @@ impl Session {
         let Some(to) = self.state.selected.get_untracked() else {
             return Ok(());
         };
-        let files = self.files.get_value();
-        if files.is_empty() {
+        let chosen = self.files.get_value();
+        if chosen.is_empty() {
             return Ok(());
         }
         self.engine
-            .with_value(|engine| engine.send_files(&to, files))
+            .with_value(|engine| engine.send_files(&to, chosen))
             .map_err(|failure| format!("Could not start the transfer: {failure}."))?;
-        self.files.set_value(Vec::new());
+        self.files.set_value(Chosen::default());
         self.state.chosen.set(Vec::new());
         Ok(())
     }
@@ -249,7 +267,7 @@ impl Session {
 
     /// Takes the files picked again for a transfer this page sent before it was reloaded.
     pub fn pick_again(self, id: &TransferId, list: &FileList) {
-        let files = files_of(list);
+        let files = Chosen::from_list(list).files;
         self.engine
             .with_value(|engine| engine.pick_again(id, files));
     }
@@ -366,11 +384,6 @@ impl Session {
             } => engine.handle_signal(from, from_nick.as_str(), payload, lane),
         }
     }
-}
-
-/// The files of a picker's or a drop's list.
-fn files_of(list: &FileList) -> Vec<File> {
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
 /// What to tell the user when joining fails.

@@ -48,8 +48,8 @@ pub fn App() -> impl IntoView {
         if state.phase.get_untracked() != Phase::Joined {
             return;
         }
-        if let Some(list) = event.data_transfer().and_then(|transfer| transfer.files()) {
-            session.choose_files(&list);
+        if let Some(data) = event.data_transfer() {
+            session.choose_dropped(&data);
         }
     });
     // When the page goes, peers hear of it at once and private files are deleted.

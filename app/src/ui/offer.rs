@@ -6,9 +6,13 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
 use crate::core::format::human_size;
+use crate::core::paths::join;
 use crate::session::{AppState, Session};
 use crate::web::engine::{Answer, IncomingOffer};
 use crate::web::sink::{has_save_picker, pick_location};
+
+/// How many of an offer's files the dialog lists.
+const SHOWN_FILES: usize = 50;
 
 /// Shows the oldest offer waiting for an answer, with "Accept", "Decline" and, where the
 /// browser has the save picker, "Choose where to save…". Escape declines. When the last offer
@@ -66,13 +70,17 @@ fn OfferCard(
             }
         }
     };
-    let names: Vec<String> = offer.files.iter().map(|file| file.name.clone()).collect();
+    // One file is saved as a file; several, or a folder, into a folder the user picks.
+    let one_file = match offer.files.as_slice() {
+        [one] if !offer.has_folders() => Some(one.name.clone()),
+        _ => None,
+    };
     let choose = move |_| {
-        let names = names.clone();
+        let one_file = one_file.clone();
         let answer = answer.clone();
         // The picker must open while the click still counts as the user's gesture.
         leptos::task::spawn_local(async move {
-            match pick_location(&names).await {
+            match pick_location(one_file.as_deref()).await {
                 Ok(Some(picked)) => answer(Answer::SaveTo(picked)),
                 Ok(None) => {}
                 Err(error) => crate::web::log(&error.to_string()),
@@ -80,9 +88,14 @@ fn OfferCard(
         });
     };
     let total = human_size(offer.total_size());
-    let summary = match offer.files.as_slice() {
-        [one] => format!("{} ({})", one.name, human_size(one.size)),
-        many => format!("{} files ({total})", many.len()),
+    let count = match offer.files.len() {
+        1 => "1 file".to_owned(),
+        many => format!("{many} files"),
+    };
+    let summary = match (offer.folder(), offer.files.as_slice()) {
+        (Some(folder), _) => format!("the folder {folder} ({count}, {total})"),
+        (None, [one]) if !offer.has_folders() => format!("{} ({})", one.name, human_size(one.size)),
+        (None, _) => format!("{count} ({total})"),
     };
     let too_large = offer.too_large();
     let wont_fit = offer.wont_fit();
@@ -111,10 +124,30 @@ fn OfferCard(
     // permission ("download multiple files"), and a refused one lands nowhere while its row says
     // Complete. Saying so up front, and keeping a Save button on every row, means no file of
     // a multi-file offer is lost to a prompt the user did not expect.
-    let several_downloads_note = (offer.files.len() > 1).then_some(
-        "Your browser may ask whether Ferry may download several files: choose Allow. \
-         Each file also keeps a Save button once it has arrived.",
-    );
+    let several_downloads_note = if offer.has_folders() {
+        let zip = offer.folder().map_or_else(
+            || "one zip file".to_owned(),
+            |folder| format!("{folder}.zip"),
+        );
+        Some(if has_save_picker() {
+            format!(
+                "Accept saves the folder as {zip}; “Choose where to save…” writes its files and \
+                 folders into a folder you pick."
+            )
+        } else {
+            format!("The folder arrives as {zip}.")
+        })
+    } else {
+        (offer.files.len() > 1).then(|| {
+            "Your browser may ask whether Ferry may download several files: choose Allow. \
+             Each file also keeps a Save button once it has arrived."
+                .to_owned()
+        })
+    };
+    // A folder of thousands of files is summed up above; the list shows its first files.
+    let shown = offer.files.len().min(SHOWN_FILES);
+    let more =
+        (offer.files.len() > shown).then(|| format!("… and {} more", offer.files.len() - shown));
     // The dialog does not block the page, so move focus to it: keyboard and screen-reader
     // users learn of the offer at once and reach its buttons with Tab.
     let dialog: NodeRef<leptos::html::Dialog> = NodeRef::new();
@@ -143,15 +176,17 @@ fn OfferCard(
                 {offer
                     .files
                     .iter()
+                    .take(shown)
                     .map(|file| {
                         view! {
                             <li>
-                                <span class="name">{file.name.clone()}</span>
+                                <span class="name">{join(&file.path, &file.name)}</span>
                                 <span class="size">{human_size(file.size)}</span>
                             </li>
                         }
                     })
                     .collect_view()}
+                {more.map(|more| view! { <li class="more">{more}</li> })}
             </ul>
             {memory_note.map(|note| view! { <p class="note">{note}</p> })}
             {several_downloads_note.map(|note| view! { <p class="note">{note}</p> })}

@@ -1,4 +1,4 @@
-//! Choosing files (picker or drop) and sending them to the selected user.
+//! Choosing files or a folder (pickers or drop) and sending them to the selected user.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -6,12 +6,18 @@ use leptos::prelude::*;
 use crate::core::format::human_size;
 use crate::session::{AppState, Session};
 
-/// File input "Choose files", the chosen files, and button "Send".
+/// File inputs "Choose files" and "Choose folder", what was chosen, and button "Send".
 #[component]
 pub fn SendPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let session = expect_context::<Session>();
     let input: NodeRef<html::Input> = NodeRef::new();
+    let folder: NodeRef<html::Input> = NodeRef::new();
+    // `webkitdirectory` turns a file input into a folder picker (every browser has it, under
+    // that name); the view macro knows no such attribute, so it is set once the input exists.
+    folder.on_load(|input| {
+        let _ = input.set_attribute("webkitdirectory", "");
+    });
     let error = RwSignal::new(None::<String>);
     let recipient = move || {
         let selected = state.selected.get()?;
@@ -26,9 +32,11 @@ pub fn SendPanel() -> impl IntoView {
     let send = move |_| match session.send() {
         Ok(()) => {
             error.set(None);
-            // Clearing the input lets the same file be chosen again.
-            if let Some(input) = input.get_untracked() {
-                input.set_value("");
+            // Clearing the inputs lets the same file or folder be chosen again.
+            for picker in [input, folder] {
+                if let Some(picker) = picker.get_untracked() {
+                    picker.set_value("");
+                }
             }
         }
         Err(failure) => error.set(Some(failure)),
@@ -50,7 +58,21 @@ pub fn SendPanel() -> impl IntoView {
                     }
                 />
                 <label for="files" class="button secondary">"Choose files"</label>
-                <span class="hint">"or drop them anywhere on this page"</span>
+                // A folder picker lists the folder's files with their paths (not its empty
+                // subfolders: a dropped folder keeps those too).
+                <input
+                    id="folder"
+                    class="visually-hidden"
+                    type="file"
+                    node_ref=folder
+                    on:change:target=move |event| {
+                        if let Some(list) = event.target().files() {
+                            session.choose_files(&list);
+                        }
+                    }
+                />
+                <label for="folder" class="button secondary">"Choose folder"</label>
+                <span class="hint">"or drop files or a folder anywhere on this page"</span>
             </div>
             <ul class="chosen" aria-label="Chosen files" hidden=move || state.chosen.get().is_empty()>
                 {move || {

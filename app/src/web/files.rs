@@ -103,6 +103,7 @@ pub fn describe(file: &File) -> ferry_protocol::FileMeta {
     let size = file.size() as u64;
     ferry_protocol::FileMeta {
         name: crate::core::filename::sanitize(&file.name()),
+        path: String::new(),
         size,
         mime: file.type_(),
     }

@@ -13,6 +13,7 @@
 //! opening) use promises or futures channels instead of closures.
 
 pub mod channel;
+pub mod chosen;
 pub mod engine;
 pub mod files;
 pub mod opfs;

@@ -15,8 +15,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Blob, BlobPropertyBag, FileSystemCreateWritableOptions, FileSystemDirectoryHandle,
-    FileSystemFileHandle, FileSystemGetFileOptions, FileSystemWritableFileStream, WriteCommandType,
-    WriteParams,
+    FileSystemFileHandle, FileSystemGetDirectoryOptions, FileSystemGetFileOptions,
+    FileSystemWritableFileStream, WriteCommandType, WriteParams,
 };
 
 pub use super::opfs::Opfs;
@@ -41,11 +41,11 @@ pub enum Picked {
     Folder(FileSystemDirectoryHandle),
 }
 
-/// Asks where to save: a save dialog for one file, a folder for several. `None` when the user
-/// dismissed the picker.
-pub async fn pick_location(names: &[String]) -> Result<Option<Picked>, JsError> {
+/// Asks where to save: a save dialog for `one_file` (its name), a folder otherwise. `None`
+/// when the user dismissed the picker.
+pub async fn pick_location(one_file: Option<&str>) -> Result<Option<Picked>, JsError> {
     let window = js_sys::global();
-    let picked = if let [name] = names {
+    let picked = if let Some(name) = one_file {
         let options = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&options, &"suggestedName".into(), &name.into());
         call_method(
@@ -67,7 +67,7 @@ pub async fn pick_location(names: &[String]) -> Result<Option<Picked>, JsError> 
         .map(|promise| promise.unchecked_into::<Promise>())
     }?;
     match wait(picked, "choosing where to save").await {
-        Ok(handle) if names.len() == 1 => Ok(Some(Picked::File(handle.unchecked_into()))),
+        Ok(handle) if one_file.is_some() => Ok(Some(Picked::File(handle.unchecked_into()))),
         Ok(handle) => Ok(Some(Picked::Folder(handle.unchecked_into()))),
         Err(error) if error.is_abort() => Ok(None),
         Err(error) => Err(error),
@@ -146,13 +146,14 @@ impl Sink {
         })
     }
 
-    /// The file the user picked, or `name` inside the folder they picked ("name (2)" and so
-    /// on when a file of that name is already there: the user chose the folder, not to
-    /// replace what it holds).
-    pub async fn picked(picked: &Picked, name: &str) -> Result<Self, JsError> {
+    /// The file the user picked, or `name` in folder `path` inside the folder they picked
+    /// ("name (2)" and so on when a file of that name is already there: the user chose the
+    /// folder, not to replace what it holds).
+    pub async fn picked(picked: &Picked, path: &str, name: &str) -> Result<Self, JsError> {
         let handle = match picked {
             Picked::File(handle) => handle.clone(),
-            Picked::Folder(folder) => {
+            Picked::Folder(root) => {
+                let folder = &subfolder(root, path).await?;
                 let mut n = 1;
                 loop {
                     let found = wait(
@@ -303,6 +304,25 @@ impl Sink {
             Target::Memory(_) => {}
         }
     }
+}
+
+/// Folder `path` ("a/b", made safe) inside `root`, made where missing.
+pub async fn subfolder(
+    root: &FileSystemDirectoryHandle,
+    path: &str,
+) -> Result<FileSystemDirectoryHandle, JsError> {
+    let create = FileSystemGetDirectoryOptions::new();
+    create.set_create(true);
+    let mut folder = root.clone();
+    for part in path.split('/').filter(|part| !part.is_empty()) {
+        folder = wait(
+            folder.get_directory_handle_with_options(part, &create),
+            "creating a folder in the chosen folder",
+        )
+        .await?
+        .unchecked_into();
+    }
+    Ok(folder)
 }
 
 /// Opens `handle` for writing; with `keep`, what the file holds stays until overwritten

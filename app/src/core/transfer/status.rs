@@ -119,6 +119,9 @@ pub enum TransferError {
     /// The other browser runs a newer Ferry.
     #[error("{0}'s Ferry is newer; reload this page to get it")]
     NewerPeer(String),
+    /// The offer names a folder that cannot be recreated safely.
+    #[error("refused: {0}")]
+    UnsafePath(#[from] crate::core::paths::PathError),
     /// The other browser reported a failure; this is its reason.
     #[error("{0}")]
     Remote(String),

@@ -41,6 +41,8 @@ pub(super) struct Job {
     pub(super) last_published: Cell<f64>,
     pub(super) answer: RefCell<Option<oneshot::Sender<Answer>>>,
     pub(super) received: RefCell<Vec<Option<Received>>>,
+    /// A received folder's zip, once all its files are in.
+    pub(super) zip: RefCell<Option<Received>>,
     pub(super) dismissed: RefCell<HashSet<usize>>,
     pub(super) route: Cell<Option<Route>>,
     /// Receiver: whether a chunk has arrived yet.
@@ -72,6 +74,7 @@ impl Job {
             last_published: Cell::new(0.0),
             answer: RefCell::new(None),
             received: RefCell::new((0..count).map(|_| None).collect()),
+            zip: RefCell::new(None),
             dismissed: RefCell::new(HashSet::new()),
             route: Cell::new(None),
             first_byte: Cell::new(false),

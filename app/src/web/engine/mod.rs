@@ -15,6 +15,7 @@
 //! [`Engine::handle_signal`] — so two engines can talk inside one page in a test, through
 //! exactly the code the app runs.
 
+mod folder;
 mod job;
 mod lanes;
 mod links;

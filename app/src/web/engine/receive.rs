@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ferry_protocol::chunk::ChunkHeader;
-use ferry_protocol::{FileMeta, PeerId, TRANSFER_VERSION, TransferMessage};
+use ferry_protocol::{PeerId, TRANSFER_VERSION, TransferMessage};
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt, select};
 use js_sys::Uint8Array;
@@ -16,7 +16,7 @@ use web_sys::RtcDataChannel;
 
 use super::{Answer, Engine, EngineEvent, IncomingOffer, Job};
 use crate::core::blocks::Next;
-use crate::core::filename::{distinct, sanitize};
+use crate::core::paths::arrange;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
 use crate::web::Notify;
 use crate::web::channel::{Channel, ChannelEvent};
@@ -81,13 +81,16 @@ impl Engine {
 
     async fn run_incoming(&self, peer: PeerId, channel: Rc<Channel>) {
         let nick = self.nick_of(&peer);
-        let (id, metas, version) = loop {
+        let (id, offered, version, empty_folders) = loop {
             match channel.next().await {
                 ChannelEvent::Open => {}
-                ChannelEvent::Message(TransferMessage::Offer { id, files, version })
-                    if !files.is_empty() =>
-                {
-                    break (id, files, version);
+                ChannelEvent::Message(TransferMessage::Offer {
+                    id,
+                    files,
+                    version,
+                    empty_folders,
+                }) if !files.is_empty() => {
+                    break (id, files, version, empty_folders);
                 }
                 ChannelEvent::Message(TransferMessage::Resume { id, version }) => {
                     return self.resume_incoming(&peer, channel, &id, version);
@@ -95,20 +98,23 @@ impl Engine {
                 _ => return,
             }
         };
-        let names = distinct(metas.iter().map(|meta| sanitize(&meta.name)));
-        let metas: Vec<FileMeta> = metas
-            .into_iter()
-            .zip(names)
-            .map(|(meta, name)| FileMeta { name, ..meta })
-            .collect();
         if self.inner.jobs.borrow().contains_key(&id) {
             return;
         }
+        // The files are shown and kept under safe names and folders; an offer whose folders
+        // would land outside the place the user picks is refused.
+        let arranged = arrange(offered.clone(), &empty_folders);
+        let (metas, empty_folders) = match &arranged {
+            Ok(arranged) => (arranged.files.clone(), arranged.empty_folders.clone()),
+            Err(_) => (offered, Vec::new()),
+        };
+        let mut transfer = Transfer::incoming(id.clone(), &nick, metas.clone());
+        transfer.empty_folders.clone_from(&empty_folders);
         let job = Rc::new(Job::new(
             peer,
             Rc::clone(&channel),
             Notify::default(),
-            Transfer::incoming(id.clone(), &nick, metas.clone()),
+            transfer,
         ));
         self.inner
             .jobs
@@ -116,6 +122,9 @@ impl Engine {
             .insert(id.clone(), Rc::clone(&job));
         if let Err(error) = check_version(&nick, version) {
             return self.fail(&job, &error);
+        }
+        if let Err(error) = arranged {
+            return self.fail(&job, &error.into());
         }
         if let Ok(link) = self.link(&job.peer(), 0) {
             self.show_route(&job, &link).await;
@@ -133,6 +142,7 @@ impl Engine {
             id: id.clone(),
             from: nick,
             files: metas,
+            empty_folders,
             memory_only: opfs.is_none(),
             memory_limit: MEMORY_LIMIT,
             room,
@@ -155,6 +165,11 @@ impl Engine {
         let _ = channel.send(&TransferMessage::Accept {
             version: TRANSFER_VERSION,
         });
+        if let Some(Picked::Folder(root)) = &picked
+            && let Err(error) = self.make_empty_folders(&job, root).await
+        {
+            return self.fail(&job, &TransferError::Local(error.to_string()));
+        }
         let target = Target {
             picked: picked.as_ref(),
             opfs: opfs.as_ref(),

@@ -24,7 +24,8 @@ use crate::core::flow::SendWindow;
 use crate::core::stripes::Striping;
 use crate::core::transfer::{Reaction, Status, Transfer, TransferError, check_version};
 use crate::web::channel::ChannelEvent;
-use crate::web::files::{self, SliceReader};
+use crate::web::chosen::Chosen;
+use crate::web::files::SliceReader;
 use crate::web::peer::PeerLink;
 use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 
@@ -34,24 +35,26 @@ use crate::web::{JsError, Notify, mark, now_secs, random_bytes, sleep};
 pub(super) const CONNECT_DEADLINE_MS: u32 = 20_000;
 
 impl Engine {
-    /// Offers `files` to `to`; returns the new transfer's id.
+    /// Offers the `chosen` files and folders to `to`; returns the new transfer's id.
     ///
     /// # Errors
     /// When there is no identity yet or the browser refuses a peer connection.
-    pub fn send_files(&self, to: &PeerId, files: Vec<File>) -> Result<TransferId, JsError> {
+    pub fn send_files(
+        &self,
+        to: &PeerId,
+        chosen: impl Into<Chosen>,
+    ) -> Result<TransferId, JsError> {
+        let chosen = chosen.into();
         mark("ferry:send");
         let link = self.link(to, 0)?;
         let id = TransferId::from_random_bytes(random_bytes());
-        let metas = files.iter().map(files::describe).collect();
         let nick = self.nick_of(to);
         let drained = Notify::default();
         let control = self.open_control(&link, drained.clone());
-        let job = Rc::new(Job::new(
-            to.clone(),
-            control,
-            drained,
-            Transfer::outgoing(id.clone(), &nick, metas),
-        ));
+        let mut transfer = Transfer::outgoing(id.clone(), &nick, chosen.metas());
+        transfer.empty_folders = chosen.empty_folders;
+        let files = chosen.files;
+        let job = Rc::new(Job::new(to.clone(), control, drained, transfer));
         self.inner
             .jobs
             .borrow_mut()
@@ -82,7 +85,7 @@ impl Engine {
         let rtt = link.rtt_ms().await;
         let sizes: Vec<u64> = files
             .iter()
-            .map(|file| files::describe(file).size)
+            .map(|file| crate::web::files::describe(file).size)
             .collect();
         let sending = Rc::new(Sending {
             link: RefCell::new(Rc::clone(link)),
@@ -166,6 +169,7 @@ impl Engine {
                 .map(|file| file.meta.clone())
                 .collect(),
             version: TRANSFER_VERSION,
+            empty_folders: job.transfer.borrow().empty_folders.clone(),
         };
         if job.control().send(&offer).is_err() {
             self.end_on_close(job);

@@ -33,11 +33,11 @@ pub(super) struct Storage {
 
 /// A verified file kept for "Save NAME".
 pub(super) struct Received {
-    blob: Blob,
-    url: String,
-    name: String,
+    pub(super) blob: Blob,
+    pub(super) url: String,
+    pub(super) name: String,
     /// The private file behind `blob`, to delete when the row goes.
-    entry: Option<String>,
+    pub(super) entry: Option<String>,
 }
 
 /// Where this tab keeps its folder's name, so a reload finds its partial files again.
@@ -123,6 +123,13 @@ impl Engine {
         received.get(index)?.as_ref().map(Received::blob)
     }
 
+    /// A received folder's zip and its name, once every file of it arrived (tests).
+    pub fn received_zip(&self, id: &TransferId) -> Option<(Blob, String)> {
+        let job = self.job(id)?;
+        let zip = job.zip.borrow();
+        zip.as_ref().map(|zip| (zip.blob(), zip.name.clone()))
+    }
+
     /// The tab's private folder, opened (and cleaned of what closed tabs left) on first use;
     /// `None` where the browser has none.
     pub(super) async fn opfs(&self) -> Option<Opfs> {
@@ -186,7 +193,10 @@ impl Engine {
             Ok(url) => url,
             Err(error) => return log(&error.to_string()),
         };
+        // A folder's files go as one zip once all are in ([`Engine::deliver_folder`]).
+        let folder = job.transfer.borrow().has_folders();
         if self.inner.config.auto_download
+            && !folder
             && let Err(error) = files::download(&url, &name)
         {
             log(&error.to_string());

@@ -99,17 +99,23 @@ impl Engine {
             .control()
             .send(&TransferMessage::FileVerified { index: file });
         self.publish(job);
+        self.deliver_folder(job, target).await;
         Ok(())
     }
 
     async fn open_sink(&self, job: &Job, file: u32, target: &Target<'_>) -> Result<Sink, JsError> {
-        let (name, size, id) = {
+        let (name, path, size, id) = {
             let transfer = job.transfer.borrow();
             let meta = &transfer.files[file as usize].meta;
-            (meta.name.clone(), meta.size, transfer.id.clone())
+            (
+                meta.name.clone(),
+                meta.path.clone(),
+                meta.size,
+                transfer.id.clone(),
+            )
         };
         match (target.picked, target.opfs) {
-            (Some(picked), _) => Sink::picked(picked, &name).await,
+            (Some(picked), _) => Sink::picked(picked, &path, &name).await,
             (None, Some(opfs)) => Sink::private(opfs, &row_key(&id, file as usize)).await,
             (None, None) => Ok(Sink::memory(size)),
         }

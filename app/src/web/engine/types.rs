@@ -6,6 +6,7 @@ use std::rc::Rc;
 use ferry_protocol::{FileMeta, PeerId, SignalPayload, TransferId};
 
 use crate::core::flow::WINDOW;
+use crate::core::paths::{has_folders, top_folder};
 use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
 use crate::web::channel::HIGH_WATER;
@@ -49,8 +50,10 @@ pub struct IncomingOffer {
     pub id: TransferId,
     /// The sender's nick.
     pub from: String,
-    /// What is on offer.
+    /// What is on offer, with safe names and folders.
     pub files: Vec<FileMeta>,
+    /// The offer's folders that hold no file.
+    pub empty_folders: Vec<String>,
     /// Files can only be kept in memory here; [`Self::memory_limit`] applies.
     pub memory_only: bool,
     /// The most bytes an offer may hold when kept in memory.
@@ -63,6 +66,16 @@ impl IncomingOffer {
     /// The bytes on offer.
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(|file| file.size).sum()
+    }
+
+    /// The one folder the offer is, if it is one.
+    pub fn folder(&self) -> Option<String> {
+        top_folder(&self.files, &self.empty_folders)
+    }
+
+    /// Whether the offer holds folders, to be written as a tree or a zip.
+    pub fn has_folders(&self) -> bool {
+        has_folders(&self.files, &self.empty_folders)
     }
 
     /// Whether accepting is impossible because memory is the only sink and the offer is

@@ -13,6 +13,7 @@ const CHUNK: usize = 256 * 1024;
 fn meta(name: &str, size: u64) -> FileMeta {
     FileMeta {
         name: name.into(),
+        path: String::new(),
         size,
         mime: String::new(),
     }

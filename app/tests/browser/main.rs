@@ -39,6 +39,8 @@ use web_sys::{
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod folders;
+
 /// One side of a test: an engine and everything it reported.
 struct Side {
     engine: Engine,
@@ -392,7 +394,7 @@ async fn a_dismissed_row_stays_gone_while_later_files_move() {
 /// Installs `watch_webrtc.js` in this page: a count of the bytes sent over data channels, and
 /// a way to close every peer connection, as a network failure would end them.
 fn watch_webrtc() -> js_sys::Object {
-    js_sys::Function::new_no_args(include_str!("watch_webrtc.js"))
+    js_sys::Function::new_no_args(include_str!("../watch_webrtc.js"))
         .call0(&wasm_bindgen::JsValue::NULL)
         .unwrap()
         .unchecked_into()
@@ -592,10 +594,12 @@ fn hand_offer(channel: &Channel, id: &TransferId, size: u64, version: u32) {
         id: id.clone(),
         files: vec![FileMeta {
             name: "by-hand.bin".into(),
+            path: String::new(),
             size,
             mime: String::new(),
         }],
         version,
+        empty_folders: Vec::new(),
     };
     channel.send(&offer).unwrap();
 }
@@ -878,7 +882,7 @@ async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_ow
     JsFuture::from(folder.get_file_handle_with_options("same.txt", &create))
         .await
         .unwrap();
-    let mut old = Sink::picked(&Picked::Folder(folder.clone()), "old.txt")
+    let mut old = Sink::picked(&Picked::Folder(folder.clone()), "", "old.txt")
         .await
         .unwrap();
     old.write(&[(0, Uint8Array::from(&b"mine"[..]))])

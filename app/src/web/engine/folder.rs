@@ -1,0 +1,158 @@
+//! A received folder handed over whole: written into the folder the user picked (its empty
+//! subfolders made too), or, when its files were kept in private storage or memory, offered
+//! as one `.zip` download assembled from those very files ([`crate::core::zip`]).
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Blob, BlobPropertyBag, FileSystemDirectoryHandle};
+
+use super::receive::Target;
+use super::storage::Received;
+use super::{Engine, Job};
+use crate::core::filename::sanitize;
+use crate::core::paths::{join, top_folder};
+use crate::core::rows::row_key;
+use crate::core::transfer::Status;
+use crate::core::zip::{Entry, Part, layout};
+use crate::web::files::{self, SliceReader};
+use crate::web::sink::subfolder;
+use crate::web::{Context, JsError, log, wait};
+use ferry_protocol::BLOCK_SIZE;
+
+impl Engine {
+    /// Receiver: makes the offer's empty folders in the folder the user picked.
+    pub(super) async fn make_empty_folders(
+        &self,
+        job: &Job,
+        root: &FileSystemDirectoryHandle,
+    ) -> Result<(), JsError> {
+        let folders = job.transfer.borrow().empty_folders.clone();
+        for path in folders {
+            subfolder(root, &path).await?;
+        }
+        Ok(())
+    }
+
+    /// Receiver: once every file of a folder kept for download is whole, offers the folder as
+    /// one zip. Each file stays offered on its own row too, so a zip that cannot be made loses
+    /// nothing.
+    pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>) {
+        let whole = {
+            let transfer = job.transfer.borrow();
+            target.picked.is_none()
+                && transfer.has_folders()
+                && transfer
+                    .files
+                    .iter()
+                    .all(|file| file.status == Status::Complete)
+        };
+        if !whole {
+            return;
+        }
+        match self.zip(job, target).await {
+            Ok(zip) => {
+                if self.inner.config.auto_download
+                    && let Err(error) = files::download(&zip.url, &zip.name)
+                {
+                    log(&error.to_string());
+                }
+                *job.zip.borrow_mut() = Some(zip);
+            }
+            Err(error) => log(&format!("the folder could not be zipped: {error}")),
+        }
+    }
+
+    /// The folder's zip: its records around the received files, which it refers to rather
+    /// than copies.
+    async fn zip(&self, job: &Job, target: &Target<'_>) -> Result<Received, JsError> {
+        let (id, metas, empty_folders, peer) = {
+            let transfer = job.transfer.borrow();
+            let metas: Vec<_> = transfer.files.iter().map(|f| f.meta.clone()).collect();
+            (
+                transfer.id.clone(),
+                metas,
+                transfer.empty_folders.clone(),
+                transfer.peer.clone(),
+            )
+        };
+        let mut blobs = Vec::with_capacity(metas.len());
+        for index in 0..metas.len() {
+            let kept = job
+                .received
+                .borrow()
+                .get(index)
+                .and_then(|received| received.as_ref().map(Received::blob));
+            let blob = match (kept, target.opfs) {
+                (Some(blob), _) => blob,
+                // Arrived before this page was reloaded: its private file is still there.
+                (None, Some(opfs)) => {
+                    let handle = opfs.create(&row_key(&id, index)).await?;
+                    wait(handle.get_file(), "reading a received file")
+                        .await?
+                        .unchecked_into()
+                }
+                (None, None) => return Err(JsError::plain("zipping", "a file is missing")),
+            };
+            blobs.push(blob);
+        }
+        let mut entries = Vec::with_capacity(metas.len() + empty_folders.len());
+        let mut reader = SliceReader::default();
+        let mut buffer = Vec::new();
+        for (index, (meta, blob)) in metas.iter().zip(&blobs).enumerate() {
+            let crc = crc_of(&mut reader, &mut buffer, blob, meta.size).await?;
+            entries.push(Entry::File {
+                path: join(&meta.path, &meta.name),
+                size: meta.size,
+                crc,
+                index,
+            });
+        }
+        entries.extend(empty_folders.iter().cloned().map(Entry::Folder));
+        #[allow(clippy::cast_possible_truncation)]
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        let parts =
+            layout(&entries, now).map_err(|error| JsError::plain("zipping", error.to_string()))?;
+        let sequence: Array = parts
+            .iter()
+            .map(|part| match part {
+                Part::Bytes(bytes) => JsValue::from(Uint8Array::from(bytes.as_slice())),
+                Part::File(index) => JsValue::from(&blobs[*index]),
+            })
+            .collect();
+        let options = BlobPropertyBag::new();
+        options.set_type("application/zip");
+        let blob = Blob::new_with_blob_sequence_and_options(&sequence, &options)
+            .context("assembling the zip")?;
+        let name = sanitize(&format!(
+            "{}.zip",
+            top_folder(&metas, &empty_folders).unwrap_or_else(|| format!("Files from {peer}"))
+        ));
+        let url = files::object_url(&blob)?;
+        Ok(Received {
+            blob,
+            url,
+            name,
+            entry: None,
+        })
+    }
+}
+
+/// The CRC-32 of `blob`'s `size` bytes, read a block at a time into `buffer`.
+async fn crc_of(
+    reader: &mut SliceReader,
+    buffer: &mut Vec<u8>,
+    blob: &Blob,
+    size: u64,
+) -> Result<u32, JsError> {
+    let mut crc = rawzip::Crc32::new();
+    let mut start = 0;
+    while start < size {
+        let end = size.min(start + u64::from(BLOCK_SIZE));
+        let view = reader.read(blob, start, end).await?;
+        buffer.resize(view.length() as usize, 0);
+        view.copy_to(buffer);
+        crc.update(buffer);
+        start = end;
+    }
+    Ok(crc.checksum())
+}
