@@ -6,6 +6,7 @@
 mod browser;
 mod driver;
 mod files;
+pub mod folders;
 mod harness;
 mod relay;
 mod server;

@@ -122,11 +122,21 @@ impl User {
 
     /// Sends `files` to `nick`: selects them in the list, chooses the files, presses Send.
     pub async fn send(&self, nick: &str, files: &[&SourceFile]) -> Result<()> {
+        self.select(nick).await?;
+        self.choose_files(files).await?;
+        self.press_send().await
+    }
+
+    /// Selects `nick` under "Online users".
+    pub async fn select(&self, nick: &str) -> Result<()> {
         self.press(&format!("{nick:?} under \"Online users\""), async |user| {
             user.online_user_item(nick).await
         })
-        .await?;
-        self.choose_files(files).await?;
+        .await
+    }
+
+    /// Presses "Send" once it can be pressed.
+    pub async fn press_send(&self) -> Result<()> {
         self.press("the Send button, once enabled", async |user| {
             let Some(button) = user.named(Role::Button, "Send").await? else {
                 return Ok(None);
@@ -143,14 +153,25 @@ impl User {
 
     /// Gives `files` to the input named `input`, as choosing them in its file picker does.
     pub async fn give_files(&self, input: &str, files: &[&SourceFile]) -> Result<()> {
+        let paths: Vec<&Path> = files.iter().map(|file| file.path.as_path()).collect();
+        self.give_paths(input, &paths).await
+    }
+
+    /// Gives the folder at `path` to the "Choose folder" input, as choosing it in the folder
+    /// picker does.
+    pub async fn choose_folder(&self, path: &Path) -> Result<()> {
+        self.give_paths("Choose folder", &[path]).await
+    }
+
+    async fn give_paths(&self, input: &str, paths: &[&Path]) -> Result<()> {
         let input = self
             .wait(&format!("the {input:?} input"), DEADLINE, async |user| {
                 user.named(Role::FileInput, input).await
             })
             .await?;
-        let paths: Vec<String> = files
+        let paths: Vec<String> = paths
             .iter()
-            .map(|file| file.path.display().to_string())
+            .map(|path| path.display().to_string())
             .collect();
         // WebDriver selects several files at once when their paths are separated by newlines.
         input.send_keys(&paths.join("\n")).await?;
@@ -177,6 +198,11 @@ impl User {
             .await?
             .context("the \"Incoming files\" dialog has no \"Accept\" button")?;
         Ok(accept.is_enabled().await?)
+    }
+
+    /// Presses "Choose where to save…" in the "Incoming files" dialog.
+    pub async fn choose_where_to_save(&self) -> Result<()> {
+        self.press_in_dialog("Choose where to save…").await
     }
 
     /// Presses "Decline" in the "Incoming files" dialog.

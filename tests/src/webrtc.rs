@@ -15,7 +15,7 @@ use crate::User;
 const WATCH: &str = include_str!("../../app/tests/watch_webrtc.js");
 
 /// Evaluates `expression` in the context of `user`'s page and returns its value as text.
-async fn in_page(user: &User, expression: &str) -> Result<String> {
+pub(crate) async fn in_page(user: &User, expression: &str) -> Result<String> {
     let run = "const [expression] = arguments;
         const root = document.documentElement;
         const script = document.createElement('script');
