@@ -1,10 +1,13 @@
-//! What the transfers list shows: one row per file, projected from a transfer and what the
-//! engine knows around it (speeds, saved copies, dismissed rows, the route and lanes).
+//! What the transfers list shows: one row per file, or one row for a transfer of folders
+//! (thousands of rows would bury the list, and cost the page more than the transfer), projected
+//! from a transfer and what the engine knows around it (speeds, saved copies, dismissed rows,
+//! the route and lanes).
 
 use std::collections::HashSet;
 
 use ferry_protocol::TransferId;
 
+use crate::core::paths::top_folder;
 use crate::core::rate::RateEstimator;
 use crate::core::route::Route;
 use crate::core::transfer::{Direction, Status, Transfer};
@@ -22,8 +25,10 @@ pub struct FileRow {
     pub direction: Direction,
     /// The other user's nick.
     pub peer: String,
-    /// The file's name.
+    /// The file's name, or the folder's.
     pub name: String,
+    /// How many files the row stands for: 1, or a folder's files.
+    pub files: usize,
     /// Its size in bytes.
     pub size: u64,
     /// Bytes checked and written so far.
@@ -66,6 +71,9 @@ pub fn row_key(id: &TransferId, index: usize) -> String {
 
 /// The rows of `transfer`, without those the user dismissed.
 pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
+    if transfer.has_folders() {
+        return folder_row(transfer, around).into_iter().collect();
+    }
     transfer
         .files
         .iter()
@@ -83,6 +91,7 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
                 direction: transfer.direction,
                 peer: transfer.peer.clone(),
                 name: file.meta.name.clone(),
+                files: 1,
                 size: file.meta.size,
                 done: file.done,
                 status,
@@ -101,6 +110,53 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
             }
         })
         .collect()
+}
+
+/// The one row of a transfer of folders, as row 0: named after its folder, with all its
+/// bytes, and the status that says most (a failure, else the first file not complete).
+/// Its speed is `around.rates[0]`, which measures the whole transfer; "Save" offers the folder.
+fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
+    if around.dismissed.contains(&0) {
+        return None;
+    }
+    let metas: Vec<_> = transfer
+        .files
+        .iter()
+        .map(|file| file.meta.clone())
+        .collect();
+    let name = top_folder(&metas, &transfer.empty_folders)
+        .unwrap_or_else(|| format!("{} files", metas.len()));
+    let statuses: Vec<Status> = (0..transfer.files.len())
+        .map(|index| transfer.shown(index))
+        .collect();
+    let status = statuses
+        .iter()
+        .find(|status| matches!(status, Status::Failed(_)))
+        .or_else(|| statuses.iter().find(|status| **status != Status::Complete))
+        .cloned()
+        .unwrap_or(Status::Complete);
+    let size: u64 = metas.iter().map(|meta| meta.size).sum();
+    let done: u64 = transfer.files.iter().map(|file| file.done).sum();
+    let moving = matches!(status, Status::Sending | Status::Receiving);
+    let rate = around.rates.first().filter(|_| moving);
+    Some(FileRow {
+        key: row_key(&transfer.id, 0),
+        transfer: transfer.id.clone(),
+        index: 0,
+        direction: transfer.direction,
+        peer: transfer.peer.clone(),
+        name,
+        files: metas.len(),
+        size,
+        done,
+        status,
+        bytes_per_sec: rate.and_then(RateEstimator::bytes_per_sec),
+        seconds_left: rate.and_then(|rate| rate.seconds_left(size - done)),
+        can_save: around.saved.first().copied().unwrap_or(false),
+        route: around.route,
+        lanes: around.lanes,
+        digest: None,
+    })
 }
 
 /// The bytes that paused incoming transfers keep in this browser's storage until they finish
@@ -158,6 +214,52 @@ mod tests {
         assert_eq!(rows[1].digest, None, "not checked yet");
         assert!(rows[0].can_save && !rows[1].can_save);
         assert_eq!((rows[1].route, rows[1].lanes), (Some(Route::Relayed), 3));
+    }
+
+    #[test]
+    fn a_transfer_of_folders_is_one_row() {
+        let files = [("Top/a", "x", 100), ("Top", "y", 50), ("Top/b", "z", 10)]
+            .map(|(path, name, size)| FileMeta {
+                name: name.into(),
+                path: path.into(),
+                size,
+                mime: String::new(),
+            })
+            .to_vec();
+        let id = TransferId::from_random_bytes([4; 16]);
+        let mut transfer = Transfer::incoming(id.clone(), "ana", files);
+        transfer.accept();
+        transfer.files[0].done = 100;
+        transfer.files[0].status = Status::Complete;
+        transfer.files[1].done = 20;
+        let rates = vec![RateEstimator::new(3.0); 3];
+        let around = Around {
+            rates: &rates,
+            saved: &[true],
+            dismissed: &HashSet::new(),
+            route: None,
+            lanes: 1,
+        };
+        let rows = rows(&transfer, around);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!((row.name.as_str(), row.files), ("Top", 3));
+        assert_eq!((row.done, row.size), (120, 160));
+        assert_eq!(row.status, Status::Receiving, "the first file not complete");
+        assert!(row.can_save);
+        assert_eq!(row.key, row_key(&id, 0));
+        transfer.files[2].status = Status::Failed("disk full".into());
+        assert_eq!(
+            super::rows(&transfer, around)[0].status,
+            Status::Failed("disk full".into()),
+            "a failure says most"
+        );
+        let dismissed = HashSet::from([0]);
+        let gone = Around {
+            dismissed: &dismissed,
+            ..around
+        };
+        assert!(super::rows(&transfer, gone).is_empty());
     }
 
     #[test]

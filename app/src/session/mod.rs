@@ -3,12 +3,16 @@
 //! ([`Session`]'s methods). The views read the state and call the session, nothing else; no
 //! browser object sits in a signal.
 
+mod words;
+
+use std::collections::HashMap;
 use std::rc::Rc;
 
-use ferry_protocol::{ErrorCode, PeerId, TransferId, UserInfo};
+use ferry_protocol::{PeerId, TransferId, UserInfo};
 use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
+use self::words::{announce, refusal};
 use crate::core::paths::summary;
 use crate::core::rows::FileRow;
 use crate::web::chosen::{Chosen, dropped_entries, walk};
@@ -52,6 +56,8 @@ pub struct AppState {
     pub chosen: RwSignal<Vec<(String, u64)>>,
     /// One signal per transfer row, newest first.
     pub rows: RwSignal<Vec<(String, RwSignal<FileRow>)>>,
+    /// The same signals by key, so an update finds its row at once among thousands.
+    row_index: StoredValue<HashMap<String, RwSignal<FileRow>>>,
     /// What just happened to transfers, for screen readers: "NAME: STATUS" for each file that
     /// was answered or ended.
     pub announcement: RwSignal<String>,
@@ -89,6 +95,7 @@ impl AppState {
             selected: RwSignal::new(None),
             chosen: RwSignal::new(Vec::new()),
             rows: RwSignal::new(Vec::new()),
+            row_index: StoredValue::new(HashMap::new()),
             announcement: RwSignal::new(String::new()),
             offers: RwSignal::new(Vec::new()),
             dragging: RwSignal::new(false),
@@ -103,36 +110,49 @@ impl AppState {
         match event {
             EngineEvent::Rows(batch) => {
                 let mut news = Vec::new();
-                self.rows.update(|rows| {
-                    let mut fresh = Vec::new();
-                    for row in batch {
-                        let Some((_, signal)) = rows.iter().find(|(key, _)| *key == row.key) else {
-                            fresh.push((row.key.clone(), RwSignal::new(row)));
-                            continue;
-                        };
-                        if signal.with_untracked(|old| row.status.is_news_after(&old.status)) {
-                            news.push(format!("{}: {}", row.name, row.status));
-                        }
-                        signal.set(row);
+                let mut fresh = Vec::new();
+                for row in batch {
+                    let known = self
+                        .row_index
+                        .with_value(|index| index.get(&row.key).copied());
+                    let Some(signal) = known else {
+                        let signal = RwSignal::new(row);
+                        let key = signal.with_untracked(|row| row.key.clone());
+                        self.row_index.update_value(|index| {
+                            index.insert(key.clone(), signal);
+                        });
+                        fresh.push((key, signal));
+                        continue;
+                    };
+                    if signal.with_untracked(|old| row.status.is_news_after(&old.status)) {
+                        news.push((row.name.clone(), row.status.to_string()));
                     }
-                    if !fresh.is_empty() {
+                    signal.set(row);
+                }
+                if !fresh.is_empty() {
+                    self.rows.update(|rows| {
                         fresh.append(rows);
                         *rows = fresh;
-                    }
-                });
+                    });
+                }
                 // One announcement per change, however many files it concerns: a live region per
                 // row would read out every step of every file.
                 if !news.is_empty() {
-                    self.announcement.set(news.join("; "));
+                    self.announcement.set(announce(&news));
                 }
             }
             EngineEvent::Offer(offer) => self.offers.update(|offers| offers.push(offer)),
             EngineEvent::OfferGone(id) => self.offers.update(|offers| {
                 offers.retain(|offer| offer.id != id);
             }),
-            EngineEvent::Removed(gone) => self.rows.update(|rows| {
-                rows.retain(|(key, _)| *key != gone);
-            }),
+            EngineEvent::Removed(gone) => {
+                self.row_index.update_value(|index| {
+                    index.remove(&gone);
+                });
+                self.rows.update(|rows| {
+                    rows.retain(|(key, _)| *key != gone);
+                });
+            }
         }
     }
 }
@@ -383,20 +403,5 @@ impl Session {
                 lane,
             } => engine.handle_signal(from, from_nick.as_str(), payload, lane),
         }
-    }
-}
-
-/// What to tell the user when joining fails.
-fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> String {
-    match code {
-        Some(ErrorCode::NickTaken) => {
-            format!("The nickname “{nick}” is taken: someone online uses it. Try another.")
-        }
-        Some(ErrorCode::InvalidNick) => format!("That nickname won't do: {message}."),
-        Some(ErrorCode::UnsupportedVersion) => {
-            "This page is out of date. Reload it to get the current Ferry.".to_owned()
-        }
-        Some(_) => format!("The server refused: {message}."),
-        None => message.to_owned(),
     }
 }

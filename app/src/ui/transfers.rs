@@ -48,7 +48,7 @@ pub fn Transfers() -> impl IntoView {
     }
 }
 
-/// One file's row. Its progress bar is named after the file.
+/// One file's row, or a folder's. Its progress bar is named after the file or folder.
 #[component]
 fn Row(row: RwSignal<FileRow>) -> impl IntoView {
     let session = expect_context::<Session>();
@@ -90,6 +90,10 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                     })
                 ></span>
                 <span class="name">{read(|row| row.name.clone())}</span>
+                {move || {
+                    row.with(|row| (row.files > 1).then(|| format!("{} files", row.files)))
+                        .map(|count| view! { <span class="count">{count}</span> })
+                }}
                 <span class="peer">
                     {read(|row| match row.direction {
                         Direction::Outgoing => format!("to {}", row.peer),

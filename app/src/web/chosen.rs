@@ -54,9 +54,9 @@ impl Chosen {
         }
     }
 
-    /// Whether nothing was chosen.
+    /// Whether there is nothing to send: a folder without a single file is nothing to offer.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.empty_folders.is_empty()
+        self.files.is_empty()
     }
 
     /// What the offer says of each file.

@@ -57,6 +57,8 @@ impl Engine {
                     log(&error.to_string());
                 }
                 *job.zip.borrow_mut() = Some(zip);
+                // The benchmark reads this mark to time a folder from Accept to its zip.
+                crate::web::mark("ferry:zipped");
             }
             Err(error) => log(&format!("the folder could not be zipped: {error}")),
         }

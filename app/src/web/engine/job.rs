@@ -39,6 +39,10 @@ pub(super) struct Job {
     pub(super) transfer: RefCell<Transfer>,
     pub(super) rates: RefCell<Vec<RateEstimator>>,
     pub(super) last_published: Cell<f64>,
+    /// The rows as last published, so that a publish sends only the rows that changed.
+    pub(super) published: RefCell<Vec<Option<FileRow>>>,
+    /// A publish is due once [`super::PUBLISH_GAP`] has passed since the last.
+    pub(super) publish_due: Cell<bool>,
     pub(super) answer: RefCell<Option<oneshot::Sender<Answer>>>,
     pub(super) received: RefCell<Vec<Option<Received>>>,
     /// A received folder's zip, once all its files are in.
@@ -72,6 +76,8 @@ impl Job {
             transfer: RefCell::new(transfer),
             rates: RefCell::new(vec![RateEstimator::new(RATE_WINDOW); count]),
             last_published: Cell::new(0.0),
+            published: RefCell::new(Vec::new()),
+            publish_due: Cell::new(false),
             answer: RefCell::new(None),
             received: RefCell::new((0..count).map(|_| None).collect()),
             zip: RefCell::new(None),
@@ -118,7 +124,12 @@ impl Job {
     }
 
     pub(super) fn rows(&self) -> Vec<FileRow> {
-        let saved: Vec<bool> = self.received.borrow().iter().map(Option::is_some).collect();
+        // A transfer of folders is one row, which saves the folder's zip.
+        let saved: Vec<bool> = if self.transfer.borrow().has_folders() {
+            vec![self.zip.borrow().is_some()]
+        } else {
+            self.received.borrow().iter().map(Option::is_some).collect()
+        };
         rows(
             &self.transfer.borrow(),
             Around {

@@ -40,14 +40,18 @@ use self::job::Job;
 pub use self::storage::Answer;
 use self::storage::Storage;
 pub use self::types::{EngineConfig, EngineEvent, EngineEvents, IncomingOffer, SignalSink};
-use super::now_secs;
 use super::peer::IcePolicy;
+use super::{now_secs, sleep};
 use crate::core::rows::{Around, FileRow, rows};
 use crate::core::transfer::{Direction, Transfer, TransferError};
 use crate::web::Notify;
+use wasm_bindgen_futures::spawn_local;
 
 /// How often a running transfer republishes its progress, in seconds.
 const PROGRESS_INTERVAL: f64 = 0.2;
+
+/// The least time between two publishes of one transfer's rows, in seconds.
+const PUBLISH_GAP: f64 = 0.1;
 
 /// The window of the speed estimate, in seconds.
 const RATE_WINDOW: f64 = 3.0;
@@ -324,9 +328,55 @@ impl Engine {
         (self.inner.events)(EngineEvent::OfferGone(id));
     }
 
+    ///
+    /// At most one publish happens per [`PUBLISH_GAP`]: a change within it is published when
+    /// it has passed, together with whatever else changed meanwhile. A folder of thousands of
+    /// small files changes rows thousands of times a second, and each publish costs a look at
+    /// every row of the transfer.
     fn publish(&self, job: &Job) {
+        let since = now_secs() - job.last_published.get();
+        if since >= PUBLISH_GAP {
+            return self.publish_now(job);
+        }
+        if job.publish_due.replace(true) {
+            return;
+        }
+        let engine = self.clone();
+        let id = job.transfer.borrow().id.clone();
+        // Whole milliseconds, at most the gap.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let wait = ((PUBLISH_GAP - since) * 1000.0).ceil() as u32;
+        spawn_local(async move {
+            sleep(wait).await;
+            if let Some(job) = engine.job(&id)
+                && job.publish_due.get()
+            {
+                engine.publish_now(&job);
+            }
+        });
+    }
+
+    /// Sends the rows of `job` that changed since its last publish.
+    fn publish_now(&self, job: &Job) {
+        job.publish_due.set(false);
         job.last_published.set(now_secs());
-        (self.inner.events)(EngineEvent::Rows(job.rows()));
+        let mut changed = Vec::new();
+        {
+            let mut published = job.published.borrow_mut();
+            for row in job.rows() {
+                if published.len() <= row.index {
+                    published.resize(row.index + 1, None);
+                }
+                let slot = &mut published[row.index];
+                if slot.as_ref() != Some(&row) {
+                    changed.push(row.clone());
+                    *slot = Some(row);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            (self.inner.events)(EngineEvent::Rows(changed));
+        }
     }
 
     /// Publishes the rows of a transfer that has no job (yet).
@@ -346,7 +396,15 @@ impl Engine {
     /// Records file `index`'s progress and publishes it at most every [`PROGRESS_INTERVAL`].
     fn progress(&self, job: &Job, index: usize) {
         let now = now_secs();
-        let done = job.transfer.borrow().files[index].done;
+        // A transfer of folders is one row, whose speed is the whole transfer's.
+        let (index, done) = {
+            let transfer = job.transfer.borrow();
+            if transfer.has_folders() {
+                (0, transfer.files.iter().map(|file| file.done).sum())
+            } else {
+                (index, transfer.files[index].done)
+            }
+        };
         if let Some(rate) = job.rates.borrow_mut().get_mut(index) {
             rate.record(now, done);
         }

@@ -74,8 +74,15 @@ impl Engine {
         let Some(job) = self.job(id) else {
             return;
         };
-        if let Some(Some(received)) = job.received.borrow().get(index)
-            && let Err(error) = files::download(&received.url, &received.name)
+        // A transfer of folders is one row, which offers the folder's zip.
+        let zip = job.zip.borrow();
+        let received = job.received.borrow();
+        let saved = match zip.as_ref() {
+            Some(zip) => Some(zip),
+            None => received.get(index).and_then(Option::as_ref),
+        };
+        if let Some(saved) = saved
+            && let Err(error) = files::download(&saved.url, &saved.name)
         {
             log(&error.to_string());
         }
@@ -90,24 +97,37 @@ impl Engine {
             (self.inner.events)(EngineEvent::Removed(row_key(id, index)));
             return;
         };
-        let running = job
-            .transfer
-            .borrow()
-            .files
-            .get(index)
-            .is_none_or(|file| file.status.is_running());
+        // A transfer of folders is one row: clearing it clears every file.
+        let indexes: Vec<usize> = if job.transfer.borrow().has_folders() {
+            (0..job.transfer.borrow().files.len()).collect()
+        } else {
+            vec![index]
+        };
+        let running = indexes.iter().any(|&index| {
+            job.transfer
+                .borrow()
+                .files
+                .get(index)
+                .is_none_or(|file| file.status.is_running())
+        });
         if running || !job.dismissed.borrow_mut().insert(index) {
             return;
         }
-        let received = job
-            .received
-            .borrow_mut()
-            .get_mut(index)
-            .and_then(Option::take);
+        job.dismissed.borrow_mut().extend(indexes.iter().copied());
+        let mut received: Vec<Received> = indexes
+            .iter()
+            .filter_map(|&index| {
+                job.received
+                    .borrow_mut()
+                    .get_mut(index)
+                    .and_then(Option::take)
+            })
+            .collect();
+        received.extend(job.zip.borrow_mut().take());
         if job.dismissed.borrow().len() == job.transfer.borrow().files.len() {
             self.inner.jobs.borrow_mut().remove(id);
         }
-        if let Some(file) = received {
+        for file in received {
             files::revoke(&file.url);
             if let Some(entry) = file.entry {
                 self.remove_private(entry);

@@ -20,6 +20,7 @@
 //! ferry,bare1,bare4'` (the private address is for `--relayed`).
 
 mod bare;
+mod folder;
 mod marks;
 mod sampler;
 
@@ -123,6 +124,13 @@ struct Args {
     /// `./test.sh` gives its network namespace), with both browsers relay-only.
     #[arg(long)]
     relayed: bool,
+    /// Instead of one large file, send a folder of this many small files, and time Accept to
+    /// the folder's zip being ready.
+    #[arg(long)]
+    folder_files: Option<usize>,
+    /// The size of each file of `--folder-files`, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    file_bytes: usize,
     /// Give up on a transfer that has not ended after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -187,6 +195,9 @@ async fn main() {
 
 async fn bench(args: Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");
+    if let Some(count) = args.folder_files {
+        return bench_folder(&args, count).await;
+    }
     ensure!(!args.modes.is_empty(), "--modes names nothing to measure");
     let dist = args.dist.clone().unwrap_or_else(default_static_dir);
     let len = args.size_mib << 20;
@@ -253,6 +264,49 @@ async fn bench(args: Args) -> Result<()> {
             median(runs.iter().map(|run| run.load)),
         );
     }
+    Ok(())
+}
+
+/// Sends a folder of `count` small files, `--runs` times.
+async fn bench_folder(args: &Args, count: usize) -> Result<()> {
+    let dist = args.dist.clone().unwrap_or_else(default_static_dir);
+    let tree = folder::folder_tree(count, args.file_bytes);
+    println!(
+        "a folder of {count} files of {} bytes, from {} to {}{}; seconds from Accept to the zip",
+        args.file_bytes,
+        args.sender,
+        args.receiver,
+        link_text(args)
+    );
+    println!("run  seconds  files/s  receiver peak (idle) MB  sender peak (idle) MB");
+    let mut seconds = Vec::new();
+    for index in 1..=args.runs {
+        let files = tempfile::Builder::new().prefix("ferry-folder-").tempdir()?;
+        let harness = Harness::serving(dist.clone(), setup(args, None)).await?;
+        let timeout = Duration::from_secs(args.timeout_secs);
+        let result = folder::run(&harness, args, files.path(), &tree, timeout).await;
+        harness.finish(result.is_err()).await;
+        let run = result.with_context(|| format!("run {index}"))?;
+        println!(
+            "{index:>3}  {:>7.1}  {:>7.0}  {:>12} ({:>4})  {:>10} ({:>4})",
+            run.seconds,
+            count as f64 / run.seconds,
+            mb(run.receiver.memory.peak),
+            mb(run.receiver.memory.first),
+            mb(run.sender.memory.peak),
+            mb(run.sender.memory.first),
+        );
+        for (side, usage) in [("receiver", &run.receiver), ("sender", &run.sender)] {
+            let cpu: Vec<String> = usage
+                .cpu_seconds()
+                .iter()
+                .map(|(role, seconds)| format!("{role} {seconds:.1}"))
+                .collect();
+            println!("       CPU s, {side}: {}", cpu.join(", "));
+        }
+        seconds.push(run.seconds);
+    }
+    println!("med  {:>7.1}", median(seconds.into_iter()));
     Ok(())
 }
 

@@ -25,7 +25,7 @@ impl Waits {
 }
 
 /// The milliseconds from the first `from` mark to the first `to` mark in `user`'s page.
-async fn between(user: &User, from: &str, to: &str) -> Result<f64> {
+pub async fn between(user: &User, from: &str, to: &str) -> Result<f64> {
     const READ: &str = "const [from, to] = arguments; \
         const at = (name) => performance.getEntriesByName(name, 'mark')[0]?.startTime ?? null; \
         return [at(from), at(to)];";

@@ -1,0 +1,42 @@
+//! What the session says to people: announcements of transfer news, and why joining failed.
+
+use ferry_protocol::ErrorCode;
+
+/// What one change of rows says: each file and its news, or for many files at once (a
+/// folder) how many reached each status.
+pub(super) fn announce(news: &[(String, String)]) -> String {
+    if news.len() <= 3 {
+        let each: Vec<String> = news
+            .iter()
+            .map(|(name, status)| format!("{name}: {status}"))
+            .collect();
+        return each.join("; ");
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, status) in news {
+        match counts.iter_mut().find(|(seen, _)| seen == status) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((status, 1)),
+        }
+    }
+    let each: Vec<String> = counts
+        .iter()
+        .map(|(status, count)| format!("{count} files: {status}"))
+        .collect();
+    each.join("; ")
+}
+
+/// What to tell the user when joining fails.
+pub(super) fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> String {
+    match code {
+        Some(ErrorCode::NickTaken) => {
+            format!("The nickname “{nick}” is taken: someone online uses it. Try another.")
+        }
+        Some(ErrorCode::InvalidNick) => format!("That nickname won't do: {message}."),
+        Some(ErrorCode::UnsupportedVersion) => {
+            "This page is out of date. Reload it to get the current Ferry.".to_owned()
+        }
+        Some(_) => format!("The server refused: {message}."),
+        None => message.to_owned(),
+    }
+}
