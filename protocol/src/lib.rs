@@ -11,6 +11,7 @@ pub mod chunk;
 mod codec;
 mod ids;
 mod nick;
+pub mod pieces;
 mod signaling;
 mod transfer;
 

@@ -145,6 +145,15 @@ pub enum TransferMessage {
     },
     /// Either way: the user cancelled. Ends the transfer; partial files are discarded.
     Cancel,
+    /// Either way: a piece of a control message too long for one data-channel message (an
+    /// offer of thousands of files, or the answer to resuming it); the pieces' texts, joined,
+    /// are the message ([`crate::pieces`]).
+    Piece {
+        /// This piece of the message's JSON text.
+        text: String,
+        /// Whether this is the last piece.
+        last: bool,
+    },
 }
 
 /// One offered file.

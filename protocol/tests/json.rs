@@ -301,6 +301,13 @@ fn transfer_messages() {
         ),
     );
     check(
+        TransferMessage::Piece {
+            text: r#"{"type":"off"#.into(),
+            last: false,
+        },
+        r#"{"type":"piece","text":"{\"type\":\"off","last":false}"#,
+    );
+    check(
         TransferMessage::Accept { version: 2 },
         r#"{"type":"accept","version":2}"#,
     );

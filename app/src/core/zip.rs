@@ -9,6 +9,7 @@
 //! videos do not shrink, and storing lets the bytes stay where they are.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::rc::Rc;
 
@@ -41,6 +42,42 @@ pub enum Entry {
         /// Which file of the offer it is.
         index: usize,
     },
+}
+
+/// Each file's CRC-32, which a zip records, gathered from the blocks as they are checked (in
+/// whatever order) so that zipping a received folder need not read it again.
+#[derive(Debug, Default)]
+pub struct Checksums {
+    /// Per file, each block's CRC-32 and length, once known.
+    blocks: HashMap<u32, Vec<Option<(u32, u64)>>>,
+}
+
+impl Checksums {
+    /// Block `block` (of `count` in the file) of file `file` holds `bytes`.
+    pub fn add(&mut self, file: u32, block: u32, count: u32, bytes: &[u8]) {
+        let blocks = self
+            .blocks
+            .entry(file)
+            .or_insert_with(|| vec![None; count as usize]);
+        if let Some(slot) = blocks.get_mut(block as usize) {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(bytes);
+            *slot = Some((hasher.finalize(), bytes.len() as u64));
+        }
+    }
+
+    /// File `file`'s CRC-32, when every one of its blocks was added (an empty file has none).
+    pub fn of(&self, file: u32, size: u64) -> Option<u32> {
+        if size == 0 {
+            return Some(0);
+        }
+        let mut whole = crc32fast::Hasher::new();
+        for block in self.blocks.get(&file)? {
+            let (crc, len) = (*block)?;
+            whole.combine(&crc32fast::Hasher::new_with_initial_len(crc, len));
+        }
+        Some(whole.finalize())
+    }
 }
 
 /// Why the archive could not be laid out.
@@ -209,6 +246,19 @@ mod tests {
             assert_eq!(read, expected, "{name}");
         }
         assert!(archive.by_name("Top/nothing/").unwrap().is_dir());
+    }
+
+    #[test]
+    fn a_files_checksum_is_combined_from_its_blocks_in_any_order() {
+        let bytes: Vec<u8> = (0..2500u32).map(|i| (i * 7) as u8).collect();
+        let mut checksums = Checksums::default();
+        checksums.add(3, 2, 3, &bytes[2000..]);
+        assert_eq!(checksums.of(3, 2500), None, "blocks are missing");
+        checksums.add(3, 0, 3, &bytes[..1000]);
+        checksums.add(3, 1, 3, &bytes[1000..2000]);
+        assert_eq!(checksums.of(3, 2500), Some(rawzip::crc32(&bytes)));
+        assert_eq!(checksums.of(4, 0), Some(rawzip::crc32(b"")));
+        assert_eq!(checksums.of(5, 1), None, "never seen");
     }
 
     #[test]

@@ -14,8 +14,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use ferry_protocol::TransferMessage;
 use ferry_protocol::chunk::{CHUNK_HEADER_BYTES, ChunkHeader};
-use ferry_protocol::{TransferMessage, Wire};
+use ferry_protocol::pieces::{Joiner, texts};
 use futures::StreamExt;
 use futures::channel::mpsc;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -103,9 +104,13 @@ impl Channel {
                 let _ = sender.unbounded_send(ChannelEvent::Open);
             })
         };
+        // A long control message arrives in pieces, joined here.
+        let joiner = RefCell::new(Joiner::default());
         let on_message = Listener::new(target, "message", move |event| {
             let data = event.unchecked_into::<MessageEvent>().data();
-            let _ = sender.unbounded_send(decode(&data));
+            if let Some(event) = decode(&data, &mut joiner.borrow_mut()) {
+                let _ = sender.unbounded_send(event);
+            }
         });
         let on_close = {
             let ending = ending.clone();
@@ -145,11 +150,14 @@ impl Channel {
         }
     }
 
-    /// Sends a control message.
+    /// Sends a control message (in pieces, when it is too long for one).
     pub fn send(&self, message: &TransferMessage) -> Result<(), JsError> {
-        self.channel
-            .send_with_str(&message.to_json())
-            .context("sending a message to the other browser")
+        for text in texts(message) {
+            self.channel
+                .send_with_str(&text)
+                .context("sending a message to the other browser")?;
+        }
+        Ok(())
     }
 
     /// Sends a chunk, header and bytes in one message, whether or not the queue has room:
@@ -220,14 +228,20 @@ impl Drop for Channel {
     }
 }
 
-/// Reads one message event's data: JSON text is a control message, an `ArrayBuffer` a chunk.
-fn decode(data: &wasm_bindgen::JsValue) -> ChannelEvent {
+/// Reads one message event's data: JSON text is a control message (or a piece of one, which
+/// makes no event until the last piece), an `ArrayBuffer` a chunk.
+fn decode(data: &wasm_bindgen::JsValue, joiner: &mut Joiner) -> Option<ChannelEvent> {
     if let Some(text) = data.as_string() {
-        return match TransferMessage::from_json(&text) {
-            Ok(message) => ChannelEvent::Message(message),
-            Err(error) => ChannelEvent::Unreadable(error.to_string()),
+        return match joiner.read(&text) {
+            Ok(message) => message.map(ChannelEvent::Message),
+            Err(error) => Some(ChannelEvent::Unreadable(error.to_string())),
         };
     }
+    Some(decode_chunk(data))
+}
+
+/// Reads a binary message: a chunk's header and bytes.
+fn decode_chunk(data: &wasm_bindgen::JsValue) -> ChannelEvent {
     let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
         return ChannelEvent::Unreadable("a message that is neither text nor bytes".into());
     };

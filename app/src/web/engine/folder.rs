@@ -3,7 +3,7 @@
 //! as one `.zip` download assembled from those very files ([`crate::core::zip`]).
 
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use web_sys::{Blob, BlobPropertyBag, FileSystemDirectoryHandle};
 
 use super::receive::Target;
@@ -11,12 +11,11 @@ use super::storage::Received;
 use super::{Engine, Job};
 use crate::core::filename::sanitize;
 use crate::core::paths::{join, top_folder};
-use crate::core::rows::row_key;
 use crate::core::transfer::Status;
-use crate::core::zip::{Entry, Part, layout};
+use crate::core::zip::{Checksums, Entry, Part, layout};
 use crate::web::files::{self, SliceReader};
 use crate::web::sink::subfolder;
-use crate::web::{Context, JsError, log, wait};
+use crate::web::{Context, JsError, log};
 use ferry_protocol::BLOCK_SIZE;
 
 impl Engine {
@@ -36,7 +35,7 @@ impl Engine {
     /// Receiver: once every file of a folder kept for download is whole, offers the folder as
     /// one zip. Each file stays offered on its own row too, so a zip that cannot be made loses
     /// nothing.
-    pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>) {
+    pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>, crcs: &Checksums) {
         let whole = {
             let transfer = job.transfer.borrow();
             target.picked.is_none()
@@ -49,7 +48,7 @@ impl Engine {
         if !whole {
             return;
         }
-        match self.zip(job, target).await {
+        match self.zip(job, crcs).await {
             Ok(zip) => {
                 if self.inner.config.auto_download
                     && let Err(error) = files::download(&zip.url, &zip.name)
@@ -66,42 +65,33 @@ impl Engine {
 
     /// The folder's zip: its records around the received files, which it refers to rather
     /// than copies.
-    async fn zip(&self, job: &Job, target: &Target<'_>) -> Result<Received, JsError> {
-        let (id, metas, empty_folders, peer) = {
+    async fn zip(&self, job: &Job, crcs: &Checksums) -> Result<Received, JsError> {
+        let (metas, empty_folders, peer) = {
             let transfer = job.transfer.borrow();
             let metas: Vec<_> = transfer.files.iter().map(|f| f.meta.clone()).collect();
-            (
-                transfer.id.clone(),
-                metas,
-                transfer.empty_folders.clone(),
-                transfer.peer.clone(),
-            )
+            (metas, transfer.empty_folders.clone(), transfer.peer.clone())
         };
-        let mut blobs = Vec::with_capacity(metas.len());
-        for index in 0..metas.len() {
-            let kept = job
-                .received
-                .borrow()
-                .get(index)
-                .and_then(|received| received.as_ref().map(Received::blob));
-            let blob = match (kept, target.opfs) {
-                (Some(blob), _) => blob,
-                // Arrived before this page was reloaded: its private file is still there.
-                (None, Some(opfs)) => {
-                    let handle = opfs.create(&row_key(&id, index)).await?;
-                    wait(handle.get_file(), "reading a received file")
-                        .await?
-                        .unchecked_into()
-                }
-                (None, None) => return Err(JsError::plain("zipping", "a file is missing")),
-            };
-            blobs.push(blob);
-        }
+        // Every file is kept by now: in memory, or as its slice of the pack.
+        let blobs: Vec<Blob> = job
+            .received
+            .borrow()
+            .iter()
+            .map(|received| received.as_ref().map(Received::blob))
+            .collect::<Option<_>>()
+            .ok_or_else(|| JsError::plain("zipping", "a file is missing"))?;
         let mut entries = Vec::with_capacity(metas.len() + empty_folders.len());
         let mut reader = SliceReader::default();
         let mut buffer = Vec::new();
         for (index, (meta, blob)) in metas.iter().zip(&blobs).enumerate() {
-            let crc = crc_of(&mut reader, &mut buffer, blob, meta.size).await?;
+            // Known from the blocks as they were checked; read again only for files that
+            // arrived before this page was reloaded.
+            let known = u32::try_from(index)
+                .ok()
+                .and_then(|file| crcs.of(file, meta.size));
+            let crc = match known {
+                Some(crc) => crc,
+                None => crc_of(&mut reader, &mut buffer, blob, meta.size).await?,
+            };
             entries.push(Entry::File {
                 path: join(&meta.path, &meta.name),
                 size: meta.size,
@@ -146,7 +136,7 @@ async fn crc_of(
     blob: &Blob,
     size: u64,
 ) -> Result<u32, JsError> {
-    let mut crc = rawzip::Crc32::new();
+    let mut crc = crc32fast::Hasher::new();
     let mut start = 0;
     while start < size {
         let end = size.min(start + u64::from(BLOCK_SIZE));
@@ -156,5 +146,5 @@ async fn crc_of(
         crc.update(buffer);
         start = end;
     }
-    Ok(crc.checksum())
+    Ok(crc.finalize())
 }

@@ -14,10 +14,12 @@ use js_sys::Uint8Array;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::RtcDataChannel;
 
+use super::store::pack_bases;
 use super::{Answer, Engine, EngineEvent, IncomingOffer, Job};
 use crate::core::blocks::Next;
 use crate::core::paths::arrange;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
+use crate::core::zip::Checksums;
 use crate::web::Notify;
 use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::sink::{MEMORY_LIMIT, Opfs, Picked, Sink};
@@ -34,6 +36,11 @@ pub(super) struct Target<'a> {
 #[derive(Default)]
 pub(super) struct Holding {
     pub(super) sinks: HashMap<u32, Sink>,
+    /// Where each file starts in the transfer's pack, when its files go into one
+    /// ([`super::store`]).
+    pub(super) pack: Option<Vec<u64>>,
+    /// The CRC-32s of a folder's blocks, for its zip.
+    pub(super) crcs: Checksums,
     pub(super) chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
     pub(super) block: Vec<u8>,
 }
@@ -222,7 +229,10 @@ impl Engine {
         mut lanes: mpsc::UnboundedReceiver<ChannelEvent>,
         target: &Target<'_>,
     ) {
-        let mut holding = Holding::default();
+        let mut holding = Holding {
+            pack: pack_bases(job, target),
+            ..Holding::default()
+        };
         loop {
             if job.transfer.borrow().is_paused() {
                 // What arrived of blocks not checked yet comes again.

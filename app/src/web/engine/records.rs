@@ -10,6 +10,7 @@ use ferry_protocol::{PeerId, TransferId};
 use wasm_bindgen_futures::spawn_local;
 
 use super::receive::Target;
+use super::store::pack_entry;
 use super::{Engine, Job};
 use crate::core::record::{Kept, Record};
 use crate::core::rows::row_key;
@@ -112,6 +113,9 @@ impl Engine {
         if let Some(opfs) = self.opfs().await {
             for &index in unfinished {
                 opfs.remove(&row_key(id, index)).await;
+            }
+            if !unfinished.is_empty() {
+                opfs.remove(&pack_entry(id)).await;
             }
         }
     }

@@ -209,12 +209,17 @@ impl Engine {
             return;
         };
         let name = job.transfer.borrow().files[index].meta.name.clone();
-        let url = match files::object_url(&blob) {
-            Ok(url) => url,
-            Err(error) => return log(&error.to_string()),
-        };
-        // A folder's files go as one zip once all are in ([`Engine::deliver_folder`]).
+        // A folder's files go as one zip once all are in ([`Engine::deliver_folder`]), and its
+        // one row saves that: no file of it needs a URL of its own.
         let folder = job.transfer.borrow().has_folders();
+        let url = if folder {
+            String::new()
+        } else {
+            match files::object_url(&blob) {
+                Ok(url) => url,
+                Err(error) => return log(&error.to_string()),
+            }
+        };
         if self.inner.config.auto_download
             && !folder
             && let Err(error) = files::download(&url, &name)

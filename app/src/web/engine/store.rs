@@ -1,18 +1,53 @@
 //! The receiver's checks and writes: a block that has all its bytes and its digest is hashed,
 //! and written at its place and acknowledged, or asked for again; a file whose blocks are all
 //! checked and whose digest matches is flushed and handed over.
+//!
+//! A transfer of folders kept in private storage writes all its files into one private file,
+//! each at its own offset (a pack): a folder of thousands of small files would otherwise cost
+//! the browser a file to create, open and close for each. The files are handed over as slices
+//! of the pack once all are in, which is when the folder's zip is made of them.
 
 use std::collections::hash_map::Entry;
 
-use ferry_protocol::TransferMessage;
+use ferry_protocol::{TransferId, TransferMessage};
+use js_sys::Uint8Array;
 
 use super::receive::{Holding, Target};
 use super::{Engine, Job};
-use crate::core::blocks::{Verdict, block_digest, block_range};
+use crate::core::blocks::{Verdict, block_count, block_digest, block_range};
 use crate::core::rows::row_key;
-use crate::core::transfer::TransferError;
+use crate::core::transfer::{Status, TransferError};
 use crate::web::JsError;
 use crate::web::sink::{Finished, Sink};
+
+/// The slot of [`Holding::sinks`] a pack takes.
+const PACK: u32 = u32::MAX;
+
+/// The private file holding a transfer's pack.
+pub(super) fn pack_entry(id: &TransferId) -> String {
+    format!("{id}-folder")
+}
+
+/// Where each file of `job` starts in a pack, when its files go into one: a transfer of
+/// folders kept in private storage.
+pub(super) fn pack_bases(job: &Job, target: &Target<'_>) -> Option<Vec<u64>> {
+    let transfer = job.transfer.borrow();
+    if target.picked.is_some() || target.opfs.is_none() || !transfer.has_folders() {
+        return None;
+    }
+    let mut next = 0;
+    Some(
+        transfer
+            .files
+            .iter()
+            .map(|file| {
+                let base = next;
+                next += file.meta.size;
+                base
+            })
+            .collect(),
+    )
+}
 
 impl Engine {
     /// Block `block` of file `file` has all its bytes and its digest: hashes it, and writes
@@ -44,13 +79,30 @@ impl Engine {
                 Ok(())
             }
             Verdict::Good { .. } => {
-                let sink = match holding.sinks.entry(file) {
+                if job.transfer.borrow().has_folders() {
+                    holding
+                        .crcs
+                        .add(file, block, block_count(size), &holding.block);
+                }
+                let (slot, base) = match &holding.pack {
+                    Some(bases) => (PACK, bases[file as usize]),
+                    None => (file, 0),
+                };
+                let sink = match holding.sinks.entry(slot) {
                     Entry::Occupied(open) => open.into_mut(),
                     Entry::Vacant(closed) => {
-                        closed.insert(self.open_sink(job, file, target).await.map_err(local)?)
+                        closed.insert(self.open_sink(job, slot, target).await.map_err(local)?)
                     }
                 };
-                sink.write(&chunks).await.map_err(local)?;
+                if base == 0 {
+                    sink.write(&chunks).await.map_err(local)?;
+                } else {
+                    let placed: Vec<(u64, Uint8Array)> = chunks
+                        .into_iter()
+                        .map(|(offset, bytes)| (base + offset, bytes))
+                        .collect();
+                    sink.write(&placed).await.map_err(local)?;
+                }
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
                 self.save_record(job, false);
                 self.progress(job, file as usize);
@@ -71,8 +123,11 @@ impl Engine {
         target: &Target<'_>,
         index: usize,
     ) -> Result<(), TransferError> {
-        let local = |error: JsError| TransferError::Local(error.to_string());
         let file = u32::try_from(index).unwrap_or(u32::MAX);
+        if holding.pack.is_some() {
+            return self.finish_in_pack(job, holding, target, file).await;
+        }
+        let local = |error: JsError| TransferError::Local(error.to_string());
         let sink = match holding.sinks.remove(&file) {
             Some(sink) => sink,
             // An empty file had no block to open its sink.
@@ -99,11 +154,73 @@ impl Engine {
             .control()
             .send(&TransferMessage::FileVerified { index: file });
         self.publish(job);
-        self.deliver_folder(job, target).await;
+        self.deliver_folder(job, target, &holding.crcs).await;
+        Ok(())
+    }
+
+    /// File `file` of a pack is whole and checked: tells the sender, and once every file is,
+    /// flushes the pack and keeps each file as its slice of it.
+    async fn finish_in_pack(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        file: u32,
+    ) -> Result<(), TransferError> {
+        let local = |error: JsError| TransferError::Local(error.to_string());
+        job.transfer.borrow_mut().complete_file(file)?;
+        let _ = job
+            .control()
+            .send(&TransferMessage::FileVerified { index: file });
+        self.publish(job);
+        let all = job
+            .transfer
+            .borrow()
+            .files
+            .iter()
+            .all(|file| file.status == Status::Complete);
+        if !all {
+            return Ok(());
+        }
+        let sink = match holding.sinks.remove(&PACK) {
+            Some(sink) => sink,
+            // Every file was empty.
+            None => self.open_sink(job, PACK, target).await.map_err(local)?,
+        };
+        let Finished::Download { blob, entry } = sink.finish("").await.map_err(local)? else {
+            return Ok(());
+        };
+        let bases = holding.pack.clone().unwrap_or_default();
+        let sizes: Vec<u64> = job
+            .transfer
+            .borrow()
+            .files
+            .iter()
+            .map(|file| file.meta.size)
+            .collect();
+        for (index, (base, size)) in bases.into_iter().zip(sizes).enumerate() {
+            // Slice offsets are doubles; every size a browser handles is exact in one.
+            #[allow(clippy::cast_precision_loss)]
+            let slice = blob
+                .slice_with_f64_and_f64(base as f64, (base + size) as f64)
+                .map_err(|_| TransferError::Local("could not read the received folder".into()))?;
+            // The pack goes with the first file: the folder's row clears all files at once.
+            let entry = if index == 0 { entry.clone() } else { None };
+            self.keep(job, index, Finished::Download { blob: slice, entry });
+        }
+        self.publish(job);
+        self.deliver_folder(job, target, &holding.crcs).await;
         Ok(())
     }
 
     async fn open_sink(&self, job: &Job, file: u32, target: &Target<'_>) -> Result<Sink, JsError> {
+        if file == PACK {
+            let opfs = target
+                .opfs
+                .ok_or_else(|| JsError::plain("receiving a folder", "no private storage"))?;
+            let id = job.transfer.borrow().id.clone();
+            return Sink::private(opfs, &pack_entry(&id)).await;
+        }
         let (name, path, size, id) = {
             let transfer = job.transfer.borrow();
             let meta = &transfer.files[file as usize].meta;
