@@ -53,7 +53,9 @@ impl Engine {
         // The channels of the broken connection carry nothing more; closing them wakes the
         // transfer's tasks wherever they wait.
         job.close();
-        self.publish(job);
+        // Said at once, however soon after the last publish: a pause is news, even one that
+        // ends a moment later.
+        self.publish_now(job);
     }
 
     /// Watches `job` until it ends: a control channel that closed without an event pauses
