@@ -8,7 +8,8 @@
 //! connection, the ceiling a single connection allows), `bareN` (bare channels on N peer
 //! connections). `--rtt-ms`, `--loss-pct` and `--rate-mbit` put an emulated wide-area link
 //! between the browsers; `--sender` and `--receiver` pick Chromium or Firefox; `--relayed`
-//! sends through coturn.
+//! sends through coturn. `--folder-files N` sends a folder of N small files instead, and times
+//! Accept to the folder's zip ([`folder`]).
 //!
 //! It reuses the end-to-end harness (the real server in-process, one browser per person over
 //! WebDriver, the file generator and the download check) but asserts no timing: it measures.
