@@ -41,7 +41,7 @@ pub(super) struct Job {
     pub(super) last_published: Cell<f64>,
     /// The rows as last published, so that a publish sends only the rows that changed.
     pub(super) published: RefCell<Vec<Option<FileRow>>>,
-    /// A publish is due once [`super::PUBLISH_GAP`] has passed since the last.
+    /// A publish is due once [`super::publish::PUBLISH_GAP`] has passed since the last.
     pub(super) publish_due: Cell<bool>,
     pub(super) answer: RefCell<Option<oneshot::Sender<Answer>>>,
     pub(super) received: RefCell<Vec<Option<Received>>>,

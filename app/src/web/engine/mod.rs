@@ -19,6 +19,7 @@ mod folder;
 mod job;
 mod lanes;
 mod links;
+mod publish;
 mod receive;
 mod records;
 mod reopen;
@@ -41,17 +42,9 @@ pub use self::storage::Answer;
 use self::storage::Storage;
 pub use self::types::{EngineConfig, EngineEvent, EngineEvents, IncomingOffer, SignalSink};
 use super::peer::IcePolicy;
-use super::{now_secs, sleep};
-use crate::core::rows::{Around, FileRow, rows};
+use crate::core::rows::FileRow;
 use crate::core::transfer::{Direction, Transfer, TransferError};
 use crate::web::Notify;
-use wasm_bindgen_futures::spawn_local;
-
-/// How often a running transfer republishes its progress, in seconds.
-const PROGRESS_INTERVAL: f64 = 0.2;
-
-/// The least time between two publishes of one transfer's rows, in seconds.
-const PUBLISH_GAP: f64 = 0.1;
 
 /// The window of the speed estimate, in seconds.
 const RATE_WINDOW: f64 = 3.0;
@@ -326,91 +319,6 @@ impl Engine {
         job.close();
         self.publish(job);
         (self.inner.events)(EngineEvent::OfferGone(id));
-    }
-
-    ///
-    /// At most one publish happens per [`PUBLISH_GAP`]: a change within it is published when
-    /// it has passed, together with whatever else changed meanwhile. A folder of thousands of
-    /// small files changes rows thousands of times a second, and each publish costs a look at
-    /// every row of the transfer.
-    fn publish(&self, job: &Job) {
-        let since = now_secs() - job.last_published.get();
-        if since >= PUBLISH_GAP {
-            return self.publish_now(job);
-        }
-        if job.publish_due.replace(true) {
-            return;
-        }
-        let engine = self.clone();
-        let id = job.transfer.borrow().id.clone();
-        // Whole milliseconds, at most the gap.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let wait = ((PUBLISH_GAP - since) * 1000.0).ceil() as u32;
-        spawn_local(async move {
-            sleep(wait).await;
-            if let Some(job) = engine.job(&id)
-                && job.publish_due.get()
-            {
-                engine.publish_now(&job);
-            }
-        });
-    }
-
-    /// Sends the rows of `job` that changed since its last publish.
-    fn publish_now(&self, job: &Job) {
-        job.publish_due.set(false);
-        job.last_published.set(now_secs());
-        let mut changed = Vec::new();
-        {
-            let mut published = job.published.borrow_mut();
-            for row in job.rows() {
-                if published.len() <= row.index {
-                    published.resize(row.index + 1, None);
-                }
-                let slot = &mut published[row.index];
-                if slot.as_ref() != Some(&row) {
-                    changed.push(row.clone());
-                    *slot = Some(row);
-                }
-            }
-        }
-        if !changed.is_empty() {
-            (self.inner.events)(EngineEvent::Rows(changed));
-        }
-    }
-
-    /// Publishes the rows of a transfer that has no job (yet).
-    pub(super) fn publish_alone(&self, transfer: &Transfer) {
-        (self.inner.events)(EngineEvent::Rows(rows(
-            transfer,
-            Around {
-                rates: &[],
-                saved: &[],
-                dismissed: &HashSet::new(),
-                route: None,
-                lanes: 1,
-            },
-        )));
-    }
-
-    /// Records file `index`'s progress and publishes it at most every [`PROGRESS_INTERVAL`].
-    fn progress(&self, job: &Job, index: usize) {
-        let now = now_secs();
-        // A transfer of folders is one row, whose speed is the whole transfer's.
-        let (index, done) = {
-            let transfer = job.transfer.borrow();
-            if transfer.has_folders() {
-                (0, transfer.files.iter().map(|file| file.done).sum())
-            } else {
-                (index, transfer.files[index].done)
-            }
-        };
-        if let Some(rate) = job.rates.borrow_mut().get_mut(index) {
-            rate.record(now, done);
-        }
-        if now - job.last_published.get() >= PROGRESS_INTERVAL {
-            self.publish(job);
-        }
     }
 
     /// Ends a transfer with `error` on this side, tells the other side why and closes the
