@@ -133,14 +133,13 @@ pub fn join(folder: &str, name: &str) -> String {
 
 /// The one folder everything on offer sits in, if there is one: the folder's name is what
 /// the offer is called, and what its zip is named after.
-pub fn top_folder(files: &[FileMeta], empty_folders: &[String]) -> Option<String> {
-    let first = |path: &str| path.split('/').next().unwrap_or_default().to_owned();
-    let mut tops = files
-        .iter()
-        .map(|file| first(&file.path))
-        .chain(empty_folders.iter().map(|path| first(path)));
+/// `paths` are the files' folders and the empty folders.
+pub fn top_folder<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut tops = paths
+        .into_iter()
+        .map(|path| path.split('/').next().unwrap_or_default());
     let top = tops.next()?;
-    (!top.is_empty() && tops.all(|other| other == top)).then_some(top)
+    (!top.is_empty() && tops.all(|other| other == top)).then(|| top.to_owned())
 }
 
 /// What a list of chosen files shows: each top folder once, as "NAME (N files)" with its
@@ -176,8 +175,9 @@ pub fn summary(files: &[FileMeta], empty_folders: &[String]) -> Vec<(String, u64
 }
 
 /// Whether an offer holds folders, rather than files alone.
-pub fn has_folders(files: &[FileMeta], empty_folders: &[String]) -> bool {
-    !empty_folders.is_empty() || files.iter().any(|file| !file.path.is_empty())
+/// `paths` are the files' folders and the empty folders.
+pub fn has_folders<'a>(paths: impl IntoIterator<Item = &'a str>) -> bool {
+    paths.into_iter().any(|path| !path.is_empty())
 }
 
 #[cfg(test)]
@@ -322,11 +322,16 @@ mod tests {
     #[test]
     fn the_top_folder_names_the_offer() {
         let files = [meta("Top/a", "x"), meta("Top", "y")];
-        assert_eq!(top_folder(&files, &["Top/e".into()]), Some("Top".into()));
-        assert_eq!(top_folder(&files, &["Other".into()]), None);
-        assert_eq!(top_folder(&[meta("", "x")], &[]), None);
-        assert_eq!(top_folder(&[], &[]), None);
-        assert!(has_folders(&files, &[]));
-        assert!(!has_folders(&[meta("", "x")], &[]));
+        let paths = files.iter().map(|file| file.path.as_str());
+        assert_eq!(
+            top_folder(paths.clone().chain(["Top/e"])),
+            Some("Top".into())
+        );
+        assert_eq!(top_folder(paths.chain(["Other"])), None);
+        assert_eq!(top_folder([""]), None);
+        assert_eq!(top_folder([]), None);
+        assert!(has_folders(files.iter().map(|file| file.path.as_str())));
+        assert!(!has_folders(["", ""]));
+        assert!(has_folders(["", "Empty"]));
     }
 }

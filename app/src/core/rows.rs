@@ -7,7 +7,6 @@ use std::collections::HashSet;
 
 use ferry_protocol::TransferId;
 
-use crate::core::paths::top_folder;
 use crate::core::rate::RateEstimator;
 use crate::core::route::Route;
 use crate::core::transfer::{Direction, Status, Transfer};
@@ -119,13 +118,9 @@ fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
     if around.dismissed.contains(&0) {
         return None;
     }
-    let metas: Vec<_> = transfer
-        .files
-        .iter()
-        .map(|file| file.meta.clone())
-        .collect();
-    let name = top_folder(&metas, &transfer.empty_folders)
-        .unwrap_or_else(|| format!("{} files", metas.len()));
+    let name = transfer
+        .top_folder()
+        .unwrap_or_else(|| format!("{} files", transfer.files.len()));
     let statuses: Vec<Status> = (0..transfer.files.len())
         .map(|index| transfer.shown(index))
         .collect();
@@ -135,7 +130,7 @@ fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
         .or_else(|| statuses.iter().find(|status| **status != Status::Complete))
         .cloned()
         .unwrap_or(Status::Complete);
-    let size: u64 = metas.iter().map(|meta| meta.size).sum();
+    let size: u64 = transfer.files.iter().map(|file| file.meta.size).sum();
     let done: u64 = transfer.files.iter().map(|file| file.done).sum();
     let moving = matches!(status, Status::Sending | Status::Receiving);
     let rate = around.rates.first().filter(|_| moving);
@@ -146,7 +141,7 @@ fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
         direction: transfer.direction,
         peer: transfer.peer.clone(),
         name,
-        files: metas.len(),
+        files: transfer.files.len(),
         size,
         done,
         status,

@@ -10,6 +10,7 @@
 //! The web glue drives a [`Transfer`] with what happens on the data channels and reads back
 //! the statuses; everything that decides "complete" or "failed" lives here, under native tests.
 
+mod folders;
 mod pausing;
 mod status;
 
@@ -96,11 +97,6 @@ pub fn check_version(peer: &str, version: u32) -> Result<(), TransferError> {
 }
 
 impl Transfer {
-    /// Whether the offer holds folders, rather than files alone.
-    pub fn has_folders(&self) -> bool {
-        !self.empty_folders.is_empty() || self.files.iter().any(|file| !file.meta.path.is_empty())
-    }
-
     /// A transfer this browser offers to `peer`: every file waits for their answer.
     pub fn outgoing(id: TransferId, peer: &str, files: Vec<FileMeta>) -> Self {
         let status = Status::Waiting {

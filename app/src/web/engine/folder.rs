@@ -10,7 +10,7 @@ use super::receive::Target;
 use super::storage::Received;
 use super::{Engine, Job};
 use crate::core::filename::sanitize;
-use crate::core::paths::{join, top_folder};
+use crate::core::paths::join;
 use crate::core::transfer::Status;
 use crate::core::zip::{Checksums, Entry, Part, layout};
 use crate::web::files::{self, SliceReader};
@@ -66,10 +66,13 @@ impl Engine {
     /// The folder's zip: its records around the received files, which it refers to rather
     /// than copies.
     async fn zip(&self, job: &Job, crcs: &Checksums) -> Result<Received, JsError> {
-        let (metas, empty_folders, peer) = {
+        let (metas, empty_folders, top) = {
             let transfer = job.transfer.borrow();
             let metas: Vec<_> = transfer.files.iter().map(|f| f.meta.clone()).collect();
-            (metas, transfer.empty_folders.clone(), transfer.peer.clone())
+            let top = transfer
+                .top_folder()
+                .unwrap_or_else(|| format!("Files from {}", transfer.peer));
+            (metas, transfer.empty_folders.clone(), top)
         };
         // Every file is kept by now: in memory, or as its slice of the pack.
         let blobs: Vec<Blob> = job
@@ -115,10 +118,7 @@ impl Engine {
         options.set_type("application/zip");
         let blob = Blob::new_with_blob_sequence_and_options(&sequence, &options)
             .context("assembling the zip")?;
-        let name = sanitize(&format!(
-            "{}.zip",
-            top_folder(&metas, &empty_folders).unwrap_or_else(|| format!("Files from {peer}"))
-        ));
+        let name = sanitize(&format!("{top}.zip"));
         let url = files::object_url(&blob)?;
         Ok(Received {
             blob,

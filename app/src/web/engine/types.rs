@@ -70,12 +70,18 @@ impl IncomingOffer {
 
     /// The one folder the offer is, if it is one.
     pub fn folder(&self) -> Option<String> {
-        top_folder(&self.files, &self.empty_folders)
+        top_folder(self.paths())
     }
 
     /// Whether the offer holds folders, to be written as a tree or a zip.
     pub fn has_folders(&self) -> bool {
-        has_folders(&self.files, &self.empty_folders)
+        has_folders(self.paths())
+    }
+
+    /// The files' folders, then the empty folders.
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        let files = self.files.iter().map(|file| file.path.as_str());
+        files.chain(self.empty_folders.iter().map(String::as_str))
     }
 
     /// Whether accepting is impossible because memory is the only sink and the offer is

@@ -1,0 +1,22 @@
+//! A transfer's folders, as its offer names them: whether it has any, and the one they share.
+
+use super::Transfer;
+use crate::core::paths::{has_folders, top_folder};
+
+impl Transfer {
+    /// Whether the offer holds folders, rather than files alone.
+    pub fn has_folders(&self) -> bool {
+        has_folders(self.paths())
+    }
+
+    /// The one folder everything on offer sits in, if there is one.
+    pub fn top_folder(&self) -> Option<String> {
+        top_folder(self.paths())
+    }
+
+    /// The files' folders, then the empty folders.
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        let files = self.files.iter().map(|file| file.meta.path.as_str());
+        files.chain(self.empty_folders.iter().map(String::as_str))
+    }
+}
