@@ -13,9 +13,12 @@ if (!globalThis.__ferryWatch) {
   globalThis.RTCPeerConnection.prototype = Original.prototype;
   const send = RTCDataChannel.prototype.send;
   let sent = 0;
+  // Counted once the browser took the bytes: a send on a channel that closed throws, and
+  // the page may try a few before it learns of the close, but nothing of them goes anywhere.
   RTCDataChannel.prototype.send = function (data) {
+    const result = send.call(this, data);
     sent += data.byteLength ?? data.size ?? data.length;
-    return send.call(this, data);
+    return result;
   };
   globalThis.__ferryWatch = {
     // Closes every connection and returns the bytes sent until then, in one step, so no
