@@ -163,7 +163,9 @@ impl Channel {
     /// Sends a chunk, header and bytes in one message, whether or not the queue has room:
     /// the caller checks [`Channel::has_room`] first.
     pub fn send_chunk(&self, header: ChunkHeader, bytes: &Uint8Array) -> Result<(), JsError> {
-        if self.ending.closed.get() {
+        // A connection closed from this page (`close()`) closes its channels without an
+        // event; their state says so at once.
+        if self.ending.closed.get() || self.channel.ready_state() != RtcDataChannelState::Open {
             return Err(JsError::plain("sending file bytes", "the channel closed"));
         }
         let len = CHUNK_HEADER_BYTES as u32 + bytes.length();
