@@ -604,6 +604,14 @@ fn hand_offer(channel: &Channel, id: &TransferId, size: u64, version: u32) {
     channel.send(&offer).unwrap();
 }
 
+/// Whether the hand-played Ana's offer reached Bo's user (rows may come before it).
+fn offered(events: &RefCell<Vec<EngineEvent>>) -> bool {
+    events
+        .borrow()
+        .iter()
+        .any(|event| matches!(event, EngineEvent::Offer(_)))
+}
+
 /// The next control message on the hand-played channel.
 async fn next_message(channel: &Channel) -> TransferMessage {
     loop {
@@ -620,13 +628,7 @@ async fn a_damaged_block_is_asked_for_again_and_the_file_completes() {
     let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([9; 16]);
     hand_offer(&channel, &id, 4, TRANSFER_VERSION);
-    until(20, "the offer", || {
-        events
-            .borrow()
-            .iter()
-            .any(|event| matches!(event, EngineEvent::Offer(_)))
-    })
-    .await;
+    until(20, "the offer", || offered(&events)).await;
     bo.answer(&id, Answer::Download);
     assert_eq!(
         next_message(&channel).await,
@@ -674,7 +676,7 @@ async fn a_chunk_from_outside_the_file_fails_the_transfer_and_keeps_nothing() {
     let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([8; 16]);
     hand_offer(&channel, &id, 4, TRANSFER_VERSION);
-    until(20, "the offer", || !events.borrow().is_empty()).await;
+    until(20, "the offer", || offered(&events)).await;
     bo.answer(&id, Answer::Download);
     next_message(&channel).await;
     let header = ChunkHeader { file: 0, offset: 2 };
