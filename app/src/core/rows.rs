@@ -249,6 +249,13 @@ mod tests {
             Status::Failed("disk full".into()),
             "a failure says most"
         );
+        transfer.files[2].status = Status::Complete;
+        transfer.delivery_failed("could not make the zip: no room");
+        assert_eq!(
+            super::rows(&transfer, around)[0].status,
+            Status::Failed("could not make the zip: no room".into()),
+            "a folder that arrived but was not handed over says so"
+        );
         let dismissed = HashSet::from([0]);
         let gone = Around {
             dismissed: &dismissed,

@@ -1,9 +1,18 @@
-//! A transfer's folders, as its offer names them: whether it has any, and the one they share.
+//! A transfer's folders, as its offer names them: whether it has any, the one they share, and
+//! a folder that arrived whole but could not be handed over.
 
-use super::Transfer;
+use super::{Status, Transfer};
 use crate::core::paths::{has_folders, top_folder};
 
 impl Transfer {
+    /// Every file arrived, but the folder could not be handed over (its zip could not be
+    /// made): the transfer's row says so, as the failure of its first file.
+    pub fn delivery_failed(&mut self, reason: &str) {
+        if let Some(first) = self.files.first_mut() {
+            first.status = Status::Failed(reason.to_owned());
+        }
+    }
+
     /// Whether the offer holds folders, rather than files alone.
     pub fn has_folders(&self) -> bool {
         has_folders(self.paths())

@@ -33,8 +33,7 @@ impl Engine {
     }
 
     /// Receiver: once every file of a folder kept for download is whole, offers the folder as
-    /// one zip. Each file stays offered on its own row too, so a zip that cannot be made loses
-    /// nothing.
+    /// one zip; a zip that cannot be made fails the folder's row, saying why.
     pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>, crcs: &Checksums) {
         let whole = {
             let transfer = job.transfer.borrow();
@@ -59,7 +58,12 @@ impl Engine {
                 // The benchmark reads this mark to time a folder from Accept to its zip.
                 crate::web::mark("ferry:zipped");
             }
-            Err(error) => log(&format!("the folder could not be zipped: {error}")),
+            Err(error) => {
+                let reason = format!("could not make the zip: {error}");
+                log(&reason);
+                job.transfer.borrow_mut().delivery_failed(&reason);
+                self.publish(job);
+            }
         }
     }
 
