@@ -190,13 +190,6 @@ impl Engine {
         let Finished::Download { blob, entry } = sink.finish("").await.map_err(local)? else {
             return Ok(());
         };
-        // Cancelled, or cut off, while the pack was flushed: nothing of it is handed over.
-        if job.transfer.borrow().is_ended() {
-            if let Some(entry) = entry {
-                self.remove_private(entry);
-            }
-            return Ok(());
-        }
         let bases = holding.pack.clone().unwrap_or_default();
         let sizes: Vec<u64> = job
             .transfer
