@@ -18,6 +18,7 @@ use ferry_protocol::{DigestHex, FileMeta, TRANSFER_VERSION, TransferId, Transfer
 
 pub use self::status::{Status, TransferError};
 use crate::core::blocks::{Assembly, Next, Verdict};
+use crate::core::paths::has_folders;
 
 /// Which way a transfer goes, seen from this browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +55,9 @@ pub struct Transfer {
     /// Every file of the offer, in order.
     pub files: Vec<FileProgress>,
     /// The offer's folders that hold no file ([`FileMeta::path`]'s form).
-    pub empty_folders: Vec<String>,
+    empty_folders: Vec<String>,
+    /// Whether the offer holds folders: asked for every block and row, so known once.
+    folders: bool,
     /// The receiver's record of each file's blocks (empty on the sender's side).
     assemblies: Vec<Assembly>,
     /// The digest each file's sender announced, once it did (receiver).
@@ -124,6 +127,7 @@ impl Transfer {
         files: Vec<FileMeta>,
         status: Status,
     ) -> Self {
+        let folders = has_folders(files.iter().map(|meta| meta.path.as_str()));
         let files = files
             .into_iter()
             .map(|meta| FileProgress {
@@ -139,6 +143,7 @@ impl Transfer {
             peer: peer.to_owned(),
             files,
             empty_folders: Vec::new(),
+            folders,
             assemblies: Vec::new(),
             announced: Vec::new(),
             phase: Phase::Offered,
@@ -373,13 +378,16 @@ impl Transfer {
     }
 
     fn end_if_done(&mut self) {
-        if self
-            .files
-            .iter()
-            .all(|file| file.status == Status::Complete)
-        {
+        if self.is_complete() {
             self.phase = Phase::Ended;
         }
+    }
+
+    /// Whether every file arrived whole and checked.
+    pub fn is_complete(&self) -> bool {
+        self.files
+            .iter()
+            .all(|file| file.status == Status::Complete)
     }
 
     fn settle(&mut self, status: &Status) {

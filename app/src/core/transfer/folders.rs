@@ -1,8 +1,8 @@
-//! A transfer's folders, as its offer names them: whether it has any, the one they share, and
-//! a folder that arrived whole but could not be handed over.
+//! A transfer's folders, as its offer names them: its empty folders, whether it has any, the
+//! one they share, and a folder that arrived whole but could not be handed over.
 
 use super::{Status, Transfer};
-use crate::core::paths::{has_folders, top_folder};
+use crate::core::paths::top_folder;
 
 impl Transfer {
     /// Every file arrived, but the folder could not be handed over (its zip could not be
@@ -13,9 +13,22 @@ impl Transfer {
         }
     }
 
+    /// The transfer with the offer's `empty` folders.
+    #[must_use]
+    pub fn with_empty_folders(mut self, empty: Vec<String>) -> Self {
+        self.folders |= !empty.is_empty();
+        self.empty_folders = empty;
+        self
+    }
+
+    /// The offer's folders that hold no file.
+    pub fn empty_folders(&self) -> &[String] {
+        &self.empty_folders
+    }
+
     /// Whether the offer holds folders, rather than files alone.
     pub fn has_folders(&self) -> bool {
-        has_folders(self.paths())
+        self.folders
     }
 
     /// The one folder everything on offer sits in, if there is one.

@@ -63,7 +63,7 @@ impl Transfer {
             tab: tab.to_owned(),
             from: self.peer.clone(),
             files: self.files.iter().map(|file| file.meta.clone()).collect(),
-            empty_folders: self.empty_folders.clone(),
+            empty_folders: self.empty_folders().to_vec(),
             held: self
                 .assemblies
                 .iter()
@@ -89,8 +89,8 @@ impl Transfer {
             return None;
         }
         let id: TransferId = record.id.clone();
-        let mut transfer = Self::incoming(id, &record.from, record.files.clone());
-        transfer.empty_folders.clone_from(&record.empty_folders);
+        let mut transfer = Self::incoming(id, &record.from, record.files.clone())
+            .with_empty_folders(record.empty_folders.clone());
         for (index, (meta, held)) in record.files.iter().zip(&record.held).enumerate() {
             let blocks = from_ranges(&held.blocks, block_count(meta.size))?;
             let digests: Vec<[u8; 32]> = held.digests.iter().map(DigestHex::to_bytes).collect();

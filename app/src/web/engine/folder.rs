@@ -11,7 +11,6 @@ use super::storage::Received;
 use super::{Engine, Job};
 use crate::core::filename::sanitize;
 use crate::core::paths::join;
-use crate::core::transfer::Status;
 use crate::core::zip::{Checksums, Entry, Part, layout};
 use crate::web::files::{self, SliceReader};
 use crate::web::sink::subfolder;
@@ -25,7 +24,7 @@ impl Engine {
         job: &Job,
         root: &FileSystemDirectoryHandle,
     ) -> Result<(), JsError> {
-        let folders = job.transfer.borrow().empty_folders.clone();
+        let folders = job.transfer.borrow().empty_folders().to_vec();
         for path in folders {
             subfolder(root, &path).await?;
         }
@@ -37,12 +36,7 @@ impl Engine {
     pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>, crcs: &Checksums) {
         let whole = {
             let transfer = job.transfer.borrow();
-            target.picked.is_none()
-                && transfer.has_folders()
-                && transfer
-                    .files
-                    .iter()
-                    .all(|file| file.status == Status::Complete)
+            target.picked.is_none() && transfer.has_folders() && transfer.is_complete()
         };
         if !whole {
             return;
@@ -76,7 +70,7 @@ impl Engine {
             let top = transfer
                 .top_folder()
                 .unwrap_or_else(|| format!("Files from {}", transfer.peer));
-            (metas, transfer.empty_folders.clone(), top)
+            (metas, transfer.empty_folders().to_vec(), top)
         };
         // Every file is kept by now: in memory, or as its slice of the pack.
         let blobs: Vec<Blob> = job

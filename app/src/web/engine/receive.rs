@@ -115,8 +115,8 @@ impl Engine {
             Ok(arranged) => (arranged.files.clone(), arranged.empty_folders.clone()),
             Err(_) => (offered, Vec::new()),
         };
-        let mut transfer = Transfer::incoming(id.clone(), &nick, metas.clone());
-        transfer.empty_folders.clone_from(&empty_folders);
+        let transfer = Transfer::incoming(id.clone(), &nick, metas.clone())
+            .with_empty_folders(empty_folders.clone());
         let job = Rc::new(Job::new(
             peer,
             Rc::clone(&channel),

@@ -51,8 +51,8 @@ impl Engine {
         let nick = self.nick_of(to);
         let drained = Notify::default();
         let control = self.open_control(&link, drained.clone());
-        let mut transfer = Transfer::outgoing(id.clone(), &nick, chosen.metas());
-        transfer.empty_folders = chosen.empty_folders;
+        let transfer = Transfer::outgoing(id.clone(), &nick, chosen.metas())
+            .with_empty_folders(chosen.empty_folders);
         let files = chosen.files;
         let job = Rc::new(Job::new(to.clone(), control, drained, transfer));
         self.inner
@@ -169,7 +169,7 @@ impl Engine {
                 .map(|file| file.meta.clone())
                 .collect(),
             version: TRANSFER_VERSION,
-            empty_folders: job.transfer.borrow().empty_folders.clone(),
+            empty_folders: job.transfer.borrow().empty_folders().to_vec(),
         };
         if job.control().send(&offer).is_err() {
             self.end_on_close(job);

@@ -16,7 +16,7 @@ use super::receive::{Holding, Target};
 use super::{Engine, Job};
 use crate::core::blocks::{Verdict, block_count, block_digest, block_range};
 use crate::core::rows::row_key;
-use crate::core::transfer::{Status, TransferError};
+use crate::core::transfer::TransferError;
 use crate::web::JsError;
 use crate::web::sink::{Finished, Sink};
 
@@ -173,13 +173,7 @@ impl Engine {
             .control()
             .send(&TransferMessage::FileVerified { index: file });
         self.publish(job);
-        let all = job
-            .transfer
-            .borrow()
-            .files
-            .iter()
-            .all(|file| file.status == Status::Complete);
-        if !all {
+        if !job.transfer.borrow().is_complete() {
             return Ok(());
         }
         let sink = match holding.sinks.remove(&PACK) {
