@@ -86,19 +86,22 @@ impl Engine {
     /// Records file `index`'s progress and publishes it at most every [`PROGRESS_INTERVAL`].
     pub(super) fn progress(&self, job: &Job, index: usize) {
         let now = now_secs();
-        // A transfer of folders is one row, whose speed is the whole transfer's.
-        let (index, done) = {
-            let transfer = job.transfer.borrow();
-            if transfer.has_folders() {
-                (0, transfer.files.iter().map(|file| file.done).sum())
-            } else {
-                (index, transfer.files[index].done)
-            }
+        let due = now - job.last_published.get() >= PROGRESS_INTERVAL;
+        let folders = job.transfer.borrow().has_folders();
+        // A transfer of folders is one row, whose speed is the whole transfer's: sampled when
+        // it is published, as summing thousands of files for every block would cost more than
+        // the block.
+        let sample = match (folders, due) {
+            (false, _) => Some((index, job.transfer.borrow().files[index].done)),
+            (true, true) => Some((0, job.transfer.borrow().files.iter().map(|f| f.done).sum())),
+            (true, false) => None,
         };
-        if let Some(rate) = job.rates.borrow_mut().get_mut(index) {
+        if let Some((row, done)) = sample
+            && let Some(rate) = job.rates.borrow_mut().get_mut(row)
+        {
             rate.record(now, done);
         }
-        if now - job.last_published.get() >= PROGRESS_INTERVAL {
+        if due {
             self.publish(job);
         }
     }
