@@ -44,7 +44,8 @@ impl Engine {
         match self.zip(job, crcs).await {
             Ok(zip) => {
                 if self.inner.config.auto_download
-                    && let Err(error) = files::download(&zip.url, &zip.name)
+                    && let Some(url) = &zip.url
+                    && let Err(error) = files::download(url, &zip.name)
                 {
                     log(&error.to_string());
                 }
@@ -117,7 +118,7 @@ impl Engine {
         let blob = Blob::new_with_blob_sequence_and_options(&sequence, &options)
             .context("assembling the zip")?;
         let name = sanitize(&format!("{top}.zip"));
-        let url = files::object_url(&blob)?;
+        let url = Some(files::object_url(&blob)?);
         Ok(Received {
             blob,
             url,

@@ -34,7 +34,8 @@ pub(super) struct Storage {
 /// A verified file kept for "Save NAME".
 pub(super) struct Received {
     pub(super) blob: Blob,
-    pub(super) url: String,
+    /// The `blob:` URL "Save NAME" offers; none for a folder's files, whose row saves the zip.
+    pub(super) url: Option<String>,
     pub(super) name: String,
     /// The private file behind `blob`, to delete when the row goes.
     pub(super) entry: Option<String>,
@@ -82,7 +83,8 @@ impl Engine {
             None => received.get(index).and_then(Option::as_ref),
         };
         if let Some(saved) = saved
-            && let Err(error) = files::download(&saved.url, &saved.name)
+            && let Some(url) = &saved.url
+            && let Err(error) = files::download(url, &saved.name)
         {
             log(&error.to_string());
         }
@@ -128,7 +130,9 @@ impl Engine {
             self.inner.jobs.borrow_mut().remove(id);
         }
         for file in received {
-            files::revoke(&file.url);
+            if let Some(url) = &file.url {
+                files::revoke(url);
+            }
             if let Some(entry) = file.entry {
                 self.remove_private(entry);
             }
@@ -211,18 +215,17 @@ impl Engine {
         let name = job.transfer.borrow().files[index].meta.name.clone();
         // A folder's files go as one zip once all are in ([`Engine::deliver_folder`]), and its
         // one row saves that: no file of it needs a URL of its own.
-        let folder = job.transfer.borrow().has_folders();
-        let url = if folder {
-            String::new()
+        let url = if job.transfer.borrow().has_folders() {
+            None
         } else {
             match files::object_url(&blob) {
-                Ok(url) => url,
+                Ok(url) => Some(url),
                 Err(error) => return log(&error.to_string()),
             }
         };
         if self.inner.config.auto_download
-            && !folder
-            && let Err(error) = files::download(&url, &name)
+            && let Some(url) = &url
+            && let Err(error) = files::download(url, &name)
         {
             log(&error.to_string());
         }
