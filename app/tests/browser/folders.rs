@@ -10,8 +10,8 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::FileSystemDirectoryHandle;
 
 use super::{
-    Answer, EngineConfig, Picked, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder,
-    next_message, noise, pair, peer, read_entry, until,
+    Answer, Picked, Side, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder, next_message,
+    noise, pair, peer, quiet, read_entry, until,
 };
 
 /// A folder "Top" with a file in a subfolder, an empty file, a unicode name in a unicode
@@ -34,6 +34,16 @@ fn tree() -> (Chosen, Vec<(&'static str, Vec<u8>)>) {
         empty_folders: vec!["Top/nothing".into()],
     };
     (chosen, contents)
+}
+
+/// Ana offers Bo the sample tree: both sides (Ana's engine must outlive the transfer), the
+/// transfer, and the tree's files.
+async fn tree_offered() -> (Side, Side, TransferId, Vec<(&'static str, Vec<u8>)>) {
+    let (ana, bo) = pair(quiet());
+    let (chosen, contents) = tree();
+    let id = ana.engine.send_files(&peer(0x0b), chosen).unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    (ana, bo, id, contents)
 }
 
 async fn subfolder(folder: &FileSystemDirectoryHandle, name: &str) -> FileSystemDirectoryHandle {
@@ -68,13 +78,7 @@ async fn names_in(folder: &FileSystemDirectoryHandle) -> Vec<String> {
 #[wasm_bindgen_test]
 async fn a_folder_is_written_as_a_tree_into_the_picked_folder() {
     let picked = fresh_folder("picked-tree").await;
-    let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
-        ..EngineConfig::default()
-    });
-    let (chosen, contents) = tree();
-    let id = ana.engine.send_files(&peer(0x0b), chosen).unwrap();
-    until(20, "the offer", || bo.offer().is_some()).await;
+    let (_ana, bo, id, contents) = tree_offered().await;
     bo.engine
         .answer(&id, Answer::SaveTo(Picked::Folder(picked.clone())));
     until(30, "completion", || bo.statuses(&id) == ["Complete"]).await;
@@ -101,13 +105,7 @@ async fn a_folder_is_written_as_a_tree_into_the_picked_folder() {
 
 #[wasm_bindgen_test]
 async fn a_folder_kept_for_download_arrives_as_one_zip() {
-    let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
-        ..EngineConfig::default()
-    });
-    let (chosen, contents) = tree();
-    let id = ana.engine.send_files(&peer(0x0b), chosen).unwrap();
-    until(20, "the offer", || bo.offer().is_some()).await;
+    let (_ana, bo, id, contents) = tree_offered().await;
     bo.engine.answer(&id, Answer::Download);
     until(30, "the zip", || bo.engine.received_zip(&id).is_some()).await;
     let (zip, name) = bo.engine.received_zip(&id).unwrap();
@@ -175,10 +173,5 @@ async fn an_offer_whose_paths_climb_out_is_refused() {
         .collect();
     assert_eq!(statuses, [format!("Failed: {reason}")]);
     // Nothing was asked of the user.
-    assert!(
-        !events
-            .borrow()
-            .iter()
-            .any(|event| matches!(event, ferry_app::web::engine::EngineEvent::Offer(_)))
-    );
+    assert!(!offered(&events));
 }

@@ -105,6 +105,15 @@ fn pair(config: EngineConfig) -> (Side, Side) {
     (ana, bo)
 }
 
+/// The engines' settings in these tests: received files are kept for the test to read, not
+/// downloaded.
+fn quiet() -> EngineConfig {
+    EngineConfig {
+        auto_download: false,
+        ..EngineConfig::default()
+    }
+}
+
 /// Polls `condition` every 20 ms for up to `seconds`.
 async fn until(seconds: u32, what: &str, condition: impl Fn() -> bool) {
     for _ in 0..seconds * 50 {
@@ -168,9 +177,8 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
     // A high-water mark below one chunk makes every send after the first wait for the
     // queue to drain, however fast the sender reads (a debug build reads slowly).
     let config = EngineConfig {
-        auto_download: false,
         high_water: 64 * 1024,
-        ..EngineConfig::default()
+        ..quiet()
     };
     let (ana, bo) = pair(config);
     let big = noise(8 * 1024 * 1024 + 123, 7);
@@ -230,9 +238,8 @@ async fn a_multi_megabyte_file_crosses_with_backpressure_and_arrives_intact() {
 async fn the_sender_never_runs_more_than_a_window_ahead_of_the_receivers_disk() {
     const WINDOW: u64 = 1024 * 1024;
     let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
         window: WINDOW,
-        ..EngineConfig::default()
+        ..quiet()
     });
     let big = noise(8 * 1024 * 1024, 13);
     let id = ana
@@ -274,10 +281,7 @@ async fn the_sender_never_runs_more_than_a_window_ahead_of_the_receivers_disk() 
 async fn both_sides_offering_at_once_still_connect() {
     // Glare: each engine creates its peer connection and its offer before hearing from the
     // other; perfect negotiation must settle on one connection that carries both transfers.
-    let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
-        ..EngineConfig::default()
-    });
+    let (ana, bo) = pair(quiet());
     let to_bo = ana
         .engine
         .send_files(&peer(0x0b), vec![file("for-bo.txt", b"hello bo")])
@@ -304,10 +308,7 @@ async fn both_sides_offering_at_once_still_connect() {
 
 #[wasm_bindgen_test]
 async fn decline_and_cancel_reach_both_sides() {
-    let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
-        ..EngineConfig::default()
-    });
+    let (ana, bo) = pair(quiet());
     let declined = ana
         .engine
         .send_files(&peer(0x0b), vec![file("no.txt", b"no")])
@@ -350,9 +351,8 @@ async fn decline_and_cancel_reach_both_sides() {
 #[wasm_bindgen_test]
 async fn a_dismissed_row_stays_gone_while_later_files_move() {
     let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
         high_water: 64 * 1024,
-        ..EngineConfig::default()
+        ..quiet()
     });
     let big = noise(16 * 1024 * 1024, 5);
     let id = ana
@@ -412,10 +412,9 @@ fn call_watch(watch: &js_sys::Object, method: &str) -> f64 {
 async fn a_transfer_under_way() -> (Side, Side, TransferId, Vec<u8>, js_sys::Object) {
     let watch = watch_webrtc();
     let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
         high_water: 64 * 1024,
         window: 512 * 1024,
-        ..EngineConfig::default()
+        ..quiet()
     });
     let big = noise(12 * 1024 * 1024, 9);
     let id = ana
@@ -554,10 +553,7 @@ async fn bo_and_a_hand_played_ana() -> (Engine, Rc<RefCell<Vec<EngineEvent>>>, C
     let events = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&events);
     let bo = Engine::new(
-        EngineConfig {
-            auto_download: false,
-            ..EngineConfig::default()
-        },
+        quiet(),
         Rc::new(move |_to, payload, _lane| {
             if let Some(link) = to_ana.borrow().as_ref() {
                 link.signal(payload);
@@ -716,10 +712,9 @@ async fn an_offer_from_an_older_ferry_is_refused_saying_who_should_reload() {
 #[wasm_bindgen_test]
 async fn a_transfer_striped_over_three_connections_arrives_intact_out_of_order() {
     let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
         lanes: Lanes::Fixed(3),
         reverse_chunks: true,
-        ..EngineConfig::default()
+        ..quiet()
     });
     let big = noise(6 * 1024 * 1024 + 77, 21);
     let id = ana
@@ -892,10 +887,7 @@ async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_ow
         .unwrap();
     old.finish("").await.unwrap();
 
-    let (ana, bo) = pair(EngineConfig {
-        auto_download: false,
-        ..EngineConfig::default()
-    });
+    let (ana, bo) = pair(quiet());
     let id = ana
         .engine
         .send_files(
