@@ -11,7 +11,7 @@ use web_sys::FileSystemDirectoryHandle;
 
 use super::{
     Answer, Picked, Side, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder, next_message,
-    noise, pair, peer, quiet, read_entry, until,
+    noise, offered, pair, peer, quiet, read_entry, until,
 };
 
 /// A folder "Top" with a file in a subfolder, an empty file, a unicode name in a unicode
