@@ -297,14 +297,7 @@ async fn bench_folder(args: &Args, count: usize) -> Result<()> {
             mb(run.sender.memory.peak),
             mb(run.sender.memory.first),
         );
-        for (side, usage) in [("receiver", &run.receiver), ("sender", &run.sender)] {
-            let cpu: Vec<String> = usage
-                .cpu_seconds()
-                .iter()
-                .map(|(role, seconds)| format!("{role} {seconds:.1}"))
-                .collect();
-            println!("       CPU s, {side}: {}", cpu.join(", "));
-        }
+        print_cpu(&run.receiver, &run.sender);
         seconds.push(run.seconds);
     }
     println!("med  {:>7.1}", median(seconds.into_iter()));
@@ -377,7 +370,12 @@ fn print_run(label: &str, mode: Mode, len: u64, run: &Run) {
             waits.send_to_open, waits.accept_to_first_byte
         );
     }
-    for (side, usage) in [("receiver", &run.receiver), ("sender", &run.sender)] {
+    print_cpu(&run.receiver, &run.sender);
+}
+
+/// Each side's CPU seconds, per kind of browser process.
+fn print_cpu(receiver: &Usage, sender: &Usage) {
+    for (side, usage) in [("receiver", receiver), ("sender", sender)] {
         let cpu: Vec<String> = usage
             .cpu_seconds()
             .iter()
