@@ -67,8 +67,8 @@ pub struct Arranged {
 ///
 /// # Errors
 /// A path that [`folder_parts`] refuses.
-pub fn arrange(files: Vec<FileMeta>, empty_folders: &[String]) -> Result<Arranged, PathError> {
-    let mut folders: Vec<(String, FileMeta)> = Vec::with_capacity(files.len());
+pub fn arrange(files: &[FileMeta], empty_folders: &[String]) -> Result<Arranged, PathError> {
+    let mut folders: Vec<(String, &FileMeta)> = Vec::with_capacity(files.len());
     // Every folder, and every folder above one, taken by its lowercase path.
     let mut taken_folders = HashSet::new();
     for meta in files {
@@ -100,7 +100,8 @@ pub fn arrange(files: Vec<FileMeta>, empty_folders: &[String]) -> Result<Arrange
             FileMeta {
                 name: free,
                 path,
-                ..meta
+                size: meta.size,
+                mime: meta.mime.clone(),
             }
         })
         .collect();
@@ -246,9 +247,9 @@ mod tests {
     #[test]
     fn an_unsafe_path_refuses_the_offer() {
         let offer = vec![meta("ok", "a"), meta("../up", "b")];
-        assert_eq!(arrange(offer, &[]), Err(PathError::Parent("../up".into())));
+        assert_eq!(arrange(&offer, &[]), Err(PathError::Parent("../up".into())));
         assert_eq!(
-            arrange(vec![meta("ok", "a")], &["/abs".into()]),
+            arrange(&[meta("ok", "a")], &["/abs".into()]),
             Err(PathError::Absolute("/abs".into()))
         );
     }
@@ -262,7 +263,7 @@ mod tests {
             meta("Top", "n?.txt"),
             meta("Top", "n_.txt"),
         ];
-        let arranged = arrange(offer, &[]).unwrap();
+        let arranged = arrange(&offer, &[]).unwrap();
         assert_eq!(
             places(&arranged),
             [
@@ -278,7 +279,7 @@ mod tests {
     #[test]
     fn namesakes_chosen_alone_get_distinct_names() {
         let offer = ["a.txt", "b.txt", "a.txt", "A.TXT", "a (2).txt"].map(|name| meta("", name));
-        let arranged = arrange(offer.to_vec(), &[]).unwrap();
+        let arranged = arrange(&offer, &[]).unwrap();
         assert_eq!(
             places(&arranged),
             ["a.txt", "b.txt", "a (2).txt", "A (3).TXT", "a (2) (2).txt"]
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn empty_folders_are_kept_once_and_made_safe() {
         let arranged = arrange(
-            vec![meta("Top/full", "a")],
+            &[meta("Top/full", "a")],
             &[
                 "Top/empty".into(),
                 "Top/EMPTY".into(),

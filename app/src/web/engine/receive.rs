@@ -110,10 +110,10 @@ impl Engine {
         }
         // The files are shown and kept under safe names and folders; an offer whose folders
         // would land outside the place the user picks is refused.
-        let arranged = arrange(offered.clone(), &empty_folders);
-        let (metas, empty_folders) = match &arranged {
-            Ok(arranged) => (arranged.files.clone(), arranged.empty_folders.clone()),
-            Err(_) => (offered, Vec::new()),
+        let arranged = arrange(&offered, &empty_folders);
+        let (metas, empty_folders, refused) = match arranged {
+            Ok(arranged) => (arranged.files, arranged.empty_folders, None),
+            Err(error) => (offered, Vec::new(), Some(error)),
         };
         let transfer = Transfer::incoming(id.clone(), &nick, metas.clone())
             .with_empty_folders(empty_folders.clone());
@@ -130,7 +130,7 @@ impl Engine {
         if let Err(error) = check_version(&nick, version) {
             return self.fail(&job, &error);
         }
-        if let Err(error) = arranged {
+        if let Some(error) = refused {
             return self.fail(&job, &error.into());
         }
         if let Ok(link) = self.link(&job.peer(), 0) {
