@@ -116,8 +116,8 @@ impl AppState {
                         .row_index
                         .with_value(|index| index.get(&row.key).copied());
                     let Some(signal) = known else {
+                        let key = row.key.clone();
                         let signal = RwSignal::new(row);
-                        let key = signal.with_untracked(|row| row.key.clone());
                         self.row_index.update_value(|index| {
                             index.insert(key.clone(), signal);
                         });

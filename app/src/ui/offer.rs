@@ -120,11 +120,13 @@ fn OfferCard(
             human_size(offer.memory_limit)
         )
     });
-    // Browsers let a page start one download per click; each further one needs the user's
+    // How the offer will land. A folder arrives as one zip, or as a tree where the user picks.
+    // Several files are several downloads, and browsers let a page start one download per
+    // click; each further one needs the user's
     // permission ("download multiple files"), and a refused one lands nowhere while its row says
     // Complete. Saying so up front, and keeping a Save button on every row, means no file of
     // a multi-file offer is lost to a prompt the user did not expect.
-    let several_downloads_note = if offer.has_folders() {
+    let delivery_note = if offer.has_folders() {
         let zip = offer.folder().map_or_else(
             || "one zip file".to_owned(),
             |folder| format!("{folder}.zip"),
@@ -189,7 +191,7 @@ fn OfferCard(
                 {more.map(|more| view! { <li class="more">{more}</li> })}
             </ul>
             {memory_note.map(|note| view! { <p class="note">{note}</p> })}
-            {several_downloads_note.map(|note| view! { <p class="note">{note}</p> })}
+            {delivery_note.map(|note| view! { <p class="note">{note}</p> })}
             {too_large
                 .then(|| view! { <p class="error">"That is more than this browser can take."</p> })}
             {space_note.map(|note| view! { <p class="error" role="alert">{note}</p> })}

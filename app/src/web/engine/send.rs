@@ -83,9 +83,12 @@ impl Engine {
         self.publish(job);
         self.watch_quiet_close(job);
         let rtt = link.rtt_ms().await;
-        let sizes: Vec<u64> = files
+        let sizes: Vec<u64> = job
+            .transfer
+            .borrow()
+            .files
             .iter()
-            .map(|file| crate::web::files::describe(file).size)
+            .map(|file| file.meta.size)
             .collect();
         let sending = Rc::new(Sending {
             link: RefCell::new(Rc::clone(link)),
