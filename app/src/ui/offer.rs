@@ -122,10 +122,10 @@ fn OfferCard(
     });
     // How the offer will land. A folder arrives as one zip, or as a tree where the user picks.
     // Several files are several downloads, and browsers let a page start one download per
-    // click; each further one needs the user's
-    // permission ("download multiple files"), and a refused one lands nowhere while its row says
-    // Complete. Saying so up front, and keeping a Save button on every row, means no file of
-    // a multi-file offer is lost to a prompt the user did not expect.
+    // click; each further one needs the user's permission ("download multiple files"), and a
+    // refused one lands nowhere while its row says Complete. Saying so up front, and keeping a
+    // Save button on every row, means no file of a multi-file offer is lost to a prompt the
+    // user did not expect.
     let delivery_note = if offer.has_folders() {
         let zip = offer.folder().map_or_else(
             || "one zip file".to_owned(),
