@@ -4,27 +4,50 @@
 // returns the watch; installing it twice keeps the first.
 if (!globalThis.__ferryWatch) {
   const made = [];
+  // The connection of each channel, and the connections the watch broke.
+  const connectionOf = new WeakMap();
+  const broken = new WeakSet();
   const Original = RTCPeerConnection;
   globalThis.RTCPeerConnection = function (...args) {
     const connection = new Original(...args);
     made.push(connection);
+    // Added before the page can add its own, so the channel is known by its first message.
+    connection.addEventListener('datachannel', (event) =>
+      connectionOf.set(event.channel, connection),
+    );
     return connection;
   };
   globalThis.RTCPeerConnection.prototype = Original.prototype;
+  const createDataChannel = Original.prototype.createDataChannel;
+  Original.prototype.createDataChannel = function (...args) {
+    const channel = createDataChannel.apply(this, args);
+    connectionOf.set(channel, this);
+    return channel;
+  };
   const send = RTCDataChannel.prototype.send;
   let sent = 0;
-  // Counted once the browser took the bytes: a send on a channel that closed throws, and
-  // the page may try a few before it learns of the close, but nothing of them goes anywhere.
+  let largest = 0;
+  // Counted once the browser took the bytes: a send on a channel that closed throws. A send
+  // on a connection the watch broke is not counted either: a browser may take it for a
+  // moment after the close (Firefox updates the channel's state later), but nothing of it
+  // goes anywhere, as nothing would over a network that is gone.
   RTCDataChannel.prototype.send = function (data) {
     const result = send.call(this, data);
-    sent += data.byteLength ?? data.size ?? data.length;
+    if (!broken.has(connectionOf.get(this))) {
+      const length = data.byteLength ?? data.size ?? data.length;
+      sent += length;
+      largest = Math.max(largest, length);
+    }
     return result;
   };
   globalThis.__ferryWatch = {
     // Closes every connection and returns the bytes sent until then, in one step, so no
     // byte sent in between is counted on the wrong side of the break.
     breakAll() {
-      made.splice(0).forEach((connection) => connection.close());
+      made.splice(0).forEach((connection) => {
+        broken.add(connection);
+        connection.close();
+      });
       this.brokeAt = performance.now();
       return sent;
     },
@@ -32,6 +55,10 @@ if (!globalThis.__ferryWatch) {
     brokeAt: null,
     sent() {
       return sent;
+    },
+    // The longest message counted, in bytes.
+    largest() {
+      return largest;
     },
   };
 }

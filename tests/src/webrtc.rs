@@ -57,6 +57,15 @@ pub async fn bytes_sent(user: &User) -> Result<u64> {
     count(user, "globalThis.__ferryWatch.sent()").await
 }
 
+/// The longest message `user`'s page handed to a data channel since the watch was
+/// installed, in bytes.
+///
+/// # Errors
+/// When the watch is not installed.
+pub async fn largest_message(user: &User) -> Result<u64> {
+    count(user, "globalThis.__ferryWatch.largest()").await
+}
+
 /// Closes every watched peer connection of `user`'s page; returns the bytes sent until then.
 ///
 /// # Errors

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Result, ensure};
 use ferry_e2e::webrtc::{
-    break_connections, bytes_sent, page_clock, resumed_after_break, resumed_at, watch_webrtc,
+    break_connections, bytes_sent, largest_message, page_clock, resumed_after_break, resumed_at,
+    watch_webrtc,
 };
 use ferry_e2e::{Harness, User, random_file, run};
 
@@ -20,6 +21,10 @@ const OVERHEAD: u64 = 1 << 20;
 
 /// The most the sender runs ahead of what the receiver stored: its window.
 const IN_FLIGHT: u64 = 16 << 20;
+
+/// The chunk every WebRTC implementation takes, which Ferry falls back to when the
+/// connection does not say how large a message may be; two Chromiums take 256 KiB.
+const FALLBACK_CHUNK: u64 = 16 << 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_closed_mid_transfer_resumes_by_itself_without_resending_what_arrived()
@@ -154,6 +159,12 @@ async fn the_senders_reload_resumes_once_the_file_is_picked_again_and_refuses_an
         expect_received(&ana, &bo, &file).await?;
         let took = reloaded.elapsed();
         let sent = bytes_sent(&ana).await?;
+        let largest = largest_message(&ana).await?;
+        ensure!(
+            largest > FALLBACK_CHUNK,
+            "after the reload Ana sent no message over {largest} bytes: she cut the file for a \
+             connection that had not said how large a message may be"
+        );
         let missing = file.len - held;
         ensure!(
             sent <= missing + IN_FLIGHT + OVERHEAD,

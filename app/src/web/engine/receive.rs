@@ -45,6 +45,14 @@ pub(super) struct Holding {
     pub(super) block: Vec<u8>,
 }
 
+/// Gives `job` a new inbox for the chunks of its lanes, and returns its receiving end.
+/// Lanes that sent into the one before, now dropped, stop at their next event.
+fn new_inbox(job: &Job) -> mpsc::UnboundedReceiver<ChannelEvent> {
+    let (inbox, events) = mpsc::unbounded();
+    *job.inbox.borrow_mut() = Some(inbox);
+    events
+}
+
 impl Engine {
     /// Receiver: a new transfer's control channel from `peer`.
     pub(super) fn incoming(&self, peer: PeerId, channel: RtcDataChannel) {
@@ -59,8 +67,10 @@ impl Engine {
 
     /// Receiver: a channel for chunks of `job` on another lane; its chunks join the others.
     pub(super) fn receive_lane(&self, job: &Rc<Job>, channel: RtcDataChannel) {
-        let Some(inbox) = job.inbox.borrow().clone() else {
-            // Not accepted (yet): no chunk is expected.
+        let inbox = job.inbox.borrow().clone();
+        let Some(inbox) = inbox.filter(|_| job.transfer.borrow().is_running()) else {
+            // Not accepted (yet), or paused: the sender opens lanes once the transfer runs,
+            // so this one is late from a connection that broke, and nothing on it counts.
             channel.close();
             return;
         };
@@ -187,11 +197,9 @@ impl Engine {
     /// Receives `job`'s files into `target` until the transfer ends, then lets its channels
     /// and extra lanes go.
     pub(super) async fn receive_to_the_end(&self, job: &Rc<Job>, target: &Target<'_>) {
-        let (inbox, chunks) = mpsc::unbounded();
-        *job.inbox.borrow_mut() = Some(inbox);
         self.publish(job);
         self.watch_quiet_close(job);
-        self.receive(job, chunks, target).await;
+        self.receive(job, target).await;
         job.inbox.borrow_mut().take();
         job.close();
         self.forget_record(job).await;
@@ -223,20 +231,19 @@ impl Engine {
     }
 
     /// Takes chunks and messages until the transfer ends; a file cut short is never kept.
-    async fn receive(
-        &self,
-        job: &Rc<Job>,
-        mut lanes: mpsc::UnboundedReceiver<ChannelEvent>,
-        target: &Target<'_>,
-    ) {
+    async fn receive(&self, job: &Rc<Job>, target: &Target<'_>) {
         let mut holding = Holding {
             pack: pack_bases(job, target),
             ..Holding::default()
         };
+        let mut lanes = new_inbox(job);
         loop {
             if job.transfer.borrow().is_paused() {
-                // What arrived of blocks not checked yet comes again.
+                // What arrived of blocks not checked yet comes again, and so does what the
+                // lanes of the broken connection still queue: cut off with their inbox, it
+                // cannot mix with what the sender sends after the resumption.
                 holding.chunks.clear();
+                lanes = new_inbox(job);
                 match self.await_resumption(job).await {
                     Some(control) => self.resumed_receiving(job, control),
                     None => break,

@@ -108,8 +108,6 @@ impl Engine {
             held: RefCell::new(Vec::new()),
             epoch: Cell::new(0),
         });
-        // Each chunk leaves room for its header within the smaller side's message limit.
-        let chunk = chunk_size(link.max_message_size()) - ferry_protocol::chunk::CHUNK_HEADER_BYTES;
         loop {
             if job.transfer.borrow().is_paused()
                 && !self.resume_outgoing(job, &sending, files).await
@@ -119,6 +117,11 @@ impl Engine {
             if job.transfer.borrow().is_ended() {
                 break;
             }
+            // Each chunk leaves room for its header within the smaller side's message limit,
+            // which the connection the transfer runs on now knows: after a reload this task
+            // starts before it is connected.
+            let limit = sending.link.borrow().max_message_size();
+            let chunk = chunk_size(limit) - ferry_protocol::chunk::CHUNK_HEADER_BYTES;
             {
                 let (engine, job, sending) = (self.clone(), Rc::clone(job), Rc::clone(&sending));
                 spawn_local(async move { engine.read_answers(&job, &sending).await });
