@@ -134,9 +134,19 @@ impl Engine {
                 }
             }
             LinkEvent::Gone | LinkEvent::NoPath(_) => {
+                // A link that a new one replaced (made after it broke) may report its end
+                // long after its transfers went on over the new one; only the end of the
+                // link in use, which is dead now, ends anything.
+                let in_use = self
+                    .inner
+                    .links
+                    .links
+                    .borrow()
+                    .get(&(remote.clone(), lane))
+                    .is_some_and(|link| link.is_dead());
                 // Only the first lane's end ends transfers: a lost extra lane costs the blocks
                 // it carried, which are sent again over the others.
-                if lane == 0 {
+                if lane == 0 && in_use {
                     match event {
                         LinkEvent::NoPath(why) => {
                             let peer = self.nick_of(remote);

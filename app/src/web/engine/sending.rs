@@ -103,6 +103,12 @@ impl Engine {
         let control = job.control();
         while job.transfer.borrow().is_running() {
             let event = control.next().await;
+            if !Rc::ptr_eq(&control, &job.control()) {
+                // The transfer paused and resumed over a new control channel while this
+                // waited, and that one has its own reader: what the old one says now (its
+                // close, most likely) is about a connection the transfer left.
+                return;
+            }
             match event {
                 ChannelEvent::Message(message) => self.on_answer(job, sending, message),
                 ChannelEvent::Closed => self.end_on_close(job),
