@@ -54,6 +54,22 @@ impl Links {
         }
     }
 
+    /// Whether the link registered for `peer` on `lane` is dead: a link reporting its end is
+    /// the one in use only then, not when a newer one replaced it.
+    fn dead(&self, peer: &PeerId, lane: u32) -> bool {
+        self.links
+            .borrow()
+            .get(&(peer.clone(), lane))
+            .is_some_and(|link| link.is_dead())
+    }
+
+    /// Drops the link for `peer` on `lane` if it is dead (and not a newer one since).
+    fn drop_dead(&self, peer: &PeerId, lane: u32) {
+        if self.dead(peer, lane) {
+            self.links.borrow_mut().remove(&(peer.clone(), lane));
+        }
+    }
+
     /// Drops every link.
     pub(super) fn clear(&self) {
         self.links.borrow_mut().clear();
@@ -136,17 +152,9 @@ impl Engine {
             LinkEvent::Gone | LinkEvent::NoPath(_) => {
                 // A link that a new one replaced (made after it broke) may report its end
                 // long after its transfers went on over the new one; only the end of the
-                // link in use, which is dead now, ends anything.
-                let in_use = self
-                    .inner
-                    .links
-                    .links
-                    .borrow()
-                    .get(&(remote.clone(), lane))
-                    .is_some_and(|link| link.is_dead());
-                // Only the first lane's end ends transfers: a lost extra lane costs the blocks
-                // it carried, which are sent again over the others.
-                if lane == 0 && in_use {
+                // link in use ends anything. And only the first lane's end ends transfers: a
+                // lost extra lane costs the blocks it carried, which go again over the others.
+                if lane == 0 && self.inner.links.dead(remote, lane) {
                     match event {
                         LinkEvent::NoPath(why) => {
                             let peer = self.nick_of(remote);
@@ -158,13 +166,7 @@ impl Engine {
                 // Drop the dead link later: this runs inside one of its own callbacks,
                 // which must not be freed while it executes.
                 let (engine, remote) = (self.clone(), remote.clone());
-                spawn_local(async move {
-                    let mut links = engine.inner.links.links.borrow_mut();
-                    let key = (remote, lane);
-                    if links.get(&key).is_some_and(|link| link.is_dead()) {
-                        links.remove(&key);
-                    }
-                });
+                spawn_local(async move { engine.inner.links.drop_dead(&remote, lane) });
             }
         }
     }

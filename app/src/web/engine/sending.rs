@@ -44,7 +44,8 @@ pub(super) struct Sending {
     pub(super) digests: RefCell<Vec<Vec<Option<[u8; 32]>>>>,
     /// What the receiver held when the transfer last resumed: those blocks are not sent.
     pub(super) held: RefCell<Vec<Held>>,
-    /// Counts resumptions, so a watcher of a lane from before one does not act after it.
+    /// Counts resumptions, so a watcher of a lane, or a reader of a control channel, from
+    /// before one does not act after it.
     pub(super) epoch: Cell<u32>,
 }
 
@@ -101,9 +102,10 @@ impl Engine {
     /// transfer ends or pauses, waking the sending task after each.
     pub(super) async fn read_answers(&self, job: &Rc<Job>, sending: &Sending) {
         let control = job.control();
+        let epoch = sending.epoch.get();
         while job.transfer.borrow().is_running() {
             let event = control.next().await;
-            if !Rc::ptr_eq(&control, &job.control()) {
+            if sending.epoch.get() != epoch {
                 // The transfer paused and resumed over a new control channel while this
                 // waited, and that one has its own reader: what the old one says now (its
                 // close, most likely) is about a connection the transfer left.
