@@ -7,10 +7,21 @@ if (!globalThis.__ferryWatch) {
   // The connection of each channel, and the connections the watch broke.
   const connectionOf = new WeakMap();
   const broken = new WeakSet();
+  // When each connection was made and the bytes sent over it, so that a test that finds too
+  // many bytes sent after a break can say where they went.
+  const accounts = [];
+  const accountOf = new WeakMap();
+  // Each chunk sent after the break, by file and offset (a chunk's first 12 bytes), with
+  // the bytes sent again for the same place.
+  const placesAfterBreak = new Set();
+  let sentAgainAfterBreak = 0;
   const Original = RTCPeerConnection;
   globalThis.RTCPeerConnection = function (...args) {
     const connection = new Original(...args);
     made.push(connection);
+    const account = { made: performance.now(), sent: 0 };
+    accounts.push(account);
+    accountOf.set(connection, account);
     // Added before the page can add its own, so the channel is known by its first message.
     connection.addEventListener('datachannel', (event) =>
       connectionOf.set(event.channel, connection),
@@ -33,10 +44,19 @@ if (!globalThis.__ferryWatch) {
   // goes anywhere, as nothing would over a network that is gone.
   RTCDataChannel.prototype.send = function (data) {
     const result = send.call(this, data);
-    if (!broken.has(connectionOf.get(this))) {
+    const connection = connectionOf.get(this);
+    if (!broken.has(connection)) {
       const length = data.byteLength ?? data.size ?? data.length;
       sent += length;
       largest = Math.max(largest, length);
+      const account = accountOf.get(connection);
+      if (account) account.sent += length;
+      if (globalThis.__ferryWatch.brokeAt !== null && ArrayBuffer.isView(data) && length > 12) {
+        const view = new DataView(data.buffer, data.byteOffset, 12);
+        const place = `${view.getUint32(0, true)}@${view.getBigUint64(4, true)}`;
+        if (placesAfterBreak.has(place)) sentAgainAfterBreak += length;
+        placesAfterBreak.add(place);
+      }
     }
     return result;
   };
@@ -59,6 +79,16 @@ if (!globalThis.__ferryWatch) {
     // The longest message counted, in bytes.
     largest() {
       return largest;
+    },
+    // Where the bytes sent since the break went: each connection made since shortly before
+    // it (when, in milliseconds after the break, and the bytes sent over it), and the bytes
+    // of chunks sent twice since.
+    afterBreak() {
+      const connections = accounts
+        .filter((account) => account.made > this.brokeAt - 1000)
+        .map((account) => `${Math.round(account.made - this.brokeAt)} ms: ${account.sent} bytes`);
+      return `connections made since 1 s before the break: [${connections.join(', ')}]; ` +
+        `chunks sent twice since: ${sentAgainAfterBreak} bytes`;
     },
   };
 }

@@ -74,6 +74,15 @@ pub async fn break_connections(user: &User) -> Result<u64> {
     count(user, "globalThis.__ferryWatch.breakAll()").await
 }
 
+/// Where the bytes `user`'s page sent since the break went, in words: the connections made
+/// since shortly before it with the bytes sent over each, and the bytes of chunks sent twice.
+///
+/// # Errors
+/// When the watch is not installed or no break happened.
+pub async fn after_break(user: &User) -> Result<String> {
+    in_page(user, "globalThis.__ferryWatch.afterBreak()").await
+}
+
 /// How long after the break the app marked the transfer resumed (`ferry:resumed`), if it did.
 ///
 /// # Errors

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Result, ensure};
 use ferry_e2e::webrtc::{
-    break_connections, bytes_sent, largest_message, page_clock, resumed_after_break, resumed_at,
-    watch_webrtc,
+    after_break, break_connections, bytes_sent, largest_message, page_clock, resumed_after_break,
+    resumed_at, watch_webrtc,
 };
 use ferry_e2e::{Harness, User, random_file, run};
 
@@ -61,19 +61,20 @@ pub(crate) async fn resumes_after_a_break(
     let took = broke.elapsed();
     let resent = bytes_sent(ana).await? - sent_before;
     let missing = file.len - held;
+    let resumed = resumed_after_break(ana).await?;
+    let went = after_break(ana).await?;
     ensure!(
         resent <= missing + OVERHEAD,
         "after the break Ana sent {resent} bytes where Bo lacked at most {missing}: verified \
-         blocks went again"
+         blocks went again (resumed {resumed:?} after the break; {went})"
     );
-    let resumed = resumed_after_break(ana).await?;
     ensure!(
         resumed.is_some(),
         "Ana's page never marked the transfer resumed"
     );
     Ok(format!(
         "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \
-         sent after it for {missing} missing; complete {took:?} after it",
+         sent after it for {missing} missing ({went}); complete {took:?} after it",
         file.len
     ))
 }
