@@ -109,7 +109,7 @@ pub struct Browser {
     downloads: TempDir,
     profile: TempDir,
     /// A Firefox's own geckodriver, which ends with it.
-    _driver: Option<Driver>,
+    driver: Option<Driver>,
 }
 
 impl Browser {
@@ -140,7 +140,7 @@ impl Browser {
             client,
             downloads,
             profile,
-            _driver: driver,
+            driver,
         })
     }
 
@@ -261,13 +261,16 @@ impl Browser {
         Ok(())
     }
 
-    /// What the page logged to its console since the last call, one line per entry. Only
-    /// Chromium hands its console to WebDriver; Firefox's stays in the browser.
+    /// What the page logged to its console since the last call, one line per entry.
+    /// Chromium hands its console to WebDriver; Firefox prints it with its own output, which
+    /// its geckodriver passes on.
     pub async fn console(&self) -> Result<Vec<String>> {
-        if self.kind == Kind::Firefox {
-            return Ok(vec![
-                "(Firefox does not hand its console to WebDriver)".into(),
-            ]);
+        if let Some(driver) = &self.driver {
+            return Ok(driver
+                .take_output()
+                .into_iter()
+                .filter(|line| line.starts_with("console."))
+                .collect());
         }
         let entries = self
             .command(
@@ -295,6 +298,15 @@ impl Browser {
                 )
             })
             .collect())
+    }
+
+    /// The text the page shows now, as a person reads it.
+    pub async fn page_text(&self) -> Result<String> {
+        let text = self
+            .client
+            .execute("return document.body?.innerText ?? '';", Vec::new())
+            .await?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
     /// Ends the session, which closes Chromium.
@@ -390,6 +402,8 @@ fn firefox(profile: &Path, downloads: &Path) -> Capabilities {
             "network.connectivity-service.enabled": false,
             "extensions.update.enabled": false,
             "browser.shell.checkDefaultBrowser": false,
+            // The page's console goes to Firefox's output, for a failed test to print.
+            "devtools.console.stdout.content": true,
         },
     });
     let mut capabilities = Capabilities::new();

@@ -2,7 +2,9 @@
 //! per Firefox (geckodriver drives a single session). Each starts on a port it picks itself
 //! and is killed with every browser it started when dropped — even when the test panics.
 
+use std::collections::VecDeque;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,11 +17,16 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// geckodriver from crates.io, which `scripts/setup.sh` installs into cargo's bin folder.
 const GECKODRIVER: &str = "geckodriver";
 
+/// How many of a driver's latest lines of output it keeps.
+const KEPT_LINES: usize = 2000;
+
 /// A running WebDriver server.
 #[derive(Debug)]
 pub struct Driver {
     child: Child,
     url: String,
+    /// Its latest lines of output, which include what its browser prints.
+    output: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Driver {
@@ -93,16 +100,37 @@ impl Driver {
         })
         .await
         .with_context(|| format!("{program} did not start within 30 s"))??;
-        tokio::spawn(async move { while found.recv().await.is_some() {} });
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = Arc::clone(&output);
+        tokio::spawn(async move {
+            while let Some(line) = found.recv().await {
+                let mut kept = kept.lock().expect("no code panics while holding this lock");
+                if kept.len() == KEPT_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
         Ok(Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            output,
         })
     }
 
     /// The WebDriver endpoint.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Takes the lines the driver printed since the last call (at most the latest
+    /// [`KEPT_LINES`]).
+    pub fn take_output(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .expect("no code panics while holding this lock")
+            .drain(..)
+            .collect()
     }
 }
 

@@ -95,8 +95,8 @@ impl Harness {
         })
     }
 
-    /// Closes every browser; on failure first prints what each page logged, which usually
-    /// says what went wrong inside the app.
+    /// Closes every browser; on failure first prints what each page shows and logged, which
+    /// usually says what went wrong inside the app.
     pub async fn finish(self, failed: bool) {
         let browsers = std::mem::take(
             &mut *self
@@ -106,6 +106,10 @@ impl Harness {
         );
         for (label, browser) in browsers {
             if failed {
+                match browser.page_text().await {
+                    Ok(text) => eprintln!("--- {label}'s page ---\n{text}"),
+                    Err(error) => eprintln!("--- {label}'s page is gone: {error:#}"),
+                }
                 match browser.console().await {
                     Ok(lines) => {
                         eprintln!("--- {label}'s console ---");

@@ -313,7 +313,7 @@ impl Engine {
         let id = transfer.id.clone();
         drop(transfer);
         if running {
-            return self.pause(job);
+            return self.pause(job, &error.to_string());
         }
         job.transfer.borrow_mut().fail(error);
         job.close();

@@ -122,8 +122,9 @@ impl Engine {
         };
         let drained = Notify::default();
         // The transfer starts paused: its first resumption opens the channel it runs on.
-        // Until then it holds one on the new link, which goes unused.
+        // Until then it holds one closed at once, which the receiver never has to wait on.
         let control = self.open_control(&link, drained.clone());
+        control.close();
         let job = Rc::new(Job::new(peer, control, drained, entry.transfer));
         self.inner
             .jobs

@@ -20,7 +20,7 @@ use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, Status, TransferError, check_version};
 use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::peer::PeerLink;
-use crate::web::{JsError, Notify, mark, sleep};
+use crate::web::{JsError, Notify, log, mark, sleep};
 
 /// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -43,11 +43,17 @@ enum Attempt {
 }
 
 impl Engine {
-    /// The connection under a running transfer broke: it waits to go on, keeping what it has.
-    pub(super) fn pause(&self, job: &Job) {
+    /// The connection under a running transfer broke (`why`): it waits to go on, keeping
+    /// what it has.
+    pub(super) fn pause(&self, job: &Job, why: &str) {
         if !job.transfer.borrow().is_running() {
             return;
         }
+        // Said in the console, which is where a tester looks when a transfer paused twice.
+        log(&format!(
+            "transfer {} paused: {why}",
+            job.transfer.borrow().id
+        ));
         job.transfer.borrow_mut().pause();
         self.save_record(job, true);
         // The channels of the broken connection carry nothing more; closing them wakes the
@@ -231,7 +237,7 @@ impl Engine {
     ) -> Result<(), Attempt> {
         let id = job.transfer.borrow().id.clone();
         let (link, control, answer) = self
-            .ask_to_resume(&job.peer(), id, job.drained.clone())
+            .ask_to_resume(&job.peer(), id.clone(), job.drained.clone())
             .await?;
         let held = match answer {
             Some(TransferMessage::Resumed { files: held }) => {
@@ -256,6 +262,10 @@ impl Engine {
         };
         job.set_control(control);
         let held = held.map_err(|error| Attempt::Over(TransferError::Local(error.to_string())))?;
+        let holds: u64 = held.iter().map(|file| file.bytes).sum();
+        log(&format!(
+            "transfer {id} resumed: the receiver holds {holds} bytes"
+        ));
         job.transfer.borrow_mut().resume_sending(&held);
         sending.restart(held, link, self.inner.config.window);
         // The tests and the benchmark read this mark to time a resumption.
@@ -344,7 +354,7 @@ impl Engine {
         }
         let Some(job) = job else { return };
         // This side may not have noticed yet that the old connection broke.
-        self.pause(&job);
+        self.pause(&job, "the sender came back over a new connection");
         job.set_peer(peer.clone());
         *job.resumed_on.borrow_mut() = Some(channel);
         job.back.notify_all();
@@ -368,6 +378,16 @@ impl Engine {
     pub(super) fn resumed_receiving(&self, job: &Job, control: Rc<Channel>) {
         job.set_control(control);
         let files = job.transfer.borrow_mut().resume_receiving();
+        log(&format!(
+            "transfer {} resumed: {} bytes held",
+            job.transfer.borrow().id,
+            job.transfer
+                .borrow()
+                .files
+                .iter()
+                .map(|file| file.done)
+                .sum::<u64>()
+        ));
         let _ = job.control().send(&TransferMessage::Resumed { files });
         self.publish(job);
     }
