@@ -135,8 +135,8 @@ async fn across_a_wide_area_link_a_transfer_stripes_over_several_connections() -
     };
     run_with(setup, async |h: &Harness| {
         let (ana, bo) = h.ana_and_bo().await?;
-        // Long enough at 40 ms that the transfer outlasts the first second, when a second
-        // connection is added.
+        // Large enough to start on several connections, and at 40 ms long enough to outlast
+        // a doubling of them.
         let file = random_file(h.files_dir(), "far-away.bin", 24 << 20, 24).await?;
         ana.send("bo", &[&file]).await?;
         bo.incoming_offer().await?;

@@ -95,7 +95,11 @@ impl Engine {
             window: RefCell::new(SendWindow::new(self.inner.config.window)),
             again: RefCell::new(VecDeque::new()),
             wake: Notify::default(),
-            striping: RefCell::new(Striping::new(self.inner.config.lanes, rtt)),
+            striping: RefCell::new(Striping::new(
+                self.inner.config.lanes,
+                sizes.iter().sum(),
+                rtt,
+            )),
             sampled: Cell::new(now_secs()),
             reader: RefCell::new(SliceReader::default()),
             hashed: RefCell::new(Vec::new()),
