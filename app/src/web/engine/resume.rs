@@ -378,16 +378,14 @@ impl Engine {
     pub(super) fn resumed_receiving(&self, job: &Job, control: Rc<Channel>) {
         job.set_control(control);
         let files = job.transfer.borrow_mut().resume_receiving();
-        log(&format!(
-            "transfer {} resumed: {} bytes held",
-            job.transfer.borrow().id,
-            job.transfer
-                .borrow()
-                .files
-                .iter()
-                .map(|file| file.done)
-                .sum::<u64>()
-        ));
+        {
+            let transfer = job.transfer.borrow();
+            let held: u64 = transfer.files.iter().map(|file| file.done).sum();
+            log(&format!(
+                "transfer {} resumed: {held} bytes held",
+                transfer.id
+            ));
+        }
         let _ = job.control().send(&TransferMessage::Resumed { files });
         self.publish(job);
     }
