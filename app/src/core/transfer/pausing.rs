@@ -69,7 +69,10 @@ impl Transfer {
                 .iter()
                 .zip(&self.files)
                 .map(|(assembly, file)| RecordedFile {
-                    complete: matches!(file.status, Status::Verifying | Status::Complete),
+                    // Only a file handed over counts: one still flushed ("Verifying") when
+                    // the page goes was never handed over, and comes back with every block
+                    // held, to be handed over once the sender announces its digest again.
+                    complete: file.status == Status::Complete,
                     blocks: to_ranges(&assembly.held().0),
                     digests: assembly
                         .held_digests()

@@ -189,6 +189,27 @@ fn a_receivers_record_brings_the_transfer_back_after_a_reload() {
 }
 
 #[test]
+fn a_file_still_flushed_when_the_page_went_is_handed_over_after_the_reload() {
+    let mut receiver = Transfer::incoming(id(), "ana", vec![meta("a", 5)]);
+    receiver.accept();
+    assert!(deliver_block(&mut receiver, 0, 5, 0));
+    let digest = file_digest([&hash(&content(5))]);
+    assert_eq!(receiver.file_end(0, digest.clone()), Ok(Some(0)));
+    // Whole and checked, it is being flushed ("Verifying") as the page goes.
+    let record = receiver.record("tab1", 1_000);
+    assert!(!record.held[0].complete, "it was never handed over");
+    assert_eq!(record.held[0].blocks, [[0, 1]]);
+
+    let mut restored = Transfer::restored(&record).unwrap();
+    assert_eq!(statuses(&restored), ["Receiving"]);
+    assert_eq!(restored.files[0].done, 5);
+    // The sender hears every block is held, sends none, and announces the digest again:
+    // the file is whole, to be flushed and handed over.
+    assert!(!restored.resume_receiving()[0].complete);
+    assert_eq!(restored.file_end(0, digest), Ok(Some(0)));
+}
+
+#[test]
 fn a_record_that_does_not_hold_together_is_not_restored() {
     let mut receiver = Transfer::incoming(id(), "ana", vec![meta("a", 2 << 20)]);
     receiver.accept();
