@@ -238,14 +238,25 @@ impl Assembly {
         (held, file_digest(self.verified.iter().flatten()))
     }
 
-    /// The digests of the blocks that passed their check, in order.
-    pub fn held_digests(&self) -> Vec<[u8; 32]> {
-        self.verified.iter().flatten().copied().collect()
+    /// What a record of this file may name: which blocks passed their check, and their
+    /// digests in order, leaving out `unwritten` (a block checked but not on disk yet, which
+    /// a page that goes now would not keep).
+    pub fn recordable(&self, unwritten: Option<u32>) -> (Vec<bool>, Vec<[u8; 32]>) {
+        let kept: Vec<Option<[u8; 32]>> = self
+            .verified
+            .iter()
+            .enumerate()
+            .map(|(index, digest)| {
+                digest.filter(|_| unwritten.is_none_or(|block| block as usize != index))
+            })
+            .collect();
+        let held = kept.iter().map(Option::is_some).collect();
+        (held, kept.into_iter().flatten().collect())
     }
 
     /// The record of a file of `size` bytes that holds the blocks marked in `held`, whose
-    /// digests are `digests` in order (as [`Self::held`] and [`Self::held_digests`] gave
-    /// them); `None` when the two do not fit the file or each other.
+    /// digests are `digests` in order (as [`Self::recordable`] gave them); `None` when the
+    /// two do not fit the file or each other.
     pub fn restore(size: u64, held: &[bool], digests: &[[u8; 32]]) -> Option<Self> {
         let mut assembly = Self::new(size);
         if held.len() != assembly.verified.len()

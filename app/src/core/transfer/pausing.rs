@@ -56,8 +56,9 @@ impl Transfer {
     }
 
     /// Receiver: the record that lets this transfer outlive a reload of the page whose
-    /// folder `tab` holds its files, written at `now` (Unix seconds).
-    pub fn record(&self, tab: &str, now: u64) -> Record {
+    /// folder `tab` holds its files, written at `now` (Unix seconds). `unwritten` is the
+    /// block (file, index) checked but still being written, if any: the record leaves it out.
+    pub fn record(&self, tab: &str, now: u64, unwritten: Option<(u32, u32)>) -> Record {
         Record {
             id: self.id.clone(),
             tab: tab.to_owned(),
@@ -68,17 +69,21 @@ impl Transfer {
                 .assemblies
                 .iter()
                 .zip(&self.files)
-                .map(|(assembly, file)| RecordedFile {
-                    // Only a file handed over counts: one still flushed ("Verifying") when
-                    // the page goes was never handed over, and comes back with every block
-                    // held, to be handed over once the sender announces its digest again.
-                    complete: file.status == Status::Complete,
-                    blocks: to_ranges(&assembly.held().0),
-                    digests: assembly
-                        .held_digests()
-                        .into_iter()
-                        .map(DigestHex::from_digest)
-                        .collect(),
+                .enumerate()
+                .map(|(index, (assembly, file))| {
+                    let unwritten = unwritten
+                        .filter(|(file, _)| *file as usize == index)
+                        .map(|(_, block)| block);
+                    let (blocks, digests) = assembly.recordable(unwritten);
+                    RecordedFile {
+                        // Only a file handed over counts: one still flushed ("Verifying")
+                        // when the page goes was never handed over, and comes back with
+                        // every block held, to be handed over once the sender announces its
+                        // digest again.
+                        complete: file.status == Status::Complete,
+                        blocks: to_ranges(&blocks),
+                        digests: digests.into_iter().map(DigestHex::from_digest).collect(),
+                    }
                 })
                 .collect(),
             saved_at: now,

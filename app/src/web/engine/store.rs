@@ -94,15 +94,20 @@ impl Engine {
                         closed.insert(self.open_sink(job, slot, target).await.map_err(local)?)
                     }
                 };
-                if base == 0 {
-                    sink.write(&chunks).await.map_err(local)?;
+                // Checked but not yet on disk: should the page go while it is written, the
+                // record it leaves must not name this block.
+                job.writing.set(Some((file, block)));
+                let written = if base == 0 {
+                    sink.write(&chunks).await
                 } else {
                     let placed: Vec<(u64, Uint8Array)> = chunks
                         .into_iter()
                         .map(|(offset, bytes)| (base + offset, bytes))
                         .collect();
-                    sink.write(&placed).await.map_err(local)?;
-                }
+                    sink.write(&placed).await
+                };
+                job.writing.set(None);
+                written.map_err(local)?;
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
                 self.save_record(job, false);
                 self.progress(job, file as usize);
