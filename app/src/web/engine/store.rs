@@ -84,28 +84,10 @@ impl Engine {
                         .crcs
                         .add(file, block, block_count(size), &holding.block);
                 }
-                let (slot, base) = match &holding.pack {
-                    Some(bases) => (PACK, bases[file as usize]),
-                    None => (file, 0),
-                };
-                let sink = match holding.sinks.entry(slot) {
-                    Entry::Occupied(open) => open.into_mut(),
-                    Entry::Vacant(closed) => {
-                        closed.insert(self.open_sink(job, slot, target).await.map_err(local)?)
-                    }
-                };
-                // Checked but not yet on disk: should the page go while it is written, the
+                // Checked but not yet on disk: should the page go before it is written, the
                 // record it leaves must not name this block.
                 job.writing.set(Some((file, block)));
-                let written = if base == 0 {
-                    sink.write(&chunks).await
-                } else {
-                    let placed: Vec<(u64, Uint8Array)> = chunks
-                        .into_iter()
-                        .map(|(offset, bytes)| (base + offset, bytes))
-                        .collect();
-                    sink.write(&placed).await
-                };
+                let written = self.write_block(job, holding, target, file, chunks).await;
                 job.writing.set(None);
                 written.map_err(local)?;
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
@@ -118,6 +100,34 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Writes the `chunks` of a checked block of file `file` at their places: into the
+    /// file's sink, or the transfer's pack, opened on first use.
+    async fn write_block(
+        &self,
+        job: &Job,
+        holding: &mut Holding,
+        target: &Target<'_>,
+        file: u32,
+        chunks: Vec<(u64, Uint8Array)>,
+    ) -> Result<(), JsError> {
+        let (slot, base) = match &holding.pack {
+            Some(bases) => (PACK, bases[file as usize]),
+            None => (file, 0),
+        };
+        let sink = match holding.sinks.entry(slot) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(closed) => closed.insert(self.open_sink(job, slot, target).await?),
+        };
+        if base == 0 {
+            return sink.write(&chunks).await;
+        }
+        let placed: Vec<(u64, Uint8Array)> = chunks
+            .into_iter()
+            .map(|(offset, bytes)| (base + offset, bytes))
+            .collect();
+        sink.write(&placed).await
     }
 
     /// File `index` is whole and checked: flushes it, keeps it and tells the sender.
