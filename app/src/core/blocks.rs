@@ -234,8 +234,8 @@ impl Assembly {
     /// Which blocks passed their check, and the digest over their digests in order: what a
     /// resumed transfer tells the sender.
     pub fn held(&self) -> (Vec<bool>, DigestHex) {
-        let held = self.verified.iter().map(Option::is_some).collect();
-        (held, file_digest(self.verified.iter().flatten()))
+        let (held, digests) = self.recordable(None);
+        (held, file_digest(&digests))
     }
 
     /// What a record of this file may name: which blocks passed their check, and their
