@@ -1,7 +1,8 @@
 // Watches a page's WebRTC from the outside, as a person's browser tools could: keeps every
 // RTCPeerConnection the page makes from now on, so a test can close them all ("the connection
-// broke"), and counts the bytes the page hands to data channels. The body of a function that
-// returns the watch; installing it twice keeps the first.
+// broke"), counts the bytes the page hands to data channels, and can hold the page's sending
+// still, as a network that takes nothing more would. The body of a function that returns the
+// watch; installing it twice keeps the first.
 if (!globalThis.__ferryWatch) {
   const made = [];
   // The connection of each channel, and the connections the watch broke.
@@ -15,6 +16,8 @@ if (!globalThis.__ferryWatch) {
   // the bytes sent again for the same place.
   const placesAfterBreak = new Set();
   let sentAgainAfterBreak = 0;
+  // Every channel of a watched connection, so that lifting a hold can wake their senders.
+  const channels = [];
   const Original = RTCPeerConnection;
   globalThis.RTCPeerConnection = function (...args) {
     const connection = new Original(...args);
@@ -23,9 +26,10 @@ if (!globalThis.__ferryWatch) {
     accounts.push(account);
     accountOf.set(connection, account);
     // Added before the page can add its own, so the channel is known by its first message.
-    connection.addEventListener('datachannel', (event) =>
-      connectionOf.set(event.channel, connection),
-    );
+    connection.addEventListener('datachannel', (event) => {
+      connectionOf.set(event.channel, connection);
+      channels.push(event.channel);
+    });
     return connection;
   };
   globalThis.RTCPeerConnection.prototype = Original.prototype;
@@ -33,8 +37,21 @@ if (!globalThis.__ferryWatch) {
   Original.prototype.createDataChannel = function (...args) {
     const channel = createDataChannel.apply(this, args);
     connectionOf.set(channel, this);
+    channels.push(channel);
     return channel;
   };
+  // While held, every channel says its queue is full, so a sender that waits for room (as
+  // Ferry's does, until `bufferedamountlow`) sends no more, whatever the machine's speed.
+  const bufferedAmount = Object.getOwnPropertyDescriptor(
+    RTCDataChannel.prototype,
+    'bufferedAmount',
+  );
+  Object.defineProperty(RTCDataChannel.prototype, 'bufferedAmount', {
+    ...bufferedAmount,
+    get() {
+      return globalThis.__ferryWatch.holding ? 0xffffffff : bufferedAmount.get.call(this);
+    },
+  });
   const send = RTCDataChannel.prototype.send;
   let sent = 0;
   let largest = 0;
@@ -57,19 +74,42 @@ if (!globalThis.__ferryWatch) {
         if (placesAfterBreak.has(place)) sentAgainAfterBreak += length;
         placesAfterBreak.add(place);
       }
+      const watch = globalThis.__ferryWatch;
+      if (watch.holdFrom !== null && sent >= watch.holdFrom) watch.holding = true;
     }
     return result;
   };
   globalThis.__ferryWatch = {
     // Closes every connection and returns the bytes sent until then, in one step, so no
-    // byte sent in between is counted on the wrong side of the break.
+    // byte sent in between is counted on the wrong side of the break. A hold ends with them:
+    // the connections made after the break are free to send.
     breakAll() {
+      this.holdFrom = null;
+      this.holding = false;
       made.splice(0).forEach((connection) => {
         broken.add(connection);
         connection.close();
       });
       this.brokeAt = performance.now();
       return sent;
+    },
+    // Holds the page's sending still once it has sent `bytes` more.
+    holdAfter(bytes) {
+      this.holdFrom = sent + bytes;
+      return true;
+    },
+    // The count of bytes sent at which the hold starts, if one is set.
+    holdFrom: null,
+    // Whether the page's sending is held now.
+    holding: false,
+    // Lifts the hold, and wakes every sender waiting for room, as a drained queue would.
+    release() {
+      this.holdFrom = null;
+      this.holding = false;
+      channels
+        .filter((channel) => channel.readyState === 'open')
+        .forEach((channel) => channel.dispatchEvent(new Event('bufferedamountlow')));
+      return true;
     },
     // When the connections were closed, on the page's clock (as performance marks are).
     brokeAt: null,

@@ -74,6 +74,27 @@ pub async fn break_connections(user: &User) -> Result<u64> {
     count(user, "globalThis.__ferryWatch.breakAll()").await
 }
 
+/// Holds `user`'s sending still once its page has sent `bytes` more: from then on its data channels say their queues are full, so the transfer
+/// waits, as behind a network that takes nothing more, however fast this machine is. A test
+/// that must interrupt a transfer midway so knows it cannot have ended first. The hold lasts
+/// until [`release_sending`], a [`break_connections`] or the page's end.
+///
+/// # Errors
+/// When the watch is not installed.
+pub async fn hold_sending_after(user: &User, bytes: u64) -> Result<()> {
+    in_page(user, &format!("globalThis.__ferryWatch.holdAfter({bytes})")).await?;
+    Ok(())
+}
+
+/// Lifts the hold of [`hold_sending_after`], waking every sender that waits for room.
+///
+/// # Errors
+/// When the watch is not installed.
+pub async fn release_sending(user: &User) -> Result<()> {
+    in_page(user, "globalThis.__ferryWatch.release()").await?;
+    Ok(())
+}
+
 /// Where the bytes `user`'s page sent since the break went, in words: the connections made
 /// since shortly before it with the bytes sent over each, and the bytes of chunks sent twice.
 ///

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Result, ensure};
 use ferry_e2e::webrtc::{
-    after_break, break_connections, bytes_sent, largest_message, page_clock, resumed_after_break,
-    resumed_at, watch_webrtc,
+    after_break, break_connections, bytes_sent, hold_sending_after, largest_message, page_clock,
+    release_sending, resumed_after_break, resumed_at, watch_webrtc,
 };
 use ferry_e2e::{Harness, User, random_file, run};
 
@@ -14,6 +14,14 @@ use crate::{expect_received, start_transfer};
 
 /// Large enough that breaking it at 40 % leaves many seconds of sending.
 const RESUMED_TRANSFER: u64 = 128 << 20;
+
+/// The sender is held still once it has sent this share of the file more
+/// ([`hold_sending_after`]), so the interruption at 40 % always comes before the end,
+/// whatever this machine's speed and however long the browsers take to carry out the test's
+/// commands. Usually the interruption comes first, while bytes are in flight.
+fn hold_point(len: u64) -> u64 {
+    len * 4 / 5
+}
 
 /// What may go again beyond the bytes Bo lacked: chunk headers and control messages, which
 /// come to a few kilobytes per mebibyte block.
@@ -51,10 +59,12 @@ pub(crate) async fn resumes_after_a_break(
     seed: u64,
 ) -> Result<String> {
     let file = random_file(h.files_dir(), name, RESUMED_TRANSFER, seed).await?;
+    hold_sending_after(ana, hold_point(file.len)).await?;
     start_transfer(ana, bo, &file).await?;
     let held = bo
         .wait_progress_at_least(&file.name, file.len * 2 / 5)
         .await?;
+    // The break lifts the hold.
     let sent_before = break_connections(ana).await?;
     let broke = Instant::now();
     expect_received(ana, bo, &file).await?;
@@ -86,6 +96,7 @@ async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verifi
         let (ana, bo) = h.ana_and_bo().await?;
         let file = random_file(h.files_dir(), "reloaded.bin", RESUMED_TRANSFER, 15).await?;
         watch_webrtc(&ana).await?;
+        hold_sending_after(&ana, hold_point(file.len)).await?;
         start_transfer(&ana, &bo, &file).await?;
         let held = bo
             .wait_progress_at_least(&file.name, file.len * 2 / 5)
@@ -94,6 +105,7 @@ async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verifi
         let reloaded = Instant::now();
         let reloaded_on_anas_clock = page_clock(&ana).await?;
         bo.reload().await?;
+        release_sending(&ana).await?;
         // Bo's page comes back joined as bo, showing the transfer paused, until Ana's goes on.
         ana.wait_online_users(&["bo"]).await?;
         expect_received(&ana, &bo, &file).await?;
@@ -133,6 +145,9 @@ async fn the_senders_reload_resumes_once_the_file_is_picked_again_and_refuses_an
         let elsewhere = h.files_dir().join("elsewhere");
         std::fs::create_dir_all(&elsewhere)?;
         let impostor = random_file(&elsewhere, "picked-again.bin", 1 << 20, 17).await?;
+        // The reload ends the hold with the page.
+        watch_webrtc(&ana).await?;
+        hold_sending_after(&ana, hold_point(file.len)).await?;
         start_transfer(&ana, &bo, &file).await?;
         let held = bo
             .wait_progress_at_least(&file.name, file.len * 2 / 5)
