@@ -193,6 +193,11 @@ impl Channel {
         self.is_open() && self.buffered() <= u64::from(self.high_water)
     }
 
+    /// The channel's `readyState`, in words.
+    pub fn state(&self) -> String {
+        format!("{:?}", self.channel.ready_state()).to_lowercase()
+    }
+
     /// Whether messages can be sent.
     pub fn is_open(&self) -> bool {
         !self.ending.closed.get() && self.channel.ready_state() == RtcDataChannelState::Open

@@ -1,9 +1,9 @@
 //! Transfers that go on after an interruption: both sides keep what arrived, and once the
 //! browsers reach each other again only the rest is sent.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use ferry_e2e::webrtc::{
     after_break, break_connections, bytes_sent, hold_sending_after, largest_message, page_clock,
     release_sending, resumed_after_break, resumed_at, watch_webrtc,
@@ -29,6 +29,11 @@ const OVERHEAD: u64 = 1 << 20;
 
 /// The most the sender runs ahead of what the receiver stored: its window.
 const IN_FLIGHT: u64 = 16 << 20;
+
+/// Both browsers stay online through a broken connection, so going on takes only a new
+/// connection's set-up, a fraction of a second on one machine; a resumption that takes
+/// longer waited for some timeout, which is a bug.
+const RESUME_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The chunk every WebRTC implementation takes, which Ferry falls back to when the
 /// connection does not say how large a message may be; two Chromiums take 256 KiB.
@@ -78,9 +83,13 @@ pub(crate) async fn resumes_after_a_break(
         "after the break Ana sent {resent} bytes where Bo lacked at most {missing}: verified \
          blocks went again (resumed {resumed:?} after the break; {went})"
     );
+    let Some(resumed) = resumed else {
+        bail!("Ana's page never marked the transfer resumed");
+    };
     ensure!(
-        resumed.is_some(),
-        "Ana's page never marked the transfer resumed"
+        resumed <= RESUME_DEADLINE,
+        "Ana's transfer resumed {resumed:?} after the break; the limit is {RESUME_DEADLINE:?} \
+         ({went})"
     );
     Ok(format!(
         "broken at {held} of {} bytes; resumed {resumed:?} after the break; {resent} bytes \

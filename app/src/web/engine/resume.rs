@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ferry_protocol::{HeldFile, PeerId, TRANSFER_VERSION, TransferId, TransferMessage};
+use futures::future::FusedFuture;
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
@@ -218,6 +219,17 @@ impl Engine {
                 }
                 ChannelEvent::Message(message) => return Ok((link, control, Some(message))),
                 ChannelEvent::Closed => {
+                    if deadline.is_terminated() {
+                        // A peer on the server that does not answer for this long is news:
+                        // say where the attempt stood, for whoever reads the console.
+                        log(&format!(
+                            "no answer from {} within {CONNECT_DEADLINE_MS} ms to resuming \
+                             transfer {id}; its new control channel was {}, its link {}",
+                            self.nick_of(peer),
+                            control.state(),
+                            link.states()
+                        ));
+                    }
                     control.close();
                     return Err(Attempt::Unreachable);
                 }
@@ -308,6 +320,10 @@ impl Engine {
         id: &TransferId,
         version: u32,
     ) {
+        log(&format!(
+            "transfer {id}: {} asks to resume it",
+            self.nick_of(peer)
+        ));
         if self.job(id).is_none() && self.resume_restored(peer, Rc::clone(&channel), id) {
             return;
         }

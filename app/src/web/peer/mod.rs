@@ -328,6 +328,22 @@ impl PeerLink {
         crate::core::sdp::session_id(&sdp).map(str::to_owned)
     }
 
+    /// The connection's states, in words, for a console line about a link that did not do
+    /// what was expected of it.
+    pub fn states(&self) -> String {
+        let state = |name: &str| {
+            property(&self.connection, name)
+                .as_string()
+                .unwrap_or_else(|| "unknown".into())
+        };
+        format!(
+            "connection {}, ICE {}, signaling {}",
+            state("connectionState"),
+            state("iceConnectionState"),
+            state("signalingState")
+        )
+    }
+
     /// Whether the connection is beyond use: failed, closed, or known to have no path.
     pub fn is_dead(&self) -> bool {
         self.watch.ended.get()
