@@ -106,21 +106,44 @@ impl Harness {
         );
         for (label, browser) in browsers {
             if failed {
-                match browser.page_text().await {
-                    Ok(text) => eprintln!("--- {label}'s page ---\n{text}"),
-                    Err(error) => eprintln!("--- {label}'s page is gone: {error:#}"),
-                }
-                match browser.console().await {
-                    Ok(lines) => {
-                        eprintln!("--- {label}'s console ---");
-                        lines.iter().for_each(|line| eprintln!("{line}"));
-                    }
-                    Err(error) => eprintln!("--- {label}'s console is gone: {error:#}"),
-                }
+                show_page(&label, &browser).await;
             }
             // A browser whose last tab a scenario closed has ended its session already.
             let _ = browser.quit().await;
         }
+    }
+
+    /// Prints what each page shows and logged since the last time: what a failed scenario
+    /// prints, for a passing one that did something worth a closer look.
+    pub async fn show_pages(&self) {
+        let browsers = std::mem::take(
+            &mut *self
+                .browsers
+                .lock()
+                .expect("no code panics while holding this lock"),
+        );
+        for (label, browser) in &browsers {
+            show_page(label, browser).await;
+        }
+        self.browsers
+            .lock()
+            .expect("no code panics while holding this lock")
+            .splice(0..0, browsers);
+    }
+}
+
+/// Prints what the page of `browser` shows and what it logged since the last time.
+async fn show_page(label: &str, browser: &Browser) {
+    match browser.page_text().await {
+        Ok(text) => eprintln!("--- {label}'s page ---\n{text}"),
+        Err(error) => eprintln!("--- {label}'s page is gone: {error:#}"),
+    }
+    match browser.console().await {
+        Ok(lines) => {
+            eprintln!("--- {label}'s console ---");
+            lines.iter().for_each(|line| eprintln!("{line}"));
+        }
+        Err(error) => eprintln!("--- {label}'s console is gone: {error:#}"),
     }
 }
 
