@@ -329,18 +329,24 @@ impl PeerLink {
     }
 
     /// The connection's states, in words, for a console line about a link that did not do
-    /// what was expected of it.
+    /// what was expected of it: down to its DTLS transport and SCTP association, which tell
+    /// a connection that never came up from channels that never opened over one that did.
     pub fn states(&self) -> String {
-        let state = |name: &str| {
-            property(&self.connection, name)
+        let state = |object: &JsValue, name: &str| {
+            property(object, name)
                 .as_string()
-                .unwrap_or_else(|| "unknown".into())
+                .unwrap_or_else(|| "none".into())
         };
+        let connection: &JsValue = self.connection.as_ref();
+        let sctp = property(connection, "sctp");
+        let dtls = property(&sctp, "transport");
         format!(
-            "connection {}, ICE {}, signaling {}",
-            state("connectionState"),
-            state("iceConnectionState"),
-            state("signalingState")
+            "connection {}, ICE {}, signaling {}, DTLS {}, SCTP {}",
+            state(connection, "connectionState"),
+            state(connection, "iceConnectionState"),
+            state(connection, "signalingState"),
+            state(&dtls, "state"),
+            state(&sctp, "state")
         )
     }
 
