@@ -49,7 +49,9 @@ if (!globalThis.__ferryWatch) {
   Object.defineProperty(RTCDataChannel.prototype, 'bufferedAmount', {
     ...bufferedAmount,
     get() {
-      return globalThis.__ferryWatch.holding ? 0xffffffff : bufferedAmount.get.call(this);
+      const { holdFrom } = globalThis.__ferryWatch;
+      const held = holdFrom !== null && sent >= holdFrom;
+      return held ? 0xffffffff : bufferedAmount.get.call(this);
     },
   });
   const send = RTCDataChannel.prototype.send;
@@ -74,8 +76,6 @@ if (!globalThis.__ferryWatch) {
         if (placesAfterBreak.has(place)) sentAgainAfterBreak += length;
         placesAfterBreak.add(place);
       }
-      const watch = globalThis.__ferryWatch;
-      if (watch.holdFrom !== null && sent >= watch.holdFrom) watch.holding = true;
     }
     return result;
   };
@@ -85,7 +85,6 @@ if (!globalThis.__ferryWatch) {
     // the connections made after the break are free to send.
     breakAll() {
       this.holdFrom = null;
-      this.holding = false;
       made.splice(0).forEach((connection) => {
         broken.add(connection);
         connection.close();
@@ -98,14 +97,11 @@ if (!globalThis.__ferryWatch) {
       this.holdFrom = sent + bytes;
       return true;
     },
-    // The count of bytes sent at which the hold starts, if one is set.
+    // The count of bytes sent from which the page's sending is held, if a hold is set.
     holdFrom: null,
-    // Whether the page's sending is held now.
-    holding: false,
     // Lifts the hold, and wakes every sender waiting for room, as a drained queue would.
     release() {
       this.holdFrom = null;
-      this.holding = false;
       channels
         .filter((channel) => channel.readyState === 'open')
         .forEach((channel) => channel.dispatchEvent(new Event('bufferedamountlow')));
