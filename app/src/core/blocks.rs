@@ -7,7 +7,7 @@
 //! have arrived, the digests the sender announced, and which blocks passed their check. The
 //! glue keeps the chunks' bytes and hashes a block when the assembly says it is ready.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use ferry_protocol::{BLOCK_SIZE, DigestHex};
@@ -95,7 +95,8 @@ pub enum Next {
 /// The outcome of a block's check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// The block is good: write it; the file now has this many verified bytes.
+    /// The block is good: write it, then say so with [`Assembly::stored`]; the file now has
+    /// this many verified bytes.
     Good {
         /// The file's verified bytes, this block included.
         verified: u64,
@@ -114,6 +115,9 @@ pub struct Assembly {
     announced: HashMap<u32, [u8; 32]>,
     /// The digest of each block that passed its check.
     verified: Vec<Option<[u8; 32]>>,
+    /// Blocks that passed their check but are not on disk yet: a page that went now would
+    /// not keep them, so a record made meanwhile leaves them out.
+    unwritten: HashSet<u32>,
     verified_bytes: u64,
 }
 
@@ -125,6 +129,7 @@ impl Assembly {
             partial: HashMap::new(),
             announced: HashMap::new(),
             verified: vec![None; block_count(size) as usize],
+            unwritten: HashSet::new(),
             verified_bytes: 0,
         }
     }
@@ -195,14 +200,15 @@ impl Assembly {
         self.partial.get(&block).map_or(&[], Vec::as_slice)
     }
 
-    /// Judges `block`, which hashed to `actual`: good blocks are recorded, damaged ones
-    /// forgotten so they can arrive again.
+    /// Judges `block`, which hashed to `actual`: good blocks are recorded as verified (and
+    /// unwritten until [`Self::stored`]), damaged ones forgotten so they can arrive again.
     pub fn check(&mut self, block: u32, actual: [u8; 32]) -> Verdict {
         let announced = self.announced.remove(&block);
         self.partial.remove(&block);
         match (announced, self.verified.get_mut(block as usize)) {
             (Some(announced), Some(slot)) if announced == actual => {
                 *slot = Some(actual);
+                self.unwritten.insert(block);
                 let range = block_range(self.size, block);
                 self.verified_bytes += range.end - range.start;
                 Verdict::Good {
@@ -211,6 +217,11 @@ impl Assembly {
             }
             _ => Verdict::Resend,
         }
+    }
+
+    /// The good `block` is on disk: records may name it.
+    pub fn stored(&mut self, block: u32) {
+        self.unwritten.remove(&block);
     }
 
     /// The bytes that passed their checks.
@@ -234,21 +245,18 @@ impl Assembly {
     /// Which blocks passed their check, and the digest over their digests in order: what a
     /// resumed transfer tells the sender.
     pub fn held(&self) -> (Vec<bool>, DigestHex) {
-        let (held, digests) = self.recordable(None);
+        let (held, digests) = self.recordable();
         (held, file_digest(&digests))
     }
 
-    /// What a record of this file may name: which blocks passed their check, and their
-    /// digests in order, leaving out `unwritten` (a block checked but not on disk yet, which
-    /// a page that goes now would not keep).
-    pub fn recordable(&self, unwritten: Option<u32>) -> (Vec<bool>, Vec<[u8; 32]>) {
+    /// What a record of this file may name: which blocks passed their check and are on
+    /// disk, and their digests in order.
+    pub fn recordable(&self) -> (Vec<bool>, Vec<[u8; 32]>) {
         let kept: Vec<Option<[u8; 32]>> = self
             .verified
             .iter()
-            .enumerate()
-            .map(|(index, digest)| {
-                digest.filter(|_| unwritten.is_none_or(|block| block as usize != index))
-            })
+            .zip(0..)
+            .map(|(digest, index)| digest.filter(|_| !self.unwritten.contains(&index)))
             .collect();
         let held = kept.iter().map(Option::is_some).collect();
         (held, kept.into_iter().flatten().collect())
@@ -403,6 +411,7 @@ mod tests {
         file.announce(0, digest(0)).unwrap();
         file.chunk(0, MIB).unwrap();
         file.check(0, digest(0));
+        file.stored(0);
         file.announce(1, digest(1)).unwrap();
         file.chunk(MIB, MIB / 2).unwrap();
         file.chunk(2 * MIB, MIB / 2).unwrap();
@@ -420,6 +429,30 @@ mod tests {
             file.chunk(0, MIB),
             Ok(Next::Duplicate),
             "block 0 stays checked"
+        );
+    }
+
+    #[test]
+    fn a_checked_block_is_held_only_once_it_is_stored() {
+        let mut file = Assembly::new(2 * MIB);
+        for block in 0..2 {
+            file.announce(block, digest(1)).unwrap();
+            file.chunk(u64::from(block) * MIB, MIB).unwrap();
+            file.check(block, digest(1));
+        }
+        file.stored(1);
+        // Block 0 is being written: a page that went now would not keep it.
+        assert_eq!(file.recordable(), (vec![false, true], vec![digest(1)]));
+        assert_eq!(file.verified_bytes(), 2 * MIB, "both passed their check");
+        assert_eq!(
+            file.chunk(0, MIB),
+            Ok(Next::Duplicate),
+            "a block being written takes no more bytes"
+        );
+        file.stored(0);
+        assert_eq!(
+            file.held(),
+            (vec![true, true], file_digest([&digest(1), &digest(1)]))
         );
     }
 

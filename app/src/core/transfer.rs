@@ -278,7 +278,8 @@ impl Transfer {
     }
 
     /// Receiver: block `block` of file `file` hashed to `actual`. A good block counts as
-    /// verified bytes; a damaged one is to be asked for again.
+    /// verified bytes, and is to be written and then [`Self::block_stored`]; a damaged one is
+    /// to be asked for again.
     ///
     /// # Errors
     /// [`TransferError::Protocol`] when there is no such file.
@@ -293,6 +294,14 @@ impl Transfer {
             self.files[file as usize].done = verified;
         }
         Ok(verdict)
+    }
+
+    /// Receiver: the good block `block` of file `file` is on disk, so the transfer's record
+    /// may name it.
+    pub fn block_stored(&mut self, file: u32, block: u32) {
+        if let Some(assembly) = self.assemblies.get_mut(file as usize) {
+            assembly.stored(block);
+        }
     }
 
     /// Receiver: the sender announced file `index`'s digest. Returns the file when it is now

@@ -56,9 +56,9 @@ impl Transfer {
     }
 
     /// Receiver: the record that lets this transfer outlive a reload of the page whose
-    /// folder `tab` holds its files, written at `now` (Unix seconds). `unwritten` is the
-    /// block (file, index) checked but still being written, if any: the record leaves it out.
-    pub fn record(&self, tab: &str, now: u64, unwritten: Option<(u32, u32)>) -> Record {
+    /// folder `tab` holds its files, written at `now` (Unix seconds). A block checked but
+    /// still being written is left out ([`Self::block_stored`]).
+    pub fn record(&self, tab: &str, now: u64) -> Record {
         Record {
             id: self.id.clone(),
             tab: tab.to_owned(),
@@ -69,12 +69,8 @@ impl Transfer {
                 .assemblies
                 .iter()
                 .zip(&self.files)
-                .enumerate()
-                .map(|(index, (assembly, file))| {
-                    let unwritten = unwritten
-                        .filter(|(file, _)| *file as usize == index)
-                        .map(|(_, block)| block);
-                    let (blocks, digests) = assembly.recordable(unwritten);
+                .map(|(assembly, file)| {
+                    let (blocks, digests) = assembly.recordable();
                     RecordedFile {
                         // Only a file handed over counts: one still flushed ("Verifying")
                         // when the page goes was never handed over, and comes back with

@@ -55,9 +55,6 @@ pub(super) struct Job {
     pub(super) resumable: Cell<bool>,
     /// Receiver: when the transfer's record was last written (page clock, seconds).
     pub(super) record_saved: Cell<f64>,
-    /// Receiver: the block (file, index) being written: checked, but not on disk yet, so a
-    /// record made now must not name it.
-    pub(super) writing: Cell<Option<(u32, u32)>>,
 }
 
 impl Job {
@@ -89,7 +86,6 @@ impl Job {
             first_byte: Cell::new(false),
             resumable: Cell::new(false),
             record_saved: Cell::new(f64::NEG_INFINITY),
-            writing: Cell::new(None),
         }
     }
 

@@ -85,7 +85,7 @@ impl Engine {
         }
         job.record_saved.set(clock);
         let transfer = job.transfer.borrow();
-        let record = transfer.record(self.inner.storage.tab(), unix_secs(), job.writing.get());
+        let record = transfer.record(self.inner.storage.tab(), unix_secs());
         keep(&record_key(&transfer.id), &record);
     }
 

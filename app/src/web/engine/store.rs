@@ -84,12 +84,10 @@ impl Engine {
                         .crcs
                         .add(file, block, block_count(size), &holding.block);
                 }
-                // Checked but not yet on disk: should the page go before it is written, the
-                // record it leaves must not name this block.
-                job.writing.set(Some((file, block)));
-                let written = self.write_block(job, holding, target, file, chunks).await;
-                job.writing.set(None);
-                written.map_err(local)?;
+                self.write_block(job, holding, target, file, chunks)
+                    .await
+                    .map_err(local)?;
+                job.transfer.borrow_mut().block_stored(file, block);
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
                 self.save_record(job, false);
                 self.progress(job, file as usize);

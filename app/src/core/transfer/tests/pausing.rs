@@ -3,9 +3,19 @@
 
 use super::*;
 
-/// Sends every chunk of block `block` of `file` (of `size` bytes of [`content`]) and its
-/// digest; returns whether the receiver found the block ready to check and good.
+/// Delivers block `block` of `file` as [`arrive_block`] does, and writes it if good.
 fn deliver_block(receiver: &mut Transfer, file: u32, size: u64, block: u32) -> bool {
+    let good = arrive_block(receiver, file, size, block);
+    if good {
+        receiver.block_stored(file, block);
+    }
+    good
+}
+
+/// Sends every chunk of block `block` of `file` (of `size` bytes of [`content`]) and its
+/// digest; returns whether the receiver found the block ready to check and good. The block
+/// is not written yet.
+fn arrive_block(receiver: &mut Transfer, file: u32, size: u64, block: u32) -> bool {
     let bytes = content(size);
     let range = block_range(size, block);
     let good = &bytes[range.start as usize..range.end as usize];
@@ -158,7 +168,7 @@ fn a_receivers_record_brings_the_transfer_back_after_a_reload() {
     receiver.complete_file(1).unwrap();
     receiver.pause();
 
-    let record = receiver.record("tab1", 1_000, None);
+    let record = receiver.record("tab1", 1_000);
     assert_eq!(record.held[0].blocks, [[1, 2], [3, 4]]);
     assert!(record.held[1].complete);
     // It is kept as JSON in the browser's storage.
@@ -196,7 +206,7 @@ fn a_file_still_flushed_when_the_page_went_is_handed_over_after_the_reload() {
     let digest = file_digest([&hash(&content(5))]);
     assert_eq!(receiver.file_end(0, digest.clone()), Ok(Some(0)));
     // Whole and checked, it is being flushed ("Verifying") as the page goes.
-    let record = receiver.record("tab1", 1_000, None);
+    let record = receiver.record("tab1", 1_000);
     assert!(!record.held[0].complete, "it was never handed over");
     assert_eq!(record.held[0].blocks, [[0, 1]]);
 
@@ -216,16 +226,18 @@ fn a_block_still_being_written_as_the_page_goes_is_left_out_of_the_record() {
     let mut receiver = Transfer::incoming(id(), "ana", vec![meta("a", size)]);
     receiver.accept();
     assert!(deliver_block(&mut receiver, 0, size, 0));
-    assert!(deliver_block(&mut receiver, 0, size, 1));
+    assert!(arrive_block(&mut receiver, 0, size, 1));
     // Block 1 is checked, and its write has not finished.
-    let record = receiver.record("tab1", 1_000, Some((0, 1)));
+    let record = receiver.record("tab1", 1_000);
     assert_eq!(record.held[0].blocks, [[0, 1]]);
     assert_eq!(record.held[0].digests.len(), 1);
     let restored = Transfer::restored(&record).unwrap();
     assert_eq!(restored.files[0].done, block);
-    // A block being written in another file leaves this one's record whole.
-    let record = receiver.record("tab1", 1_000, Some((1, 1)));
+    // Once written, it is named.
+    receiver.block_stored(0, 1);
+    let record = receiver.record("tab1", 1_000);
     assert_eq!(record.held[0].blocks, [[0, 2]]);
+    assert_eq!(record.held[0].digests.len(), 2);
 }
 
 #[test]
@@ -233,7 +245,7 @@ fn a_record_that_does_not_hold_together_is_not_restored() {
     let mut receiver = Transfer::incoming(id(), "ana", vec![meta("a", 2 << 20)]);
     receiver.accept();
     assert!(deliver_block(&mut receiver, 0, 2 << 20, 0));
-    let good = receiver.record("tab1", 1_000, None);
+    let good = receiver.record("tab1", 1_000);
     let mut missing_digest = good.clone();
     missing_digest.held[0].digests.clear();
     let mut past_end = good.clone();
