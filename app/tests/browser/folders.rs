@@ -10,8 +10,8 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::FileSystemDirectoryHandle;
 
 use super::{
-    Answer, Picked, Side, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder, next_message,
-    noise, offered, pair, peer, quiet, read_entry, until,
+    Answer, HandPlayed, Picked, Side, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder,
+    next_message, noise, offered, pair, peer, quiet, read_entry, until,
 };
 
 /// A folder "Top" with a file in a subfolder, an empty file, a unicode name in a unicode
@@ -143,7 +143,12 @@ async fn a_folder_kept_for_download_arrives_as_one_zip() {
 
 #[wasm_bindgen_test]
 async fn an_offer_whose_paths_climb_out_is_refused() {
-    let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let HandPlayed {
+        bo,
+        events,
+        channel,
+        ..
+    } = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([0x5e; 16]);
     channel
         .send(&TransferMessage::Offer {

@@ -25,8 +25,8 @@ use ferry_app::web::sleep;
 use ferry_app::web::writer::Writer;
 use ferry_protocol::chunk::ChunkHeader;
 use ferry_protocol::{
-    DigestHex, FileMeta, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
-    TransferMessage,
+    BLOCK_SIZE, DigestHex, FileMeta, HeldFile, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION,
+    TransferId, TransferMessage,
 };
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
@@ -541,15 +541,46 @@ async fn a_paused_transfer_discarded_by_the_receiver_ends_on_both_sides() {
     bo.engine.shutdown();
 }
 
-/// Bo's engine, what it reported, and a bare channel to it (with the connection it runs on,
-/// which must outlive it) on which a test plays Ana by hand, so that she can send what no
-/// Ferry sends.
-async fn bo_and_a_hand_played_ana() -> (Engine, Rc<RefCell<Vec<EngineEvent>>>, Channel, Rc<PeerLink>)
-{
-    let bo_id = peer(0x0b);
-    let ana_id = peer(0x0a);
-    let ana_link: Rc<RefCell<Option<Rc<PeerLink>>>> = Rc::default();
-    let to_ana = Rc::clone(&ana_link);
+/// Bo's engine, what it reported, and a bare channel to it on which a test plays Ana by hand,
+/// so that she can send what no Ferry sends.
+struct HandPlayed {
+    bo: Engine,
+    events: Rc<RefCell<Vec<EngineEvent>>>,
+    channel: Channel,
+    /// The connection Ana's channel runs on, which must outlive it; Bo's signals go to it.
+    link: Rc<RefCell<Option<Rc<PeerLink>>>>,
+}
+
+impl HandPlayed {
+    /// A new connection from Ana to Bo, which from now on gets Bo's signals, and a control
+    /// channel on it, open.
+    async fn connect(bo: &Engine, link: &RefCell<Option<Rc<PeerLink>>>) -> Channel {
+        let to_bo = bo.clone();
+        let new = Rc::new(
+            PeerLink::new(
+                &peer(0x0a),
+                peer(0x0b),
+                &IcePolicy::default(),
+                Rc::new(move |_to, payload| to_bo.handle_signal(peer(0x0a), "ana", payload, 0)),
+                Rc::new(|_: &PeerId, _: LinkEvent| {}),
+            )
+            .unwrap(),
+        );
+        *link.borrow_mut() = Some(Rc::clone(&new));
+        let channel = Channel::new(
+            new.open_channel(TRANSFER_CHANNEL_LABEL),
+            1024 * 1024,
+            Notify::default(),
+        );
+        assert!(matches!(channel.next().await, ChannelEvent::Open));
+        channel
+    }
+}
+
+/// Bo, and Ana played by hand over a first connection.
+async fn bo_and_a_hand_played_ana() -> HandPlayed {
+    let link: Rc<RefCell<Option<Rc<PeerLink>>>> = Rc::default();
+    let to_ana = Rc::clone(&link);
     let events = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&events);
     let bo = Engine::new(
@@ -561,27 +592,14 @@ async fn bo_and_a_hand_played_ana() -> (Engine, Rc<RefCell<Vec<EngineEvent>>>, C
         }),
         Rc::new(move |event| sink.borrow_mut().push(event)),
     );
-    bo.set_identity(bo_id.clone(), "bo", Vec::new(), false);
-    let to_bo = bo.clone();
-    let ana_out_id = ana_id.clone();
-    let link = Rc::new(
-        PeerLink::new(
-            &ana_id,
-            bo_id,
-            &IcePolicy::default(),
-            Rc::new(move |_to, payload| to_bo.handle_signal(ana_out_id.clone(), "ana", payload, 0)),
-            Rc::new(|_: &PeerId, _: LinkEvent| {}),
-        )
-        .unwrap(),
-    );
-    *ana_link.borrow_mut() = Some(Rc::clone(&link));
-    let channel = Channel::new(
-        link.open_channel(TRANSFER_CHANNEL_LABEL),
-        1024 * 1024,
-        Notify::default(),
-    );
-    assert!(matches!(channel.next().await, ChannelEvent::Open));
-    (bo, events, channel, link)
+    bo.set_identity(peer(0x0b), "bo", Vec::new(), false);
+    let channel = HandPlayed::connect(&bo, &link).await;
+    HandPlayed {
+        bo,
+        events,
+        channel,
+        link,
+    }
 }
 
 /// Ana offers one file of `size` bytes by hand, with protocol `version`.
@@ -621,7 +639,12 @@ async fn next_message(channel: &Channel) -> TransferMessage {
 
 #[wasm_bindgen_test]
 async fn a_damaged_block_is_asked_for_again_and_the_file_completes() {
-    let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let HandPlayed {
+        bo,
+        events,
+        channel,
+        ..
+    } = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([9; 16]);
     hand_offer(&channel, &id, 4, TRANSFER_VERSION);
     until(20, "the offer", || offered(&events)).await;
@@ -667,9 +690,96 @@ async fn a_damaged_block_is_asked_for_again_and_the_file_completes() {
     assert_eq!(bytes_of(&blob).await, b"abcd");
 }
 
+/// Sends `bytes`, block `index` of file 0, in chunks of 64 KiB, and its digest.
+fn hand_block(channel: &Channel, index: u32, bytes: &[u8]) {
+    let start = u64::from(index) * u64::from(BLOCK_SIZE);
+    for (piece, offset) in bytes.chunks(64 * 1024).zip((start..).step_by(64 * 1024)) {
+        let header = ChunkHeader { file: 0, offset };
+        channel
+            .send_chunk(header, &Uint8Array::from(piece))
+            .unwrap();
+    }
+    let digest = DigestHex::from_digest(block_digest(bytes));
+    channel
+        .send(&TransferMessage::Block {
+            file: 0,
+            index,
+            digest,
+        })
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_sender_back_over_a_new_connection_while_the_old_is_open_goes_on_from_what_is_held() {
+    let HandPlayed {
+        bo,
+        events,
+        channel,
+        link,
+    } = bo_and_a_hand_played_ana().await;
+    let id = TransferId::from_random_bytes([6; 16]);
+    let bytes = noise(BLOCK_SIZE as usize + 4, 5);
+    let (first, last) = bytes.split_at(BLOCK_SIZE as usize);
+    hand_offer(&channel, &id, bytes.len() as u64, TRANSFER_VERSION);
+    until(20, "the offer", || offered(&events)).await;
+    bo.answer(&id, Answer::Download);
+    next_message(&channel).await;
+    hand_block(&channel, 0, first);
+    assert_eq!(
+        next_message(&channel).await,
+        TransferMessage::Stored { file: 0, block: 0 }
+    );
+    // Ana's end of the connection broke, and she is back over a new one while Bo's end of
+    // the old one is still open: her new connection's offer must replace it, not renegotiate
+    // it.
+    let old = link.borrow().clone();
+    let resumed = HandPlayed::connect(&bo, &link).await;
+    resumed
+        .send(&TransferMessage::Resume {
+            id: id.clone(),
+            version: TRANSFER_VERSION,
+        })
+        .unwrap();
+    let digests = [block_digest(first), block_digest(last)];
+    assert_eq!(
+        next_message(&resumed).await,
+        TransferMessage::Resumed {
+            files: vec![HeldFile {
+                complete: false,
+                blocks: vec![[0, 1]],
+                digest: file_digest([&digests[0]]),
+            }]
+        }
+    );
+    // Ana's end of the old connection goes only now, after Bo went on over the new one.
+    drop(old);
+    hand_block(&resumed, 1, last);
+    assert_eq!(
+        next_message(&resumed).await,
+        TransferMessage::Stored { file: 0, block: 1 }
+    );
+    resumed
+        .send(&TransferMessage::FileEnd {
+            index: 0,
+            digest: file_digest(&digests),
+        })
+        .unwrap();
+    assert_eq!(
+        next_message(&resumed).await,
+        TransferMessage::FileVerified { index: 0 }
+    );
+    let blob = bo.received_file(&id, 0).unwrap();
+    assert!(bytes_of(&blob).await == bytes, "the resumed file differs");
+}
+
 #[wasm_bindgen_test]
 async fn a_chunk_from_outside_the_file_fails_the_transfer_and_keeps_nothing() {
-    let (bo, events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let HandPlayed {
+        bo,
+        events,
+        channel,
+        ..
+    } = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([8; 16]);
     hand_offer(&channel, &id, 4, TRANSFER_VERSION);
     until(20, "the offer", || offered(&events)).await;
@@ -692,7 +802,7 @@ async fn a_chunk_from_outside_the_file_fails_the_transfer_and_keeps_nothing() {
 
 #[wasm_bindgen_test]
 async fn an_offer_from_an_older_ferry_is_refused_saying_who_should_reload() {
-    let (bo, _events, channel, _link) = bo_and_a_hand_played_ana().await;
+    let HandPlayed { bo, channel, .. } = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([7; 16]);
     hand_offer(&channel, &id, 4, 1);
     assert_eq!(
