@@ -297,6 +297,7 @@ async fn bench_folder(args: &Args, count: usize) -> Result<()> {
             mb(run.sender.memory.peak),
             mb(run.sender.memory.first),
         );
+        print_quarters(&run.receiver, &run.sender);
         print_cpu(&run.receiver, &run.sender);
         seconds.push(run.seconds);
     }
@@ -370,7 +371,26 @@ fn print_run(label: &str, mode: Mode, len: u64, run: &Run) {
             waits.send_to_open, waits.accept_to_first_byte
         );
     }
+    print_quarters(&run.receiver, &run.sender);
     print_cpu(&run.receiver, &run.sender);
+}
+
+/// Each side's peak memory in each quarter of the transfer: flat memory reads alike.
+fn print_quarters(receiver: &Usage, sender: &Usage) {
+    let text = |usage: &Usage| {
+        let peaks: Vec<String> = usage
+            .memory
+            .quarters
+            .iter()
+            .map(|&bytes| mb(bytes).to_string())
+            .collect();
+        peaks.join(" ")
+    };
+    println!(
+        "       peak MB by quarter: receiver {}; sender {}",
+        text(receiver),
+        text(sender)
+    );
 }
 
 /// Each side's CPU seconds, per kind of browser process.

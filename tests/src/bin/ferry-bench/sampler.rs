@@ -21,6 +21,19 @@ pub struct Memory {
     pub first: u64,
     /// The most.
     pub peak: u64,
+    /// The most in each quarter of the sampling time: alike when the transfer holds no more
+    /// memory as it goes on, rising when it does.
+    pub quarters: [u64; 4],
+}
+
+/// The largest of each quarter of `samples`, taken at even intervals.
+fn quarter_peaks(samples: &[u64]) -> [u64; 4] {
+    let mut peaks = [0; 4];
+    for (index, &sample) in samples.iter().enumerate() {
+        let quarter = index * 4 / samples.len();
+        peaks[quarter] = peaks[quarter].max(sample);
+    }
+    peaks
 }
 
 /// The unit of CPU times in /proc: `sysconf(_SC_CLK_TCK)`, 100 on every Linux Chromium runs on.
@@ -94,6 +107,7 @@ fn sample_browsers(profiles: &[(PathBuf, Kind); 2], stop: &AtomicBool) -> Result
     }
     for usage in &mut usage {
         usage.sample();
+        usage.memory.quarters = quarter_peaks(&usage.samples);
     }
     for (usage, (profile, _)) in usage.iter().zip(profiles) {
         ensure!(
@@ -110,6 +124,8 @@ fn sample_browsers(profiles: &[(PathBuf, Kind); 2], stop: &AtomicBool) -> Result
 pub struct Usage {
     /// The largest renderer's memory.
     pub memory: Memory,
+    /// The largest renderer's memory at each sample.
+    samples: Vec<u64>,
     processes: HashMap<u32, Tracked>,
 }
 
@@ -139,6 +155,7 @@ impl Usage {
                 self.memory.first = largest;
             }
             self.memory.peak = self.memory.peak.max(largest);
+            self.samples.push(largest);
         }
     }
 
@@ -284,4 +301,20 @@ fn resident(pid: u32) -> Option<u64> {
         line.split_whitespace().nth(1)?.parse().ok()
     };
     Some((kib("RssAnon:")? + kib("RssShmem:")?) * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quarter_peaks;
+
+    #[test]
+    fn each_quarter_of_the_samples_keeps_its_own_peak() {
+        assert_eq!(quarter_peaks(&[1, 5, 2, 2, 9, 3, 4, 4]), [5, 2, 9, 4]);
+        assert_eq!(
+            quarter_peaks(&[7, 8]),
+            [7, 0, 8, 0],
+            "fewer samples than quarters"
+        );
+        assert_eq!(quarter_peaks(&[]), [0; 4]);
+    }
 }
