@@ -1,8 +1,9 @@
 // Watches a page's WebRTC from the outside, as a person's browser tools could: keeps every
 // RTCPeerConnection the page makes from now on, so a test can close them all ("the connection
-// broke"), counts the bytes the page hands to data channels, and can hold the page's sending
-// still, as a network that takes nothing more would. The body of a function that returns the
-// watch; installing it twice keeps the first.
+// broke"), counts the bytes the page hands to data channels, can hold the page's sending
+// still, as a network that takes nothing more would, and can make a sender deaf to the
+// receiver's receipts. The body of a function that returns the watch; installing it twice
+// keeps the first.
 if (!globalThis.__ferryWatch) {
   const made = [];
   // The connection of each channel, and the connections the watch broke.
@@ -52,6 +53,39 @@ if (!globalThis.__ferryWatch) {
       const { holdFrom } = globalThis.__ferryWatch;
       const held = holdFrom !== null && sent >= holdFrom;
       return held ? 0xffffffff : bufferedAmount.get.call(this);
+    },
+  });
+  // While deaf, the page hears no receipt of the other side's (a block stored, a file
+  // verified) and no channel closing, and a closed channel reads as open: as a network that
+  // stopped bringing it anything would, with the page none the wiser.
+  const receipt = /^\{"type":"(stored|file_verified)"/;
+  const unheard = (event) =>
+    globalThis.__ferryWatch.deaf &&
+    (event.type === 'close' ||
+      (event.type === 'message' && typeof event.data === 'string' && receipt.test(event.data)));
+  const wrapped = new WeakMap();
+  const { addEventListener, removeEventListener } = EventTarget.prototype;
+  RTCDataChannel.prototype.addEventListener = function (type, listener, options) {
+    if (!wrapped.has(listener)) {
+      wrapped.set(listener, function (event) {
+        if (unheard(event)) return undefined;
+        return typeof listener === 'function'
+          ? listener.call(this, event)
+          : listener.handleEvent(event);
+      });
+    }
+    return addEventListener.call(this, type, wrapped.get(listener), options);
+  };
+  RTCDataChannel.prototype.removeEventListener = function (type, listener, options) {
+    return removeEventListener.call(this, type, wrapped.get(listener) ?? listener, options);
+  };
+  const readyState = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'readyState');
+  Object.defineProperty(RTCDataChannel.prototype, 'readyState', {
+    ...readyState,
+    get() {
+      const state = readyState.get.call(this);
+      const ending = state === 'closing' || state === 'closed';
+      return globalThis.__ferryWatch.deaf && ending ? 'open' : state;
     },
   });
   const send = RTCDataChannel.prototype.send;
@@ -107,6 +141,12 @@ if (!globalThis.__ferryWatch) {
         .forEach((channel) => channel.dispatchEvent(new Event('bufferedamountlow')));
       return true;
     },
+    // Makes the page deaf (see `unheard`) from now on.
+    deafen() {
+      this.deaf = true;
+      return true;
+    },
+    deaf: false,
     // When the connections were closed, on the page's clock (as performance marks are).
     brokeAt: null,
     sent() {

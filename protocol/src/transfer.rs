@@ -27,7 +27,11 @@
 //! paused. Once the two browsers reach each other again, the sender opens a new control channel
 //! and asks to go on ([`TransferMessage::Resume`]); the receiver answers with what it holds
 //! verified ([`TransferMessage::Resumed`]), and the sender sends the rest. A receiver that no
-//! longer holds the transfer answers [`TransferMessage::Failed`].
+//! longer holds the transfer answers [`TransferMessage::Failed`]. A sender whose page was
+//! reloaded first asks how far the transfer got ([`TransferMessage::Probe`], answered with
+//! [`TransferMessage::Holds`]), so that a transfer that arrived whole as the page went needs
+//! no file picked again; a receiver of version 4 leaves the probe unanswered, and the sender
+//! then asks for the files as before.
 //!
 //! Each side checks the other's version in the offer and the accept; a browser running an
 //! older or newer Ferry gets a clear refusal instead of a transfer that fails its checks.
@@ -135,6 +139,23 @@ pub enum TransferMessage {
     /// file in the offer's order. The sender sends every block not held, and each unfinished
     /// file's [`TransferMessage::FileEnd`] again.
     Resumed {
+        /// One entry per offered file.
+        files: Vec<HeldFile>,
+    },
+    /// Sender → receiver, first message on a new control channel from a sender's page that
+    /// was reloaded, before its user picks the files again: how far did transfer `id` get?
+    /// Changes nothing on the receiver's side; a transfer that arrived whole before the
+    /// page went needs no file picked again.
+    Probe {
+        /// The transfer, as its offer named it.
+        id: TransferId,
+        /// The sender's [`TRANSFER_VERSION`].
+        version: u32,
+    },
+    /// Receiver → sender, the answer to [`TransferMessage::Probe`]: what it holds, file by
+    /// file in the offer's order (or [`TransferMessage::Cancel`] or
+    /// [`TransferMessage::Failed`] when the transfer ended otherwise).
+    Holds {
         /// One entry per offered file.
         files: Vec<HeldFile>,
     },

@@ -377,6 +377,29 @@ fn transfer_messages() {
         ),
     );
     check(
+        TransferMessage::Probe {
+            id: TransferId::from_random_bytes([0x45; 16]),
+            version: 2,
+        },
+        &format!(
+            r#"{{"type":"probe","id":"{}","version":2}}"#,
+            "45".repeat(16)
+        ),
+    );
+    check(
+        TransferMessage::Holds {
+            files: vec![HeldFile {
+                complete: true,
+                blocks: vec![[0, 1]],
+                digest: DigestHex::from_digest([0x03; 32]),
+            }],
+        },
+        &format!(
+            r#"{{"type":"holds","files":[{{"complete":true,"blocks":[[0,1]],"digest":"{}"}}]}}"#,
+            "03".repeat(32)
+        ),
+    );
+    check(
         TransferMessage::FileVerified { index: 2 },
         r#"{"type":"file_verified","index":2}"#,
     );

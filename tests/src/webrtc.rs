@@ -86,6 +86,17 @@ pub async fn hold_sending_after(user: &User, bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// Makes `user`'s page hear none of the other side's receipts (a block stored, a file
+/// verified) and no channel closing from now on, so a sender never learns that its bytes
+/// arrived.
+///
+/// # Errors
+/// When the watch is not installed.
+pub async fn deafen(user: &User) -> Result<()> {
+    in_page(user, "globalThis.__ferryWatch.deafen()").await?;
+    Ok(())
+}
+
 /// Lifts the hold of [`hold_sending_after`], waking every sender that waits for room.
 ///
 /// # Errors

@@ -773,6 +773,60 @@ async fn a_sender_back_over_a_new_connection_while_the_old_is_open_goes_on_from_
 }
 
 #[wasm_bindgen_test]
+async fn a_reloaded_senders_probe_hears_what_is_held_or_how_the_transfer_ended() {
+    let HandPlayed {
+        bo,
+        events,
+        channel,
+        link,
+    } = bo_and_a_hand_played_ana().await;
+    let id = TransferId::from_random_bytes([5; 16]);
+    let bytes = noise(BLOCK_SIZE as usize + 4, 3);
+    let first = &bytes[..BLOCK_SIZE as usize];
+    hand_offer(&channel, &id, bytes.len() as u64, TRANSFER_VERSION);
+    until(20, "the offer", || offered(&events)).await;
+    bo.answer(&id, Answer::Download);
+    next_message(&channel).await;
+    hand_block(&channel, 0, first);
+    next_message(&channel).await;
+    // Each question comes from Ana's reloaded page, over a connection of its own.
+    let ask = async |id: &TransferId, version: u32| {
+        let asking = HandPlayed::connect(&bo, &link).await;
+        let probe = TransferMessage::Probe {
+            id: id.clone(),
+            version,
+        };
+        asking.send(&probe).unwrap();
+        next_message(&asking).await
+    };
+    assert_eq!(
+        ask(&id, TRANSFER_VERSION).await,
+        TransferMessage::Holds {
+            files: vec![HeldFile {
+                complete: false,
+                blocks: vec![[0, 1]],
+                digest: file_digest([&block_digest(first)]),
+            }]
+        }
+    );
+    assert_eq!(
+        ask(&id, 1).await,
+        TransferMessage::Failed {
+            reason: "bo's Ferry is newer; reload this page to get it".into()
+        }
+    );
+    bo.cancel(&id);
+    assert_eq!(ask(&id, TRANSFER_VERSION).await, TransferMessage::Cancel);
+    let unknown = TransferId::from_random_bytes([4; 16]);
+    assert_eq!(
+        ask(&unknown, TRANSFER_VERSION).await,
+        TransferMessage::Failed {
+            reason: "bo no longer has this transfer".into()
+        }
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_chunk_from_outside_the_file_fails_the_transfer_and_keeps_nothing() {
     let HandPlayed {
         bo,

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use ferry_e2e::webrtc::{
-    after_break, break_connections, bytes_sent, hold_sending_after, largest_message, page_clock,
-    release_sending, resumed_after_break, resumed_at, watch_webrtc,
+    after_break, break_connections, bytes_sent, deafen, hold_sending_after, largest_message,
+    page_clock, release_sending, resumed_after_break, resumed_at, watch_webrtc,
 };
 use ferry_e2e::{Harness, User, random_file, run};
 
@@ -215,6 +215,35 @@ async fn the_senders_reload_resumes_once_the_file_is_picked_again_and_refuses_an
              missing; complete {took:?} after the reload",
             file.len
         );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_reloaded_after_every_byte_arrived_hears_so_and_asks_for_no_file() -> Result<()> {
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo().await?;
+        // Smaller than the sender's window, so it all goes without a receipt.
+        let file = random_file(h.files_dir(), "all-there.bin", 4 << 20, 18).await?;
+        // Ana never hears Bo's receipts, nor his closing the transfer's channel once it is
+        // done: as far as her page knows, the file is still on its way when she reloads it.
+        watch_webrtc(&ana).await?;
+        deafen(&ana).await?;
+        ana.send("bo", &[&file]).await?;
+        bo.incoming_offer().await?;
+        bo.accept().await?;
+        bo.wait_status(&file.name, "Complete", |status| status == "Complete")
+            .await?;
+        let before = ana.status(&file.name).await?;
+        ensure!(
+            before.as_deref() != Some("Complete"),
+            "Ana heard the file arrived, though she was deaf to Bo's receipts"
+        );
+        ana.reload().await?;
+        // No file is picked again: Ana's page asks Bo how far the transfer got.
+        expect_received(&ana, &bo, &file).await?;
+        eprintln!("before the reload Ana's row said {before:?}; after it, Complete");
         Ok(())
     })
     .await

@@ -1,6 +1,6 @@
 //! A transfer whose connection broke: paused, with what each side keeps, and resumed.
 
-use ferry_protocol::{DigestHex, HeldFile, TransferId};
+use ferry_protocol::{DigestHex, HeldFile, TransferId, TransferMessage};
 
 use super::{Phase, Status, Transfer};
 use crate::core::blocks::{Assembly, block_count};
@@ -160,6 +160,40 @@ impl Transfer {
         }
     }
 
+    /// Sender, after a reload: the receiver answered a probe with `held`. When it holds every
+    /// file whole, the transfer is complete and nothing need be picked again: true then.
+    pub fn probed(&mut self, held: &[HeldFile]) -> bool {
+        let whole = self.phase == Phase::Paused
+            && held.len() == self.files.len()
+            && held.iter().all(|file| file.complete);
+        if whole {
+            for file in &mut self.files {
+                file.status = Status::Complete;
+                file.done = file.meta.size;
+            }
+            self.end_if_done();
+        }
+        whole
+    }
+
+    /// Receiver: what a sender that asks about this transfer after it ended other than whole
+    /// is told: [`TransferMessage::Cancel`] when it was cancelled, else that `me` no longer
+    /// has it. `None` while it runs or waits, and once it ended complete.
+    pub fn ended_otherwise(&self, me: &str) -> Option<TransferMessage> {
+        if !self.is_ended() || self.is_complete() {
+            return None;
+        }
+        let cancelled = self
+            .files
+            .iter()
+            .any(|file| file.status == Status::Cancelled);
+        Some(if cancelled {
+            TransferMessage::Cancel
+        } else {
+            no_longer_held(me)
+        })
+    }
+
     /// Receiver: what this side holds of each file.
     pub fn held(&self) -> Vec<HeldFile> {
         self.assemblies
@@ -198,5 +232,12 @@ impl Transfer {
             }
         }
         self.end_if_done();
+    }
+}
+
+/// What a receiver (`me`) tells a sender that asks about a transfer it does not have.
+pub fn no_longer_held(me: &str) -> TransferMessage {
+    TransferMessage::Failed {
+        reason: format!("{me} no longer has this transfer"),
     }
 }

@@ -9,15 +9,19 @@ use std::rc::Rc;
 
 use ferry_protocol::{
     DATA_CHANNEL_PREFIX, IceServer, PeerId, SignalPayload, TRANSFER_CHANNEL_LABEL, TransferId,
+    TransferMessage,
 };
+use futures::future::FusedFuture;
+use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 
 use super::Engine;
+use super::send::CONNECT_DEADLINE_MS;
 use crate::core::sdp::session_id;
 use crate::core::transfer::TransferError;
-use crate::web::channel::Channel;
+use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
-use crate::web::{JsError, Notify};
+use crate::web::{JsError, Notify, log, sleep};
 
 /// The links, by peer and lane.
 #[derive(Default)]
@@ -121,6 +125,49 @@ impl Engine {
             self.inner.config.high_water,
             drained,
         ))
+    }
+
+    /// Opens a new control channel to `peer`, sends `first` on it and waits for the answer:
+    /// the link, the channel and the answer (`None` when it was no message); `None` when none
+    /// came within [`CONNECT_DEADLINE_MS`]. `what` says what `first` asks, for the console.
+    pub(super) async fn ask_peer(
+        &self,
+        peer: &PeerId,
+        first: &TransferMessage,
+        what: &str,
+        drained: Notify,
+    ) -> Option<(Rc<PeerLink>, Rc<Channel>, Option<TransferMessage>)> {
+        let link = self.link(peer, 0).ok()?;
+        let control = self.open_control(&link, drained);
+        let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+        loop {
+            let event = select! {
+                event = control.next().fuse() => event,
+                () = deadline => ChannelEvent::Closed,
+            };
+            match event {
+                ChannelEvent::Open => control.send(first).ok()?,
+                ChannelEvent::Message(message) => return Some((link, control, Some(message))),
+                ChannelEvent::Closed => {
+                    if deadline.is_terminated() {
+                        // A peer on the server that does not answer for this long is news:
+                        // say where the attempt stood, for whoever reads the console.
+                        log(&format!(
+                            "no answer from {} within {CONNECT_DEADLINE_MS} ms to {what}; its \
+                             new control channel was {}, its link {}",
+                            self.nick_of(peer),
+                            control.state(),
+                            link.states()
+                        ));
+                    }
+                    control.close();
+                    return None;
+                }
+                ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {
+                    return Some((link, control, None));
+                }
+            }
+        }
     }
 
     /// Closes the extra lanes to `peer` once no transfer with them is running.

@@ -112,6 +112,9 @@ impl Engine {
                 ChannelEvent::Message(TransferMessage::Resume { id, version }) => {
                     return self.resume_incoming(&peer, channel, &id, version);
                 }
+                ChannelEvent::Message(TransferMessage::Probe { id, version }) => {
+                    return self.answer_probe(&peer, &channel, &id, version);
+                }
                 _ => return,
             }
         };

@@ -8,14 +8,15 @@
 
 use std::rc::Rc;
 
-use ferry_protocol::TransferId;
+use ferry_protocol::{PeerId, TRANSFER_VERSION, TransferId, TransferMessage};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 
 use super::records::{keep, kept, unix_secs};
 use super::{Engine, Job};
 use crate::core::record::SentRecord;
-use crate::core::transfer::Transfer;
+use crate::core::transfer::{Transfer, TransferError, no_longer_held};
+use crate::web::channel::Channel;
 use crate::web::{Notify, files, log, prefs};
 
 /// Outgoing records are kept in local storage under this prefix and the transfer's id.
@@ -57,15 +58,108 @@ impl Engine {
         for (_, record) in records {
             let transfer = Transfer::sending_restored(&record);
             self.publish_alone(&transfer);
+            let id = record.id.clone();
             self.inner.reopened.borrow_mut().insert(
-                record.id.clone(),
+                id.clone(),
                 Reopened {
                     record,
                     transfer,
                     files: None,
                 },
             );
+            let engine = self.clone();
+            spawn_local(async move { engine.probe_reopened(&id).await });
         }
+    }
+
+    /// Once the receiver of the reopened transfer `id` is on the server, asks how far it got
+    /// ([`TransferMessage::Probe`]). One that arrived whole before this page went ends
+    /// complete, with nothing to pick again; one the receiver cancelled or no longer has ends
+    /// as they say. Otherwise, or without an answer (a Ferry of version 4 gives none), it
+    /// waits for its files as before.
+    async fn probe_reopened(&self, id: &TransferId) {
+        let Some(peer) = self.reopened_receiver(id).await else {
+            return;
+        };
+        let probe = TransferMessage::Probe {
+            id: id.clone(),
+            version: TRANSFER_VERSION,
+        };
+        let what = format!("asking how far transfer {id} got");
+        let asked = self.ask_peer(&peer, &probe, &what, Notify::default()).await;
+        let Some((_, control, answer)) = asked else {
+            return;
+        };
+        control.close();
+        let mut reopened = self.inner.reopened.borrow_mut();
+        // Picked again and taken up, or discarded, while the answer came: that goes on.
+        let Some(entry) = reopened.get_mut(id) else {
+            return;
+        };
+        let ended = match answer {
+            Some(TransferMessage::Holds { files }) => entry.transfer.probed(&files),
+            Some(TransferMessage::Cancel) => {
+                entry.transfer.cancel();
+                true
+            }
+            Some(TransferMessage::Failed { reason }) => {
+                entry.transfer.fail(&TransferError::Remote(reason));
+                true
+            }
+            _ => false,
+        };
+        if !ended {
+            return;
+        }
+        let Some(entry) = reopened.remove(id) else {
+            return;
+        };
+        drop(reopened);
+        prefs::remove(&sent_key(id));
+        self.publish_alone(&entry.transfer);
+    }
+
+    /// Waits until the receiver of the reopened transfer `id` is on the server; `None` when
+    /// the transfer was taken up again or discarded meanwhile.
+    async fn reopened_receiver(&self, id: &TransferId) -> Option<PeerId> {
+        loop {
+            let nick = self.inner.reopened.borrow().get(id)?.transfer.peer.clone();
+            if let Some(peer) = self.present_as(&nick) {
+                return Some(peer);
+            }
+            let _ = self.inner.arrivals.notified().await;
+        }
+    }
+
+    /// Receiver: `peer`'s reloaded page asks how far transfer `id` got; tells it, changing
+    /// nothing here (a transfer kept across this page's own reload included).
+    pub(super) fn answer_probe(
+        &self,
+        peer: &PeerId,
+        channel: &Channel,
+        id: &TransferId,
+        version: u32,
+    ) {
+        let me = self.inner.my_nick.borrow().clone();
+        let nick = self.nick_of(peer);
+        let answer = match self.asked_about(peer, id, version) {
+            Ok(Some(job)) => {
+                let transfer = job.transfer.borrow();
+                transfer
+                    .ended_otherwise(&me)
+                    .unwrap_or_else(|| TransferMessage::Holds {
+                        files: transfer.held(),
+                    })
+            }
+            Ok(None) => match self.inner.restored.borrow().get(id) {
+                Some(transfer) if transfer.peer == nick => TransferMessage::Holds {
+                    files: transfer.held(),
+                },
+                _ => no_longer_held(&me),
+            },
+            Err(refusal) => refusal,
+        };
+        let _ = channel.send(&answer);
     }
 
     /// The files of transfer `id`, which this page sent before it was reloaded, were picked
@@ -101,16 +195,8 @@ impl Engine {
     /// Waits until the receiver of the reopened transfer `id` is on the server, then takes
     /// the transfer up again: it resumes from what the receiver holds.
     async fn send_after_reload(&self, id: &TransferId) {
-        let peer = loop {
-            let nick = match self.inner.reopened.borrow().get(id) {
-                Some(entry) => entry.transfer.peer.clone(),
-                // Discarded while it waited.
-                None => return,
-            };
-            if let Some(peer) = self.present_as(&nick) {
-                break peer;
-            }
-            let _ = self.inner.arrivals.notified().await;
+        let Some(peer) = self.reopened_receiver(id).await else {
+            return;
         };
         let Some(entry) = self.inner.reopened.borrow_mut().remove(id) else {
             return;

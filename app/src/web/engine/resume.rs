@@ -7,19 +7,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ferry_protocol::{HeldFile, PeerId, TRANSFER_VERSION, TransferId, TransferMessage};
-use futures::future::FusedFuture;
 use futures::{FutureExt, select};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 
-use super::send::CONNECT_DEADLINE_MS;
 use super::sending::Sending;
 use super::{Engine, Job};
 use crate::core::backoff::Backoff;
 use crate::core::blocks::block_count;
 use crate::core::resume::{from_ranges, read_held};
-use crate::core::transfer::{Direction, Status, TransferError, check_version};
-use crate::web::channel::{Channel, ChannelEvent};
+use crate::core::transfer::{Direction, TransferError, check_version, no_longer_held};
+use crate::web::channel::Channel;
 use crate::web::peer::PeerLink;
 use crate::web::{JsError, Notify, log, mark, sleep};
 
@@ -193,51 +191,21 @@ impl Engine {
     }
 
     /// Opens a new control channel to `peer` and asks to go on with transfer `id`: the link,
-    /// the channel and the answer (`None` when it was no message), or
-    /// [`Attempt::Unreachable`] when none came within [`CONNECT_DEADLINE_MS`].
+    /// the channel and the answer ([`Engine::ask_peer`]), or [`Attempt::Unreachable`].
     async fn ask_to_resume(
         &self,
         peer: &PeerId,
         id: TransferId,
         drained: Notify,
     ) -> Result<(Rc<PeerLink>, Rc<Channel>, Option<TransferMessage>), Attempt> {
-        let link = self.link(peer, 0).map_err(|_| Attempt::Unreachable)?;
-        let control = self.open_control(&link, drained);
-        let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
-        loop {
-            let event = select! {
-                event = control.next().fuse() => event,
-                () = deadline => ChannelEvent::Closed,
-            };
-            match event {
-                ChannelEvent::Open => {
-                    let resume = TransferMessage::Resume {
-                        id: id.clone(),
-                        version: TRANSFER_VERSION,
-                    };
-                    control.send(&resume).map_err(|_| Attempt::Unreachable)?;
-                }
-                ChannelEvent::Message(message) => return Ok((link, control, Some(message))),
-                ChannelEvent::Closed => {
-                    if deadline.is_terminated() {
-                        // A peer on the server that does not answer for this long is news:
-                        // say where the attempt stood, for whoever reads the console.
-                        log(&format!(
-                            "no answer from {} within {CONNECT_DEADLINE_MS} ms to resuming \
-                             transfer {id}; its new control channel was {}, its link {}",
-                            self.nick_of(peer),
-                            control.state(),
-                            link.states()
-                        ));
-                    }
-                    control.close();
-                    return Err(Attempt::Unreachable);
-                }
-                ChannelEvent::Chunk(..) | ChannelEvent::Unreadable(_) => {
-                    return Ok((link, control, None));
-                }
-            }
-        }
+        let what = format!("resuming transfer {id}");
+        let resume = TransferMessage::Resume {
+            id,
+            version: TRANSFER_VERSION,
+        };
+        self.ask_peer(peer, &resume, &what, drained)
+            .await
+            .ok_or(Attempt::Unreachable)
     }
 
     /// Sender: one attempt to reach the receiver again and resume.
@@ -327,53 +295,59 @@ impl Engine {
         if self.job(id).is_none() && self.resume_restored(peer, Rc::clone(&channel), id) {
             return;
         }
-        let nick = self.nick_of(peer);
-        let job = self.job(id).filter(|job| {
-            let transfer = job.transfer.borrow();
-            transfer.direction == Direction::Incoming && transfer.peer == nick
-        });
         let me = self.inner.my_nick.borrow().clone();
-        let refusal = match &job {
-            _ if let Err(error) = check_version(&nick, version) => Some(TransferMessage::Failed {
-                reason: error.for_peer(&me).to_string(),
-            }),
-            Some(job) if job.transfer.borrow().is_ended() => {
-                let transfer = job.transfer.borrow();
-                let cancelled = transfer
-                    .files
-                    .iter()
-                    .any(|file| file.status == Status::Cancelled);
-                if cancelled {
-                    Some(TransferMessage::Cancel)
-                } else if transfer
-                    .files
-                    .iter()
-                    .all(|file| file.status == Status::Complete)
-                {
-                    Some(TransferMessage::Resumed {
+        let job = match self.asked_about(peer, id, version) {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                let _ = channel.send(&no_longer_held(&me));
+                return;
+            }
+            Err(refusal) => {
+                let _ = channel.send(&refusal);
+                return;
+            }
+        };
+        let ended = {
+            let transfer = job.transfer.borrow();
+            transfer.is_ended().then(|| {
+                transfer
+                    .ended_otherwise(&me)
+                    .unwrap_or_else(|| TransferMessage::Resumed {
                         files: transfer.held(),
                     })
-                } else {
-                    Some(TransferMessage::Failed {
-                        reason: format!("{me} no longer has this transfer"),
-                    })
-                }
-            }
-            Some(_) => None,
-            None => Some(TransferMessage::Failed {
-                reason: format!("{me} no longer has this transfer"),
-            }),
+            })
         };
-        if let Some(refusal) = refusal {
-            let _ = channel.send(&refusal);
+        if let Some(answer) = ended {
+            let _ = channel.send(&answer);
             return;
         }
-        let Some(job) = job else { return };
         // This side may not have noticed yet that the old connection broke.
         self.pause(&job, "the sender came back over a new connection");
         job.set_peer(peer.clone());
         *job.resumed_on.borrow_mut() = Some(channel);
         job.back.notify_all();
+    }
+
+    /// Receiver: `peer`, of Ferry `version`, asks about transfer `id`: this side's incoming
+    /// transfer of that id from that nick, if any, or the refusal of a version it cannot
+    /// work with.
+    pub(super) fn asked_about(
+        &self,
+        peer: &PeerId,
+        id: &TransferId,
+        version: u32,
+    ) -> Result<Option<Rc<Job>>, TransferMessage> {
+        let nick = self.nick_of(peer);
+        if let Err(error) = check_version(&nick, version) {
+            let me = self.inner.my_nick.borrow().clone();
+            return Err(TransferMessage::Failed {
+                reason: error.for_peer(&me).to_string(),
+            });
+        }
+        Ok(self.job(id).filter(|job| {
+            let transfer = job.transfer.borrow();
+            transfer.direction == Direction::Incoming && transfer.peer == nick
+        }))
     }
 
     /// Receiver: waits for the sender to resume the paused `job`; its new control channel,

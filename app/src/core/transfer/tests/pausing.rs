@@ -295,3 +295,35 @@ fn a_reloaded_senders_transfer_asks_for_its_files_and_waits_once_they_are_right(
     restored.resume_sending(&held);
     assert_eq!(statuses(&restored), ["Sending"]);
 }
+
+#[test]
+fn a_reloaded_senders_transfer_the_receiver_holds_whole_ends_complete_without_its_files() {
+    let metas = vec![meta("a.mov", 10), meta("b.txt", 0)];
+    let mut sender = Transfer::outgoing(id(), "bo", metas);
+    sender.accept();
+    let record = sender.sent_record("tab1", &[1.5e12, 1.5e12], 1_000);
+    let held = |complete: [bool; 2]| -> Vec<ferry_protocol::HeldFile> {
+        complete
+            .into_iter()
+            .map(|complete| ferry_protocol::HeldFile {
+                complete,
+                blocks: vec![],
+                digest: file_digest([]),
+            })
+            .collect()
+    };
+    let mut restored = Transfer::sending_restored(&record);
+    assert!(!restored.probed(&held([true, false])), "b.txt is missing");
+    assert!(
+        !restored.probed(&held([true, true])[..1]),
+        "an answer for one file of two"
+    );
+    assert_eq!(
+        restored.shown(0).to_string(),
+        "Paused — pick a.mov again to resume"
+    );
+    assert!(restored.probed(&held([true, true])));
+    assert_eq!(statuses(&restored), ["Complete", "Complete"]);
+    assert!(restored.is_ended());
+    assert_eq!(restored.files[0].done, 10);
+}
