@@ -978,6 +978,53 @@ async fn the_writer_worker_writes_parts_in_any_order_through_a_sync_access_handl
 }
 
 #[wasm_bindgen_test]
+async fn fresh_writer_workers_take_over_open_files_and_write_on_where_the_last_stopped() {
+    let folder = fresh_folder("writer-turnover").await;
+    let create = FileSystemGetFileOptions::new();
+    create.set_create(true);
+    let mut handles = Vec::new();
+    for name in ["one", "two"] {
+        let handle: FileSystemFileHandle =
+            JsFuture::from(folder.get_file_handle_with_options(name, &create))
+                .await
+                .unwrap()
+                .unchecked_into();
+        handles.push(handle);
+    }
+    // A fresh worker after every 256 KiB, so that both files outlive several.
+    let writer = Writer::with_turnover(256 * 1024).unwrap();
+    let files = [
+        writer.open(&handles[0]).await.unwrap(),
+        writer.open(&handles[1]).await.unwrap(),
+    ];
+    let contents = [noise(1024 * 1024 + 5, 6), noise(700 * 1024, 7)];
+    // The two files' parts, interleaved, as two transfers would write them.
+    let mut parts: Vec<(usize, u64, &[u8])> = Vec::new();
+    for (index, content) in contents.iter().enumerate() {
+        for (at, chunk) in (0u64..).step_by(100 * 1024).zip(content.chunks(100 * 1024)) {
+            parts.push((index, at, chunk));
+        }
+    }
+    parts.sort_by_key(|(index, at, _)| (*at, *index));
+    for (index, at, chunk) in parts {
+        writer
+            .write(files[index], &[(at, Uint8Array::from(chunk))])
+            .await
+            .unwrap();
+    }
+    for file in files {
+        writer.close(file).await.unwrap();
+    }
+    assert!(
+        writer.workers_started() >= 6,
+        "only {} workers for 1.7 MB handed over in turns of 256 KiB",
+        writer.workers_started()
+    );
+    assert!(read_entry(&folder, "one").await == contents[0]);
+    assert!(read_entry(&folder, "two").await == contents[1]);
+}
+
+#[wasm_bindgen_test]
 async fn start_up_clears_what_closed_tabs_left_behind() {
     // A folder no tab holds a lock for, as a tab that closed mid-transfer leaves it.
     let storage = web_sys::window().unwrap().navigator().storage();
