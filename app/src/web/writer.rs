@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, FileSystemFileHandle, MessageEvent, Url, Worker};
 
@@ -95,6 +95,8 @@ pub struct Writer {
     /// While a fresh worker takes over, other requests wait for `replaced`.
     replacing: Cell<bool>,
     replaced: Notify,
+    /// Wakes a takeover waiting for the requests in flight to be answered.
+    answered: Notify,
 }
 
 /// One worker, and the listeners that take its answers; dropping it ends the worker.
@@ -106,11 +108,12 @@ struct Thread {
 }
 
 impl Thread {
-    /// Starts a worker from the script at `url`, its answers going to `pending`.
-    fn start(url: &str, pending: &Pending) -> Result<Self, JsError> {
+    /// Starts a worker from the script at `url`, its answers going to `pending`; `answered`
+    /// hears of each.
+    fn start(url: &str, pending: &Pending, answered: &Notify) -> Result<Self, JsError> {
         let worker = Worker::new(url).context("starting the file writer")?;
         let answers = Listener::new(&worker, "message", {
-            let pending = pending.clone();
+            let (pending, answered) = (pending.clone(), answered.clone());
             move |event| {
                 let data = event.unchecked_into::<MessageEvent>().data();
                 let Some(id) = property(&data, "id").as_f64() else {
@@ -126,13 +129,17 @@ impl Thread {
                     };
                     let _ = waiter.send(answer);
                 }
+                answered.notify_all();
             }
         });
         // A worker that cannot run its script answers nothing: every waiting request fails
         // (its sender is dropped) rather than hanging.
         let failures = Listener::new(&worker, "error", {
-            let pending = pending.clone();
-            move |_| pending.borrow_mut().clear()
+            let (pending, answered) = (pending.clone(), answered.clone());
+            move |_| {
+                pending.borrow_mut().clear();
+                answered.notify_all();
+            }
         });
         Ok(Self {
             worker,
@@ -176,7 +183,8 @@ impl Writer {
         .context("preparing the file writer")?;
         let url = Url::create_object_url_with_blob(&script).context("preparing the file writer")?;
         let pending = Pending::default();
-        let thread = Thread::start(&url, &pending)?;
+        let answered = Notify::default();
+        let thread = Thread::start(&url, &pending, &answered)?;
         Ok(Self {
             thread: RefCell::new(thread),
             url,
@@ -188,6 +196,7 @@ impl Writer {
             started: Cell::new(1),
             replacing: Cell::new(false),
             replaced: Notify::default(),
+            answered,
         })
     }
 
@@ -222,9 +231,7 @@ impl Writer {
         file: WriterFile,
         parts: &[(u64, Uint8Array)],
     ) -> Result<(), JsError> {
-        // Only between requests: a worker that is still writing is not to be replaced.
-        let due = self.handed.get() >= self.turnover && !self.replacing.get();
-        if due && self.pending.borrow().is_empty() {
+        if self.handed.get() >= self.turnover && !self.replacing.get() {
             self.replace().await?;
         }
         let request = self.request("write", Some(file));
@@ -238,8 +245,6 @@ impl Writer {
             set(&part, "at", &JsValue::from_f64(*position as f64));
             list.push(&part);
             buffers.push(&bytes.buffer());
-            self.handed
-                .set(self.handed.get() + u64::from(bytes.byte_length()));
         }
         set(&request, "parts", &list);
         self.send(&request, Some(&buffers), "writing the received file")
@@ -275,10 +280,14 @@ impl Writer {
         request
     }
 
-    /// A fresh worker takes over: the current one closes every open file and ends, and the
-    /// new one opens them again. Other requests wait meanwhile.
+    /// A fresh worker takes over: once the requests in flight are answered, the current one
+    /// closes every open file and ends, and the new one opens them again. Other requests wait
+    /// meanwhile.
     async fn replace(&self) -> Result<(), JsError> {
         self.replacing.set(true);
+        while !self.pending.borrow().is_empty() {
+            let _ = self.answered.notified().await;
+        }
         let replaced = self.hand_over().await;
         self.replacing.set(false);
         self.replaced.notify_all();
@@ -289,7 +298,7 @@ impl Writer {
         let release = self.request("release", None);
         self.post(&release, None, "handing the files to a new writer")
             .await?;
-        let fresh = Thread::start(&self.url, &self.pending)?;
+        let fresh = Thread::start(&self.url, &self.pending, &self.answered)?;
         // Ends the old worker, and with it every buffer it still held.
         drop(self.thread.replace(fresh));
         self.started.set(self.started.get() + 1);
@@ -335,6 +344,15 @@ impl Writer {
         set(request, "id", &JsValue::from(id));
         let (answer, answered) = oneshot::channel();
         self.pending.borrow_mut().insert(id, answer);
+        if let Some(buffers) = buffers {
+            // Counted as they reach a worker: bytes that waited for a takeover go to the new one.
+            let bytes: u64 = buffers
+                .iter()
+                .filter_map(|buffer| buffer.dyn_into::<ArrayBuffer>().ok())
+                .map(|buffer| u64::from(buffer.byte_length()))
+                .sum();
+            self.handed.set(self.handed.get() + bytes);
+        }
         let posted = match buffers {
             Some(buffers) => self
                 .thread

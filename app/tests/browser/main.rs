@@ -998,20 +998,19 @@ async fn fresh_writer_workers_take_over_open_files_and_write_on_where_the_last_s
         writer.open(&handles[1]).await.unwrap(),
     ];
     let contents = [noise(1024 * 1024 + 5, 6), noise(700 * 1024, 7)];
-    // The two files' parts, interleaved, as two transfers would write them.
-    let mut parts: Vec<(usize, u64, &[u8])> = Vec::new();
-    for (index, content) in contents.iter().enumerate() {
-        for (at, chunk) in (0u64..).step_by(100 * 1024).zip(content.chunks(100 * 1024)) {
-            parts.push((index, at, chunk));
+    // Two transfers writing at once: a takeover waits for the other's write in flight.
+    let write_all = async |index: usize| {
+        let parts = (0u64..)
+            .step_by(100 * 1024)
+            .zip(contents[index].chunks(100 * 1024));
+        for (at, chunk) in parts {
+            writer
+                .write(files[index], &[(at, Uint8Array::from(chunk))])
+                .await
+                .unwrap();
         }
-    }
-    parts.sort_by_key(|(index, at, _)| (*at, *index));
-    for (index, at, chunk) in parts {
-        writer
-            .write(files[index], &[(at, Uint8Array::from(chunk))])
-            .await
-            .unwrap();
-    }
+    };
+    futures::join!(write_all(0), write_all(1));
     for file in files {
         writer.close(file).await.unwrap();
     }
