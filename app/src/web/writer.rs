@@ -38,42 +38,7 @@ pub const TURNOVER: u64 = 32 << 20;
 /// synchronous. Only `open` awaits, and nothing else is asked of a file before it is open. A
 /// file is known by the id of the request that opened it, or by `file` when a new worker
 /// opens it again; `release` closes every file, for the worker's successor to open.
-const SCRIPT: &str = r"
-const files = new Map();
-onmessage = async (event) => {
-  const { id, op, file } = event.data;
-  try {
-    if (op === 'open') {
-      files.set(file ?? id, await event.data.handle.createSyncAccessHandle());
-    } else if (op === 'release') {
-      for (const access of files.values()) {
-        access.flush();
-        access.close();
-      }
-      files.clear();
-    } else {
-      const access = files.get(file);
-      if (op === 'write') {
-        for (const { bytes, at } of event.data.parts) {
-          let done = 0;
-          while (done < bytes.length) {
-            const wrote = access.write(bytes.subarray(done), { at: at + done });
-            if (wrote === 0) throw new Error('the file takes no more bytes');
-            done += wrote;
-          }
-        }
-      } else {
-        if (op === 'close') access.flush();
-        access.close();
-        files.delete(file);
-      }
-    }
-    postMessage({ id, ok: true });
-  } catch (error) {
-    postMessage({ id, ok: false, message: `${error.message} (${error.name})` });
-  }
-};
-";
+const SCRIPT: &str = include_str!("writer.js");
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<(), String>>>>>;
 
@@ -211,12 +176,17 @@ impl Writer {
     /// # Errors
     /// Where the browser has no sync access handles, or the file is open elsewhere.
     pub async fn open(&self, handle: &FileSystemFileHandle) -> Result<WriterFile, JsError> {
+        const CONTEXT: &str = "opening the file for writing";
+        self.until_taken_over().await;
         let request = self.request("open", None);
         set(&request, "handle", handle);
-        let id = self
-            .send(&request, None, "opening the file for writing")
-            .await?;
+        let (id, answered) = self.post_now(&request, None, CONTEXT)?;
+        // Known before the answer comes: a takeover meanwhile opens it in the new worker too.
         self.open.borrow_mut().insert(id, handle.clone());
+        if let Err(error) = answer(answered, CONTEXT).await {
+            self.open.borrow_mut().remove(&id);
+            return Err(error);
+        }
         Ok(WriterFile(id))
     }
 
@@ -294,6 +264,7 @@ impl Writer {
         replaced
     }
 
+    /// Closes the open files in the current worker, ends it, and opens them in a new one.
     async fn hand_over(&self) -> Result<(), JsError> {
         let release = self.request("release", None);
         self.post(&release, None, "handing the files to a new writer")
@@ -318,6 +289,13 @@ impl Writer {
         Ok(())
     }
 
+    /// Waits while a fresh worker takes over.
+    async fn until_taken_over(&self) {
+        while self.replacing.get() {
+            let _ = self.replaced.notified().await;
+        }
+    }
+
     /// [`Self::post`], once no fresh worker is taking over.
     async fn send(
         &self,
@@ -325,20 +303,29 @@ impl Writer {
         buffers: Option<&Array>,
         context: &'static str,
     ) -> Result<u32, JsError> {
-        while self.replacing.get() {
-            let _ = self.replaced.notified().await;
-        }
+        self.until_taken_over().await;
         self.post(request, buffers, context).await
     }
 
-    /// Posts `request` under a new id (transferring `buffers`, if given) and waits for its
-    /// answer; returns the id.
+    /// Posts `request` (see [`Self::post_now`]) and waits for its answer; returns the id.
     async fn post(
         &self,
         request: &Object,
         buffers: Option<&Array>,
         context: &'static str,
     ) -> Result<u32, JsError> {
+        let (id, answered) = self.post_now(request, buffers, context)?;
+        answer(answered, context).await.map(|()| id)
+    }
+
+    /// Posts `request` under a new id, transferring `buffers` if given; returns the id and
+    /// where its answer will come.
+    fn post_now(
+        &self,
+        request: &Object,
+        buffers: Option<&Array>,
+        context: &'static str,
+    ) -> Result<(u32, Answer), JsError> {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         set(request, "id", &JsValue::from(id));
@@ -365,11 +352,19 @@ impl Writer {
             self.pending.borrow_mut().remove(&id);
             return Err(JsError::new(context, &error));
         }
-        match answered.await {
-            Ok(Ok(())) => Ok(id),
-            Ok(Err(message)) => Err(JsError::plain(context, message)),
-            Err(_) => Err(JsError::plain(context, "the file writer stopped")),
-        }
+        Ok((id, answered))
+    }
+}
+
+/// Where a request's answer comes: the worker's error message, if it failed.
+type Answer = oneshot::Receiver<Result<(), String>>;
+
+/// The worker's answer to a request, as a result.
+async fn answer(answered: Answer, context: &'static str) -> Result<(), JsError> {
+    match answered.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(JsError::plain(context, message)),
+        Err(_) => Err(JsError::plain(context, "the file writer stopped")),
     }
 }
 
