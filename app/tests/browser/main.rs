@@ -709,26 +709,38 @@ fn hand_block(channel: &Channel, index: u32, bytes: &[u8]) {
         .unwrap();
 }
 
-#[wasm_bindgen_test]
-async fn a_sender_back_over_a_new_connection_while_the_old_is_open_goes_on_from_what_is_held() {
-    let HandPlayed {
-        bo,
-        events,
-        channel,
-        link,
-    } = bo_and_a_hand_played_ana().await;
-    let id = TransferId::from_random_bytes([6; 16]);
-    let bytes = noise(BLOCK_SIZE as usize + 4, 5);
-    let (first, last) = bytes.split_at(BLOCK_SIZE as usize);
-    hand_offer(&channel, &id, bytes.len() as u64, TRANSFER_VERSION);
-    until(20, "the offer", || offered(&events)).await;
-    bo.answer(&id, Answer::Download);
-    next_message(&channel).await;
-    hand_block(&channel, 0, first);
+/// Bo and a hand-played Ana, who offered transfer `id` of one file of a block and 4 bytes
+/// (noise from `seed`), which Bo accepted; Bo stored its first block. Returns the file's
+/// bytes too.
+async fn bo_holding_the_first_block(id: &TransferId, seed: u64) -> (HandPlayed, Vec<u8>) {
+    let hand = bo_and_a_hand_played_ana().await;
+    let bytes = noise(BLOCK_SIZE as usize + 4, seed);
+    hand_offer(&hand.channel, id, bytes.len() as u64, TRANSFER_VERSION);
+    until(20, "the offer", || offered(&hand.events)).await;
+    hand.bo.answer(id, Answer::Download);
+    next_message(&hand.channel).await;
+    hand_block(&hand.channel, 0, &bytes[..BLOCK_SIZE as usize]);
     assert_eq!(
-        next_message(&channel).await,
+        next_message(&hand.channel).await,
         TransferMessage::Stored { file: 0, block: 0 }
     );
+    (hand, bytes)
+}
+
+#[wasm_bindgen_test]
+async fn a_sender_back_over_a_new_connection_while_the_old_is_open_goes_on_from_what_is_held() {
+    let id = TransferId::from_random_bytes([6; 16]);
+    // Ana's first channel stays open, as in a page that has not seen its connection break.
+    let (
+        HandPlayed {
+            bo,
+            link,
+            channel: _first_channel,
+            ..
+        },
+        bytes,
+    ) = bo_holding_the_first_block(&id, 5).await;
+    let (first, last) = bytes.split_at(BLOCK_SIZE as usize);
     // Ana's end of the connection broke, and she is back over a new one while Bo's end of
     // the old one is still open: her new connection's offer must replace it, not renegotiate
     // it.
@@ -774,21 +786,18 @@ async fn a_sender_back_over_a_new_connection_while_the_old_is_open_goes_on_from_
 
 #[wasm_bindgen_test]
 async fn a_reloaded_senders_probe_hears_what_is_held_or_how_the_transfer_ended() {
-    let HandPlayed {
-        bo,
-        events,
-        channel,
-        link,
-    } = bo_and_a_hand_played_ana().await;
     let id = TransferId::from_random_bytes([5; 16]);
-    let bytes = noise(BLOCK_SIZE as usize + 4, 3);
+    // Ana's first channel stays open, as in a page that has not seen its connection break.
+    let (
+        HandPlayed {
+            bo,
+            link,
+            channel: _first_channel,
+            ..
+        },
+        bytes,
+    ) = bo_holding_the_first_block(&id, 3).await;
     let first = &bytes[..BLOCK_SIZE as usize];
-    hand_offer(&channel, &id, bytes.len() as u64, TRANSFER_VERSION);
-    until(20, "the offer", || offered(&events)).await;
-    bo.answer(&id, Answer::Download);
-    next_message(&channel).await;
-    hand_block(&channel, 0, first);
-    next_message(&channel).await;
     // Each question comes from Ana's reloaded page, over a connection of its own.
     let ask = async |id: &TransferId, version: u32| {
         let asking = HandPlayed::connect(&bo, &link).await;
