@@ -4,6 +4,8 @@
 //! Everything here is plain serde data so it builds for the server (native) and the app
 //! (`wasm32-unknown-unknown`) alike. Messages are JSON objects tagged with `"type"`;
 //! the exact shapes are pinned by tests in `tests/json.rs` so the two ends cannot drift.
+//! Where a message's meaning takes more than its shape, such as how presence batches add up to
+//! a list of people ([`Roster`]), that meaning is written here once for every client.
 
 #![forbid(unsafe_code)]
 
@@ -12,12 +14,14 @@ mod codec;
 mod ids;
 mod nick;
 pub mod pieces;
+mod roster;
 mod signaling;
 mod transfer;
 
 pub use codec::{DecodeError, Wire};
 pub use ids::{IdError, PeerId, SessionToken, TransferId};
 pub use nick::{Nick, NickError};
+pub use roster::{Roster, RosterChange};
 pub use signaling::{
     ClientMessage, ErrorCode, IceServer, PRESENCE_BATCH_MILLIS, PROTOCOL_VERSION, ServerMessage,
     SignalPayload, UserInfo,

@@ -8,7 +8,7 @@ mod words;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ferry_protocol::{PeerId, TransferId, UserInfo};
+use ferry_protocol::{PeerId, Roster, TransferId, UserInfo};
 use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
@@ -82,6 +82,8 @@ pub struct Session {
     signaling: StoredValue<Option<Signaling>, LocalStorage>,
     /// The files chosen for sending.
     files: StoredValue<Chosen, LocalStorage>,
+    /// The others online, as the server's welcome and batches say; `AppState::users` shows it.
+    roster: StoredValue<Roster>,
 }
 
 impl AppState {
@@ -189,6 +191,7 @@ impl Session {
             engine: StoredValue::new_local(engine),
             signaling,
             files: StoredValue::new_local(Chosen::default()),
+            roster: StoredValue::new(Roster::new()),
         }
     }
 
@@ -339,7 +342,11 @@ impl Session {
                         .any(|url| url.starts_with("turn:") || url.starts_with("turns:")),
                 );
                 state.relay_forced.set(relay_only);
-                engine.set_identity(id, nick.as_str(), ice_servers, relay_only);
+                engine.set_identity(id.clone(), nick.as_str(), ice_servers, relay_only);
+                self.roster.update_value(|roster| {
+                    roster.welcome(id, users);
+                });
+                let users = self.roster.with_value(|roster| roster.users().to_vec());
                 for user in &users {
                     engine.set_nick(&user.id, user.nick.as_str());
                 }
@@ -376,15 +383,16 @@ impl Session {
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),
             SignalingEvent::UsersChanged { joined, left } => {
-                for user in &joined {
+                let change = self
+                    .roster
+                    .try_update_value(|roster| roster.changed(joined, &left))
+                    .unwrap_or_default();
+                for user in &change.arrived {
                     engine.set_nick(&user.id, user.nick.as_str());
                 }
-                state.users.update(|users| {
-                    users.retain(|user| {
-                        !left.contains(&user.id) && joined.iter().all(|new| new.id != user.id)
-                    });
-                    users.extend(joined);
-                });
+                state
+                    .users
+                    .set(self.roster.with_value(|roster| roster.users().to_vec()));
                 if state
                     .selected
                     .get_untracked()

@@ -31,7 +31,8 @@ pub enum SignalingEvent {
         id: PeerId,
         /// This user's nick as stored.
         nick: Nick,
-        /// Everyone else online.
+        /// Everyone the server has announced so far: after a reconnect, this user too
+        /// ([`ferry_protocol::Roster`] makes the list of the others).
         users: Vec<UserInfo>,
         /// For new peer connections.
         ice_servers: Vec<IceServer>,
@@ -49,9 +50,10 @@ pub enum SignalingEvent {
     },
     /// The connection dropped; reconnecting.
     Lost,
-    /// Who came online and who left since the last such event (never this user).
+    /// Who came online and who left since the last such event.
     UsersChanged {
-        /// Who came online; some may be known already.
+        /// Who came online; some may be known already, and everyone hears of their own
+        /// arrival too.
         joined: Vec<UserInfo>,
         /// Who left.
         left: Vec<PeerId>,
@@ -200,7 +202,7 @@ async fn connect_once(
     if write.send(Message::Text(encode(&join))).await.is_err() {
         return Outcome::Lost;
     }
-    let (me, heartbeat_secs) = loop {
+    let heartbeat_secs = loop {
         match decode(read.next().await) {
             Frame::Message(ServerMessage::Welcome {
                 id,
@@ -215,17 +217,14 @@ async fn connect_once(
                 session.token = Some(token);
                 session.joined_once = true;
                 session.backoff.reset();
-                // The list is everyone announced so far, which after a reconnect is this user
-                // too; the app lists the others.
-                let users = users.into_iter().filter(|user| user.id != id).collect();
                 events(SignalingEvent::Welcome {
-                    id: id.clone(),
+                    id,
                     nick,
                     users,
                     ice_servers,
                     relay_only,
                 });
-                break (id, heartbeat_secs);
+                break heartbeat_secs;
             }
             Frame::Message(ServerMessage::Error { code, message }) => {
                 return Outcome::Refused(code, message);
@@ -240,7 +239,7 @@ async fn connect_once(
         futures::select! {
             frame = read.next() => match decode(frame) {
                 Frame::Message(message) => {
-                    if let Some(outcome) = dispatch(message, &me, events) {
+                    if let Some(outcome) = dispatch(message, events) {
                         return outcome;
                     }
                 }
@@ -269,12 +268,10 @@ async fn connect_once(
     }
 }
 
-/// Passes a server message on to the user `me`; returns how the connection ends, if it does.
-fn dispatch(message: ServerMessage, me: &PeerId, events: &SignalingEvents) -> Option<Outcome> {
+/// Passes a server message on; returns how the connection ends, if it does.
+fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome> {
     match message {
-        ServerMessage::UsersChanged { mut joined, left } => {
-            // Everyone hears of each arrival, the newcomer too.
-            joined.retain(|user| &user.id != me);
+        ServerMessage::UsersChanged { joined, left } => {
             events(SignalingEvent::UsersChanged { joined, left });
         }
         ServerMessage::Signal {

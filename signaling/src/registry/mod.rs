@@ -11,6 +11,8 @@
 
 mod http;
 #[cfg(test)]
+mod model;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

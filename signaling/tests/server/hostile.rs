@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferry_protocol::{ClientMessage, ErrorCode, ServerMessage};
+use ferry_protocol::{ErrorCode, ServerMessage};
 use ferry_signaling::{Config, HttpLimits, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -398,87 +398,4 @@ async fn a_dns_rebinding_page_cannot_open_a_websocket() -> anyhow::Result<()> {
     client.join_as("ana", None).await?;
     server.stop().await?;
     Ok(())
-}
-
-// Both cores: the crowd's clients parse as much JSON as the server writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crowd_joining_at_once_is_all_seen_by_everyone_and_nobody_is_kicked() -> anyhow::Result<()>
-{
-    const CROWD: usize = 2_000;
-    // The test holds both ends of every connection.
-    rlimit::increase_nofile_limit(u64::MAX)?;
-    let server = TestServer::start(limits(Limits {
-        max_connections_per_ip: CROWD * 2,
-        max_connections: CROWD * 2,
-        ..Limits::default()
-    }))
-    .await?;
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..CROWD {
-        let url = server.ws_url();
-        tasks.spawn(async move { crowd_member(url, i, CROWD).await });
-    }
-    let mut seen = Vec::new();
-    while let Some(member) = tasks.join_next().await {
-        seen.push(member??);
-    }
-    eprintln!("{CROWD} joined and saw everyone in {:?}", started.elapsed());
-    assert!(
-        seen.iter().all(|&count| count == CROWD - 1),
-        "someone missed someone"
-    );
-    server.stop().await?;
-    Ok(())
-}
-
-/// One of a crowd: joins, then reads until it knows all `crowd - 1` others; returns how many
-/// it knows. A close or an error before then fails it.
-async fn crowd_member(url: String, i: usize, crowd: usize) -> anyhow::Result<usize> {
-    use futures::{SinkExt, StreamExt};
-    let (mut ws, _) = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio_tungstenite::connect_async(url),
-    )
-    .await??;
-    let join = serde_json::to_string(&join(&format!("member{i}"), None))?;
-    ws.send(tungstenite::Message::text(join)).await?;
-    let mut me = None;
-    let mut known = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while known.len() < crowd - 1 {
-        let frame = tokio::time::timeout_at(deadline, ws.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("member{i}: the connection ended"))??;
-        let tungstenite::Message::Text(text) = frame else {
-            anyhow::bail!("member{i}: got {frame:?}");
-        };
-        match serde_json::from_str::<ServerMessage>(&text)? {
-            ServerMessage::Welcome { id, users, .. } => {
-                known.extend(
-                    users
-                        .into_iter()
-                        .map(|user| user.id)
-                        .filter(|user| user != &id),
-                );
-                me = Some(id);
-            }
-            ServerMessage::UsersChanged { joined, left } => {
-                known.extend(joined.into_iter().map(|user| user.id));
-                for id in left {
-                    known.remove(&id);
-                }
-                if let Some(me) = &me {
-                    known.remove(me);
-                }
-            }
-            other => anyhow::bail!("member{i}: got {other:?}"),
-        }
-    }
-    // Stay connected long enough that nobody else sees a departure.
-    ws.send(tungstenite::Message::text(serde_json::to_string(
-        &ClientMessage::Heartbeat,
-    )?))
-    .await?;
-    Ok(known.len())
 }

@@ -7,8 +7,10 @@
 
 mod support;
 
+mod backlog;
 mod bad_input;
 mod classic;
+mod crowd;
 mod hostile;
 mod lifecycle;
 mod presence;

@@ -107,13 +107,21 @@ async fn load(args: Args) -> Result<()> {
         if args.rounds > 1 {
             println!("round {round}:");
         }
-        let (members, joined_in) = join_crowd(&server, &args).await?;
+        let (members, joined_in, mut welcomes) = join_crowd(&server, &args).await?;
+        welcomes.sort_by(f64::total_cmp);
         println!(
             "joins: {} users joined and saw everyone in {:.2} s: {:.0} joins/s; server CPU {:.1} s",
             args.users,
             joined_in.as_secs_f64(),
             args.users as f64 / joined_in.as_secs_f64(),
             server.cpu_seconds()?
+        );
+        println!(
+            "welcomes: from join sent to welcome read, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
+             nobody refused",
+            percentile(&welcomes, 0.50),
+            percentile(&welcomes, 0.99),
+            welcomes.last().copied().unwrap_or(0.0)
         );
         tokio::time::sleep(SETTLE).await;
         let joined_rss = server.rss()?;
@@ -147,8 +155,8 @@ async fn load(args: Args) -> Result<()> {
 }
 
 /// Connects and joins the whole crowd at once; returns everyone once each has the full
-/// list, and how long that took.
-async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Duration)> {
+/// list, how long that took, and each member's wait for its welcome in milliseconds.
+async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Duration, Vec<f64>)> {
     let started = Instant::now();
     let connecting = Arc::new(Semaphore::new(args.connecting));
     let (done, mut finished) = mpsc::unbounded_channel();
@@ -161,16 +169,26 @@ async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Durati
     }
     drop(done);
     let mut members = Vec::with_capacity(args.users);
+    let mut welcomes = Vec::with_capacity(args.users);
     while let Some(member) = finished.recv().await {
-        members.push(member?);
+        let (member, welcomed_after) = member?;
+        members.push(member);
+        welcomes.push(welcomed_after.as_secs_f64() * 1000.0);
     }
-    Ok((members, started.elapsed()))
+    Ok((members, started.elapsed(), welcomes))
 }
 
-/// One member: connects, joins, and reads until it knows everyone else. It counts users
-/// rather than parsing every list, so the crowd does not need more CPU than the server: a
-/// welcome lists everyone announced before it, and each announcement who came and went since.
-async fn join_one(url: &str, index: usize, users: usize, connecting: &Semaphore) -> Result<Member> {
+/// One member: connects, joins, and reads until it knows everyone else; returns it and how
+/// long its welcome took after its join was sent. It counts users rather than parsing every
+/// list, so the crowd does not need more CPU than the server: a welcome lists everyone
+/// announced before it, and each announcement who came and went since. A refusal, or any
+/// message but these, fails the run.
+async fn join_one(
+    url: &str,
+    index: usize,
+    users: usize,
+    connecting: &Semaphore,
+) -> Result<(Member, Duration)> {
     let socket = {
         let _turn = connecting.acquire().await?;
         tokio_tungstenite::connect_async(url)
@@ -187,6 +205,8 @@ async fn join_one(url: &str, index: usize, users: usize, connecting: &Semaphore)
     write
         .send(Message::text(serde_json::to_string(&join)?))
         .await?;
+    let sent = Instant::now();
+    let mut welcomed_after = None;
     let mut id = None;
     let mut known: i64 = 0;
     while known < users as i64 {
@@ -196,6 +216,7 @@ async fn join_one(url: &str, index: usize, users: usize, connecting: &Semaphore)
             other => bail!("user {index} was cut off: {other:?}"),
         };
         if let Some(welcome) = text.strip_prefix(r#"{"type":"welcome","id":""#) {
+            welcomed_after = Some(sent.elapsed());
             // Only list entries are objects that start with their id.
             known += text.matches(r#"{"id":"#).count() as i64;
             let me = welcome.split('"').next().context("the welcome's id")?;
@@ -209,7 +230,8 @@ async fn join_one(url: &str, index: usize, users: usize, connecting: &Semaphore)
         }
     }
     let id = id.context("no welcome")?;
-    Ok(Member { id, write, read })
+    let welcomed_after = welcomed_after.context("no welcome")?;
+    Ok((Member { id, write, read }, welcomed_after))
 }
 
 /// Pairs of members send each other signals at `relay_rate` in all for `relay_secs`; returns

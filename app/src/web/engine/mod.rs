@@ -158,14 +158,20 @@ impl Engine {
 
     /// Remembers how a peer is called, for status texts, and that they are on the server: a
     /// transfer paused with someone of that nick goes on with them.
+    ///
+    /// Only an arrival is news. Every relayed signal says again who its sender is, and a
+    /// peer already here saying so must not look like one coming back: that would abandon a
+    /// resumption under way with them (their answer to it is such a signal) and start it over.
     pub fn set_nick(&self, peer: &PeerId, nick: &str) {
         self.inner
             .nicks
             .borrow_mut()
             .insert(peer.clone(), nick.to_owned());
-        self.inner.present.borrow_mut().insert(peer.clone());
-        self.peer_back(peer, nick);
-        self.inner.arrivals.notify_all();
+        let arrived = self.inner.present.borrow_mut().insert(peer.clone());
+        if arrived {
+            self.peer_back(peer, nick);
+            self.inner.arrivals.notify_all();
+        }
     }
 
     /// Applies a signal relayed from `from` for the peer connection on `lane`.

@@ -8,7 +8,11 @@
 //!
 //! A connection must `join` within the join timeout, and a joined one must show a sign of
 //! life (any message, ping or pong) within the silence timeout; either one left silent is
-//! closed, so a connection that says nothing cannot live for ever.
+//! closed, so a connection that says nothing cannot live for ever. Both deadlines measure the
+//! client, not the server: the join timeout counts from this task's first read, and the
+//! socket is always read before a deadline is looked at, so a message that waited in the
+//! socket while the server was too busy to read it (a crowd joining at once) counts as sent
+//! when it arrived, however late the server got to it.
 //!
 //! How a connection ends decides what the others see:
 //! - an explicit `leave`, or a clean close (a close frame from the client, which is what a
@@ -79,6 +83,8 @@ pub(super) async fn run(socket: Socket, state: AppState) {
     let (sink, mut stream) = socket.split();
     let (tx, rx) = outbound::queue(limits.outbound_bytes);
     let writer = tokio::spawn(writer::write(sink, rx));
+    // The reader reads as soon as it is made, in this same poll: the join deadline counts
+    // from the server's first read, not from the upgrade.
     let now = Instant::now();
     let mut reader = Reader {
         conn,
@@ -104,6 +110,9 @@ impl Reader {
     /// Reads and handles messages until something ends the connection.
     async fn read(&mut self, stream: &mut SplitStream<Socket>) -> Ending {
         loop {
+            // The socket is read before the deadlines are looked at: when the server was too
+            // busy to run this task until after a deadline, what the client sent meanwhile
+            // is waiting in the socket, and a client that did send in time is not late.
             tokio::select! {
                 biased;
                 () = self.state.shutdown().cancelled() => return Ending::Shutdown,
@@ -112,12 +121,6 @@ impl Reader {
                     // The registry let go of this connection without a word (it left).
                     None => self.kick = None,
                 },
-                () = self.silence.as_mut() => return self.silent(),
-                () = due(&mut self.renew) => {
-                    if let Some(ending) = self.renew_ice_servers() {
-                        return ending;
-                    }
-                }
                 frame = stream.next() => {
                     self.heard(Instant::now());
                     let ending = match frame {
@@ -129,6 +132,12 @@ impl Reader {
                         }
                     };
                     if let Some(ending) = ending {
+                        return ending;
+                    }
+                }
+                () = self.silence.as_mut() => return self.silent(),
+                () = due(&mut self.renew) => {
+                    if let Some(ending) = self.renew_ice_servers() {
                         return ending;
                     }
                 }
