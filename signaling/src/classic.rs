@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, RawQuery, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::Nick;
 use tokio::time::Instant;
@@ -21,10 +21,7 @@ use tower::ServiceExt;
 
 use crate::AppState;
 use crate::registry::HttpRefusal;
-use crate::throttle::Throttle;
-
-/// Floods of the API can be many; one line a second says so.
-static TOO_FAST: Throttle = Throttle::new();
+use crate::refused::Refused;
 
 /// The longest identity accepted; reg.cgi's were 64 hexadecimal digits.
 const MAX_IDENTITY_CHARS: usize = 256;
@@ -52,15 +49,7 @@ pub(crate) async fn root(
         if let Some(ip) = from
             && !state.http_request_allowed(ip, now)
         {
-            if let Some(skipped) = TOO_FAST.allow() {
-                tracing::info!(%ip, similar_skipped = skipped, "refused classic API requests that came too fast");
-            }
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "1")],
-                "too many requests from your address; slow down\n",
-            )
-                .into_response();
+            return Refused::TooFast.into_response();
         }
         let body = answer(&state, &query, from, now);
         return ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();

@@ -21,6 +21,7 @@ mod origin;
 mod outbound;
 mod presence;
 mod rate;
+mod refused;
 mod registry;
 mod throttle;
 mod transport;

@@ -32,7 +32,7 @@ use tower::ServiceExt;
 use crate::AppState;
 use crate::certs::{CertError, Identity};
 use crate::connections::{Crowded, Slot};
-use crate::throttle::Throttle;
+use crate::refused::Refused;
 
 /// How long a refusal may take to write before the connection is simply dropped.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -95,7 +95,7 @@ pub(crate) async fn accept(listener: TcpListener, state: AppState, router: Route
         let slot = match state.connections().admit(peer.ip()) {
             Ok(slot) => Arc::new(slot),
             Err(crowded) => {
-                refuse(stream, peer, crowded, &state);
+                refuse(stream, crowded, &state);
                 continue;
             }
         };
@@ -128,28 +128,8 @@ impl Accepted {
 
 /// Tells a connection over a limit why, in one short response, and closes it; on a task, so
 /// a client that does not read cannot hold up the accept loop.
-fn refuse(mut stream: TcpStream, peer: SocketAddr, crowded: Crowded, state: &AppState) {
-    static CROWDED: Throttle = Throttle::new();
-    if let Some(skipped) = CROWDED.allow() {
-        tracing::warn!(%peer, ?crowded, similar_skipped = skipped, "refused a connection over the limit");
-    }
-    let (status, extra, body) = match crowded {
-        Crowded::Address => (
-            "429 Too Many Requests",
-            "",
-            "too many connections from your address\n",
-        ),
-        Crowded::Server => (
-            "503 Service Unavailable",
-            "Retry-After: 10\r\n",
-            "the server is full; try again in a while\n",
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n{extra}\r\n{body}",
-        body.len()
-    );
+fn refuse(mut stream: TcpStream, crowded: Crowded, state: &AppState) {
+    let response = Refused::Crowded(crowded).logged_raw_response();
     state.tasks().spawn(async move {
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(response.as_bytes())).await;
     });

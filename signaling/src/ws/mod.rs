@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::AppState;
-use crate::throttle::Throttle;
+use crate::refused::{HandshakeError, Refused};
 use crate::transport::Accepted;
 
 /// The read buffer of each WebSocket. tungstenite's default of 128 KiB is zero-filled per
@@ -34,9 +34,6 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// default is 128 KiB); batching a few messages per write is all the writer needs.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
-/// Refused upgrades can come by the thousand; one line a second says so.
-static REFUSED: Throttle = Throttle::new();
-
 /// `GET /ws`: checks the handshake, the origin and that there is room, then answers 101 and
 /// hands the socket to its task.
 pub(crate) async fn upgrade(
@@ -46,12 +43,7 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let accept = match accept_key(request.method(), request.version(), request.headers()) {
         Ok(accept) => accept,
-        Err(problem) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("this is a WebSocket endpoint: {problem}"),
-            );
-        }
+        Err(problem) => return Refused::from(problem).into_response(),
     };
     let origin = request
         .headers()
@@ -59,27 +51,13 @@ pub(crate) async fn upgrade(
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     if !state.origins().allow(origin.as_deref()) {
         // The origin is the page's own claim: it is quoted briefly, not echoed at length.
-        let origin: String = origin.unwrap_or_default().chars().take(100).collect();
-        return refuse(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "WebSocket connections from pages at {origin} are not allowed here; start the \
-                 server with --public-url or --allowed-origin naming that origin to allow them"
-            ),
-        );
+        return Refused::origin(origin.as_deref()).into_response();
     }
     if !state.connections().room_for_join() {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is full; try again in a while",
-        );
+        return Refused::NoRoomToJoin.into_response();
     }
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
-        tracing::error!("a WebSocket handshake on a connection that cannot be upgraded");
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "this connection cannot be upgraded",
-        );
+        return Refused::NotUpgradable.into_response();
     };
     // The connection keeps its place among the open ones for as long as the WebSocket lives;
     // without one (a router driven by `oneshot`) there is nothing to keep.
@@ -113,28 +91,13 @@ pub(crate) async fn upgrade(
     response
 }
 
-/// A refused upgrade: its status and a sentence, logged at most once a second.
-fn refuse(status: StatusCode, message: &str) -> Response {
-    if let Some(skipped) = REFUSED.allow() {
-        tracing::info!(%status, message, similar_skipped = skipped, "refused a WebSocket");
-    }
-    let mut response = (status, format!("{message}\n")).into_response();
-    if status == StatusCode::BAD_REQUEST {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-    }
-    response
-}
-
 /// Checks a WebSocket opening handshake (RFC 6455, section 4.2.1) and computes its
 /// `Sec-WebSocket-Accept`; the error says what is missing.
 fn accept_key(
     method: &Method,
     version: Version,
     headers: &HeaderMap,
-) -> Result<HeaderValue, &'static str> {
+) -> Result<HeaderValue, HandshakeError> {
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
             value.to_str().is_ok_and(|value| {
@@ -145,26 +108,25 @@ fn accept_key(
         })
     };
     if method != Method::GET {
-        return Err("the handshake must be a GET");
+        return Err(HandshakeError::NotGet);
     }
     // Upgrades exist from HTTP/1.1 on; an HTTP/1.0 connection cannot be handed over.
     if version < Version::HTTP_11 {
-        return Err("the handshake needs HTTP/1.1");
+        return Err(HandshakeError::OldHttp);
     }
     if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
-        return Err("expected Connection: upgrade and Upgrade: websocket");
+        return Err(HandshakeError::NoUpgrade);
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_none_or(|version| version != "13")
     {
-        return Err("only WebSocket version 13 is supported");
+        return Err(HandshakeError::Version);
     }
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or("the Sec-WebSocket-Key header is missing")?;
-    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-        .map_err(|_| "the Sec-WebSocket-Key header is not valid")
+        .ok_or(HandshakeError::NoKey)?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes())).map_err(|_| HandshakeError::BadKey)
 }
 
 #[cfg(test)]
@@ -210,17 +172,14 @@ mod tests {
         }
         let mut old = COMPLETE.to_vec();
         old[2].1 = "8";
-        assert_eq!(
-            get(&handshake(&old)),
-            Err("only WebSocket version 13 is supported")
-        );
+        assert_eq!(get(&handshake(&old)), Err(HandshakeError::Version));
     }
 
     #[test]
     fn http_1_0_cannot_upgrade() {
         assert_eq!(
             accept_key(&Method::GET, Version::HTTP_10, &handshake(&COMPLETE)),
-            Err("the handshake needs HTTP/1.1")
+            Err(HandshakeError::OldHttp)
         );
     }
 }
