@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::AppState;
-use crate::registry::HttpRefusal;
 use crate::refused::Refused;
+use crate::registry::HttpRefusal;
 
 /// The longest identity accepted; reg.cgi's were 64 hexadecimal digits.
 const MAX_IDENTITY_CHARS: usize = 256;

@@ -134,7 +134,11 @@ impl Refused {
             }
             Self::Crowded(crowded) => {
                 if let Some(skipped) = CONNECTIONS.allow() {
-                    tracing::warn!(?crowded, similar_skipped = skipped, "refused a connection over the limit");
+                    tracing::warn!(
+                        ?crowded,
+                        similar_skipped = skipped,
+                        "refused a connection over the limit"
+                    );
                 }
             }
             Self::NotUpgradable => {

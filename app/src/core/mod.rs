@@ -8,6 +8,7 @@ pub mod chunking;
 pub mod filename;
 pub mod flow;
 pub mod format;
+pub mod offer;
 pub mod paths;
 pub mod rate;
 pub mod record;

@@ -13,11 +13,13 @@ use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
 use self::words::{announce, refusal};
+use crate::core::offer::IncomingOffer;
 use crate::core::paths::summary;
 use crate::core::rows::FileRow;
 use crate::web::chosen::{Chosen, dropped_entries, walk};
-use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent, IncomingOffer};
+use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
+use crate::web::sink::{has_save_picker, pick_location};
 use crate::web::{log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
@@ -278,9 +280,39 @@ impl Session {
         Ok(())
     }
 
-    /// Answers an offer.
-    pub fn answer(self, id: &TransferId, answer: Answer) {
-        self.engine.with_value(|engine| engine.answer(id, answer));
+    /// Accepts an offer: its files go to the browser's downloads (a folder as one zip).
+    pub fn accept(self, id: &TransferId) {
+        self.engine
+            .with_value(|engine| engine.answer(id, Answer::Download));
+    }
+
+    /// Declines an offer.
+    pub fn decline(self, id: &TransferId) {
+        self.engine
+            .with_value(|engine| engine.answer(id, Answer::Decline));
+    }
+
+    /// Whether this browser can save where the user picks ("Choose where to save…").
+    pub fn can_pick_where_to_save(self) -> bool {
+        has_save_picker()
+    }
+
+    /// Asks where to save `offer` (a file's name for one file, a folder otherwise) and
+    /// accepts it into what the user picked; nothing happens when they dismiss the picker.
+    /// Call it from the click's own handler: the picker opens only while the click still
+    /// counts as the user's gesture.
+    pub fn accept_into_picked(self, offer: &IncomingOffer) {
+        let id = offer.id.clone();
+        let one_file = offer.one_file().map(str::to_owned);
+        leptos::task::spawn_local(async move {
+            match pick_location(one_file.as_deref()).await {
+                Ok(Some(picked)) => self
+                    .engine
+                    .with_value(|engine| engine.answer(&id, Answer::SaveTo(picked))),
+                Ok(None) => {}
+                Err(error) => log(&error.to_string()),
+            }
+        });
     }
 
     /// Cancels a transfer.

@@ -6,10 +6,9 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
 use crate::core::format::human_size;
+use crate::core::offer::IncomingOffer;
 use crate::core::paths::join;
 use crate::session::{AppState, Session};
-use crate::web::engine::{Answer, IncomingOffer};
-use crate::web::sink::{has_save_picker, pick_location};
 
 /// How many of an offer's files the dialog lists.
 const SHOWN_FILES: usize = 50;
@@ -51,101 +50,32 @@ fn OfferCard(
         return_focus.set_value(focused);
     }
     let id = offer.id.clone();
-    let answer = move |answer: Answer| session.answer(&id, answer);
     let accept = {
-        let answer = answer.clone();
-        move |_| answer(Answer::Download)
+        let id = id.clone();
+        move |_| session.accept(&id)
     };
     let decline = {
-        let answer = answer.clone();
-        move |_| answer(Answer::Decline)
+        let id = id.clone();
+        move |_| session.decline(&id)
     };
     // A dialog's Escape means "no": an offer cannot be put aside unanswered.
-    let escape = {
-        let answer = answer.clone();
-        move |event: KeyboardEvent| {
-            if event.key() == "Escape" {
-                event.prevent_default();
-                answer(Answer::Decline);
-            }
+    let escape = move |event: KeyboardEvent| {
+        if event.key() == "Escape" {
+            event.prevent_default();
+            session.decline(&id);
         }
     };
-    // One file is saved as a file; several, or a folder, into a folder the user picks.
-    let one_file = match offer.files.as_slice() {
-        [one] if !offer.has_folders() => Some(one.name.clone()),
-        _ => None,
+    let choose = {
+        let offer = offer.clone();
+        move |_| session.accept_into_picked(&offer)
     };
-    let choose = move |_| {
-        let one_file = one_file.clone();
-        let answer = answer.clone();
-        // The picker must open while the click still counts as the user's gesture.
-        leptos::task::spawn_local(async move {
-            match pick_location(one_file.as_deref()).await {
-                Ok(Some(picked)) => answer(Answer::SaveTo(picked)),
-                Ok(None) => {}
-                Err(error) => crate::web::log(&error.to_string()),
-            }
-        });
-    };
-    let total = human_size(offer.total_size());
-    let count = match offer.files.len() {
-        1 => "1 file".to_owned(),
-        many => format!("{many} files"),
-    };
-    let summary = match (offer.folder(), offer.files.as_slice()) {
-        (Some(folder), _) => format!("the folder {folder} ({count}, {total})"),
-        (None, [one]) if !offer.has_folders() => format!("{} ({})", one.name, human_size(one.size)),
-        (None, _) => format!("{count} ({total})"),
-    };
+    let save_picker = session.can_pick_where_to_save();
+    let summary = offer.summary();
     let too_large = offer.too_large();
-    let wont_fit = offer.wont_fit();
-    // Said before Accept, so a transfer never fails at 90 % for want of space.
-    let space_note = wont_fit.then(|| {
-        let room = human_size(offer.room.unwrap_or(0));
-        if has_save_picker() {
-            format!(
-                "This needs {total}, but this browser can store only {room} more. \
-                 Free some disk space, or choose where to save it."
-            )
-        } else {
-            format!(
-                "This needs {total}, but this browser can store only {room} more. \
-                 Free some disk space and ask for it again."
-            )
-        }
-    });
-    let memory_note = offer.memory_only.then(|| {
-        format!(
-            "This browser can only keep received files in memory, up to {} per offer.",
-            human_size(offer.memory_limit)
-        )
-    });
-    // How the offer will land. A folder arrives as one zip, or as a tree where the user picks.
-    // Several files are several downloads, and browsers let a page start one download per
-    // click; each further one needs the user's permission ("download multiple files"), and a
-    // refused one lands nowhere while its row says Complete. Saying so up front, and keeping a
-    // Save button on every row, means no file of a multi-file offer is lost to a prompt the
-    // user did not expect.
-    let delivery_note = if offer.has_folders() {
-        let zip = offer.folder().map_or_else(
-            || "one zip file".to_owned(),
-            |folder| format!("{folder}.zip"),
-        );
-        Some(if has_save_picker() {
-            format!(
-                "Accept saves the folder as {zip}; “Choose where to save…” writes its files and \
-                 folders into a folder you pick."
-            )
-        } else {
-            format!("The folder arrives as {zip}.")
-        })
-    } else {
-        (offer.files.len() > 1).then(|| {
-            "Your browser may ask whether Ferry may download several files: choose Allow. \
-             Each file also keeps a Save button once it has arrived."
-                .to_owned()
-        })
-    };
+    let can_accept = offer.can_accept();
+    let space_note = offer.space_note(save_picker);
+    let memory_note = offer.memory_note();
+    let delivery_note = offer.delivery_note(save_picker);
     // A folder of thousands of files is summed up above; the list shows its first files.
     let shown = offer.files.len().min(SHOWN_FILES);
     let more =
@@ -202,12 +132,12 @@ fn OfferCard(
                 <button
                     type="button"
                     class="primary"
-                    disabled=too_large || wont_fit
+                    disabled=!can_accept
                     on:click=accept
                 >
                     "Accept"
                 </button>
-                {has_save_picker()
+                {save_picker
                     .then(|| {
                         view! {
                             <button type="button" class="ghost wide" on:click=choose.clone()>

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ferry_protocol::{
     ClientMessage, ErrorCode, IceServer, Nick, PROTOCOL_VERSION, PeerId, ServerMessage,
-    SessionToken, SignalPayload, UserInfo,
+    SessionToken, SignalPayload, UserInfo, Wire,
 };
 use futures::channel::mpsc;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -299,7 +299,7 @@ fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome>
 }
 
 fn encode(message: &ClientMessage) -> String {
-    serde_json::to_string(message).expect("client messages always serialize")
+    message.to_json()
 }
 
 /// One read from the socket, sorted.
@@ -312,7 +312,7 @@ enum Frame {
 
 fn decode(frame: Option<Result<Message, WebSocketError>>) -> Frame {
     match frame {
-        Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+        Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
             Ok(message) => Frame::Message(message),
             Err(error) => {
                 log(&format!("unreadable server message: {error}"));

@@ -6,7 +6,7 @@ use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsValue;
 use web_sys::{Blob, BlobPropertyBag, FileSystemDirectoryHandle};
 
-use super::receive::Target;
+use super::receiving::Receiving;
 use super::storage::Received;
 use super::{Engine, Job};
 use crate::core::filename::sanitize;
@@ -33,15 +33,16 @@ impl Engine {
 
     /// Receiver: once every file of a folder kept for download is whole, offers the folder as
     /// one zip; a zip that cannot be made fails the folder's row, saying why.
-    pub(super) async fn deliver_folder(&self, job: &Job, target: &Target<'_>, crcs: &Checksums) {
+    pub(super) async fn deliver_folder(&self, rx: &Receiving) {
+        let job = &rx.job;
         let whole = {
             let transfer = job.transfer.borrow();
-            target.picked.is_none() && transfer.has_folders() && transfer.is_complete()
+            !rx.to_picked() && transfer.has_folders() && transfer.is_complete()
         };
         if !whole {
             return;
         }
-        match self.zip(job, crcs).await {
+        match self.zip(job, &rx.crcs).await {
             Ok(zip) => {
                 if self.inner.config.auto_download
                     && let Some(url) = &zip.url

@@ -49,12 +49,8 @@ pub(super) struct Job {
     pub(super) zip: RefCell<Option<Received>>,
     pub(super) dismissed: RefCell<HashSet<usize>>,
     pub(super) route: Cell<Option<Route>>,
-    /// Receiver: whether a chunk has arrived yet.
-    pub(super) first_byte: Cell<bool>,
     /// Receiver: the files go to the private folder, so the transfer can outlive a reload.
     pub(super) resumable: Cell<bool>,
-    /// Receiver: when the transfer's record was last written (page clock, seconds).
-    pub(super) record_saved: Cell<f64>,
 }
 
 impl Job {
@@ -83,9 +79,7 @@ impl Job {
             zip: RefCell::new(None),
             dismissed: RefCell::new(HashSet::new()),
             route: Cell::new(None),
-            first_byte: Cell::new(false),
             resumable: Cell::new(false),
-            record_saved: Cell::new(f64::NEG_INFINITY),
         }
     }
 

@@ -1,15 +1,18 @@
 //! The transfer engine: the transfers in flight, each driven by a task of its own over the
 //! peer connections to its peer, publishing plain rows and offers for the views.
 //!
-//! One job per file: [`send`] is the sender's pipeline (read a block, hash it, stripe its
-//! chunks over the lanes, announce its digest) and [`sending`] the reader of the receiver's
-//! answers beside it; [`receive`] is the receiver's (gather chunks into blocks) and [`store`]
-//! checks and writes them; [`resume`] pauses a transfer whose connection broke and brings it
-//! back; [`records`] and [`reopen`] let incoming and outgoing transfers outlive a reload;
-//! [`lanes`] picks the channel for each chunk and opens more peer connections when striping
-//! pays, [`links`] keeps the peer connections to each peer (one per lane), [`storage`] the
-//! private file system and the received files, and [`types`] what the views get.
-//! What decides anything lives in [`crate::core`].
+//! One job per file: [`job`] is one transfer's shared state; [`send`] is the sender's
+//! pipeline (read a block, hash it, stripe its chunks over the lanes, announce its digest)
+//! and [`sending`] what its tasks share and the reader of the receiver's answers beside it;
+//! [`receive`] is the receiver's (take the offer, ask, gather chunks), [`receiving`] what its
+//! task holds, and [`store`] checks, writes and hands over the blocks; [`folder`] hands a
+//! received folder over (written into the picked folder, or as one zip); [`resume`] pauses a
+//! transfer whose connection broke and brings it back; [`records`] and [`reopen`] let incoming
+//! and outgoing transfers outlive a reload; [`lanes`] picks the channel for each chunk and
+//! opens more peer connections when striping pays, [`links`] keeps the peer connections to
+//! each peer (one per lane), [`storage`] the private file system and the received files,
+//! [`publish`] turns jobs into rows for the views, and [`types`] what the views get. What
+//! decides anything lives in [`crate::core`].
 //!
 //! Signaling is injected — signals out through a callback, signals in through
 //! [`Engine::handle_signal`] — so two engines can talk inside one page in a test, through
@@ -21,6 +24,7 @@ mod lanes;
 mod links;
 mod publish;
 mod receive;
+mod receiving;
 mod records;
 mod reopen;
 mod resume;
@@ -40,7 +44,7 @@ use ferry_protocol::{IceServer, PeerId, SignalPayload, TransferId, TransferMessa
 use self::job::Job;
 pub use self::storage::Answer;
 use self::storage::Storage;
-pub use self::types::{EngineConfig, EngineEvent, EngineEvents, IncomingOffer, SignalSink};
+pub use self::types::{EngineConfig, EngineEvent, EngineEvents, SignalSink};
 use super::peer::IcePolicy;
 use crate::core::rows::FileRow;
 use crate::core::transfer::{Direction, Transfer, TransferError};

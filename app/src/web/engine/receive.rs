@@ -1,9 +1,9 @@
 //! The receiver's pipeline: take the offer (checking the sender's version), ask the user,
-//! then gather chunks from every lane into blocks and hand each complete block to
-//! [`super::store`], which checks it and writes it or asks for it again; a broken connection
-//! pauses the pipeline until the sender resumes it ([`super::resume`]).
+//! then gather chunks from every lane into blocks ([`super::receiving::Receiving`] holds them)
+//! and hand each complete block to [`super::store`], which checks it and writes it or asks for
+//! it again; a broken connection pauses the pipeline until the sender resumes it
+//! ([`super::resume`]).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use ferry_protocol::chunk::ChunkHeader;
@@ -14,36 +14,15 @@ use js_sys::Uint8Array;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::RtcDataChannel;
 
-use super::store::pack_bases;
-use super::{Answer, Engine, EngineEvent, IncomingOffer, Job};
+use super::receiving::{Receiving, Target};
+use super::{Answer, Engine, EngineEvent, Job};
 use crate::core::blocks::Next;
+use crate::core::offer::IncomingOffer;
 use crate::core::paths::arrange;
 use crate::core::transfer::{Reaction, Transfer, TransferError, check_version};
-use crate::core::zip::Checksums;
 use crate::web::Notify;
 use crate::web::channel::{Channel, ChannelEvent};
-use crate::web::sink::{MEMORY_LIMIT, Opfs, Picked, Sink};
-
-/// Where a transfer's files go, as the user answered.
-pub(super) struct Target<'a> {
-    pub(super) picked: Option<&'a Picked>,
-    pub(super) opfs: Option<&'a Opfs>,
-}
-
-/// What the receiving task holds besides the transfer: each file's open sink, the chunks
-/// of blocks not checked yet (at most a window's worth), and the buffer a block is gathered
-/// in to be hashed, kept from block to block.
-#[derive(Default)]
-pub(super) struct Holding {
-    pub(super) sinks: HashMap<u32, Sink>,
-    /// Where each file starts in the transfer's pack, when its files go into one
-    /// ([`super::store`]).
-    pub(super) pack: Option<Vec<u64>>,
-    /// The CRC-32s of a folder's blocks, for its zip.
-    pub(super) crcs: Checksums,
-    pub(super) chunks: HashMap<(u32, u32), Vec<(u64, Uint8Array)>>,
-    pub(super) block: Vec<u8>,
-}
+use crate::web::sink::{MEMORY_LIMIT, Opfs, Picked};
 
 /// Gives `job` a new inbox for the chunks of its lanes, and returns its receiving end.
 /// Lanes that sent into the one before, now dropped, stop at their next event.
@@ -170,7 +149,7 @@ impl Engine {
         let answer = self.ask(&job, &offer).await;
         let picked = match answer {
             Some(Answer::SaveTo(picked)) => Some(picked),
-            Some(Answer::Download) if !offer.too_large() && !offer.wont_fit() => None,
+            Some(Answer::Download) if offer.can_accept() => None,
             _ => {
                 if !job.transfer.borrow().is_ended() {
                     let _ = channel.send(&TransferMessage::Decline);
@@ -190,19 +169,15 @@ impl Engine {
         {
             return self.fail(&job, &TransferError::Local(error.to_string()));
         }
-        let target = Target {
-            picked: picked.as_ref(),
-            opfs: opfs.as_ref(),
-        };
-        self.receive_to_the_end(&job, &target).await;
+        self.receive_to_the_end(&job, Target { picked, opfs }).await;
     }
 
     /// Receives `job`'s files into `target` until the transfer ends, then lets its channels
     /// and extra lanes go.
-    pub(super) async fn receive_to_the_end(&self, job: &Rc<Job>, target: &Target<'_>) {
+    pub(super) async fn receive_to_the_end(&self, job: &Rc<Job>, target: Target) {
         self.publish(job);
         self.watch_quiet_close(job);
-        self.receive(job, target).await;
+        self.receive(Receiving::new(Rc::clone(job), target)).await;
         job.inbox.borrow_mut().take();
         job.close();
         self.forget_record(job).await;
@@ -234,21 +209,18 @@ impl Engine {
     }
 
     /// Takes chunks and messages until the transfer ends; a file cut short is never kept.
-    async fn receive(&self, job: &Rc<Job>, target: &Target<'_>) {
-        let mut holding = Holding {
-            pack: pack_bases(job, target),
-            ..Holding::default()
-        };
-        let mut lanes = new_inbox(job);
+    async fn receive(&self, mut rx: Receiving) {
+        let job = Rc::clone(&rx.job);
+        let mut lanes = new_inbox(&job);
         loop {
             if job.transfer.borrow().is_paused() {
                 // What arrived of blocks not checked yet comes again, and so does what the
                 // lanes of the broken connection still queue: cut off with their inbox, it
                 // cannot mix with what the sender sends after the resumption.
-                holding.chunks.clear();
-                lanes = new_inbox(job);
-                match self.await_resumption(job).await {
-                    Some(control) => self.resumed_receiving(job, control),
+                rx.interrupted();
+                lanes = new_inbox(&job);
+                match self.await_resumption(&job).await {
+                    Some(control) => self.resumed_receiving(&job, control),
                     None => break,
                 }
             }
@@ -269,69 +241,54 @@ impl Engine {
                 continue;
             }
             let handled = match event {
-                ChannelEvent::Chunk(header, bytes) => {
-                    self.on_chunk(job, &mut holding, target, header, bytes)
-                        .await
-                }
-                ChannelEvent::Message(message) => {
-                    self.on_message(job, &mut holding, target, message).await
-                }
+                ChannelEvent::Chunk(header, bytes) => self.on_chunk(&mut rx, header, bytes).await,
+                ChannelEvent::Message(message) => self.on_message(&mut rx, message).await,
                 ChannelEvent::Unreadable(_) => Err(job.transfer.borrow().protocol_error()),
                 ChannelEvent::Closed => {
-                    self.end_on_close(job);
+                    self.end_on_close(&job);
                     Ok(())
                 }
                 ChannelEvent::Open => Ok(()),
             };
             if let Err(error) = handled {
-                self.fail(job, &error);
+                self.fail(&job, &error);
             }
         }
-        for (_, partial) in holding.sinks.drain() {
-            partial.discard().await;
-        }
+        rx.discard_partials().await;
     }
 
     async fn on_chunk(
         &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
+        rx: &mut Receiving,
         header: ChunkHeader,
         bytes: Uint8Array,
     ) -> Result<(), TransferError> {
         // The bench reads this mark to measure Accept to first byte.
-        if !job.first_byte.replace(true) {
+        if rx.first_chunk() {
             crate::web::mark("ferry:first-byte");
         }
         let len = u64::from(bytes.length());
-        let next = job
+        let next = rx
+            .job
             .transfer
             .borrow_mut()
             .chunk(header.file, header.offset, len)?;
         if next == Next::Duplicate {
             return Ok(());
         }
-        let block = crate::core::blocks::block_of(header.offset);
-        holding
-            .chunks
-            .entry((header.file, block))
-            .or_default()
-            .push((header.offset, bytes));
+        rx.hold(header.file, header.offset, bytes);
         if let Next::Check(block) = next {
-            self.check(job, holding, target, header.file, block).await?;
+            self.check(rx, header.file, block).await?;
         }
         Ok(())
     }
 
     async fn on_message(
         &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
+        rx: &mut Receiving,
         message: TransferMessage,
     ) -> Result<(), TransferError> {
-        let reaction = job.transfer.borrow_mut().react(message);
+        let reaction = rx.job.transfer.borrow_mut().react(message);
         match reaction {
             Reaction::Ended => Ok(()),
             Reaction::Refuse(error) => Err(error),
@@ -340,23 +297,24 @@ impl Engine {
                 index,
                 digest,
             }) => {
-                let next = job
+                let next = rx
+                    .job
                     .transfer
                     .borrow_mut()
                     .block_digest(file, index, &digest)?;
                 if let Next::Check(block) = next {
-                    self.check(job, holding, target, file, block).await?;
+                    self.check(rx, file, block).await?;
                 }
                 Ok(())
             }
             Reaction::Other(TransferMessage::FileEnd { index, digest }) => {
-                let whole = job.transfer.borrow_mut().file_end(index, digest)?;
+                let whole = rx.job.transfer.borrow_mut().file_end(index, digest)?;
                 if let Some(file) = whole {
-                    self.finish(job, holding, target, file).await?;
+                    self.finish(rx, file).await?;
                 }
                 Ok(())
             }
-            Reaction::Other(_) => Err(job.transfer.borrow().protocol_error()),
+            Reaction::Other(_) => Err(rx.job.transfer.borrow().protocol_error()),
         }
     }
 }

@@ -9,20 +9,16 @@ use std::rc::Rc;
 use ferry_protocol::{PeerId, TransferId};
 use wasm_bindgen_futures::spawn_local;
 
-use super::receive::Target;
-use super::store::pack_entry;
+use super::receiving::{Target, pack_entry};
 use super::{Engine, Job};
 use crate::core::record::{Kept, Record};
 use crate::core::rows::row_key;
 use crate::core::transfer::{Status, Transfer};
 use crate::web::channel::Channel;
-use crate::web::{Notify, log, now_secs, prefs};
+use crate::web::{Notify, log, prefs};
 
 /// Records are kept in local storage under this prefix and the transfer's id.
 const RECORD_PREFIX: &str = "ferry-resume:";
-
-/// The least time between two writes of one transfer's record, in seconds.
-const SAVE_INTERVAL: f64 = 1.0;
 
 fn record_key(id: &TransferId) -> String {
     format!("{RECORD_PREFIX}{id}")
@@ -74,16 +70,11 @@ fn unfinished(transfer: &Transfer) -> (TransferId, Vec<usize>) {
 }
 
 impl Engine {
-    /// Receiver: keeps `job`'s record, at most every [`SAVE_INTERVAL`] unless `now`.
-    pub(super) fn save_record(&self, job: &Job, now: bool) {
+    /// Receiver: keeps `job`'s record, if its files can outlive a reload.
+    pub(super) fn save_record(&self, job: &Job) {
         if !job.resumable.get() || job.transfer.borrow().is_ended() {
             return;
         }
-        let clock = now_secs();
-        if !now && clock - job.record_saved.get() < SAVE_INTERVAL {
-            return;
-        }
-        job.record_saved.set(clock);
         let transfer = job.transfer.borrow();
         let record = transfer.record(self.inner.storage.tab(), unix_secs());
         keep(&record_key(&transfer.id), &record);
@@ -93,7 +84,7 @@ impl Engine {
     pub(super) fn save_records_now(&self) {
         let jobs: Vec<Rc<Job>> = self.inner.jobs.borrow().values().cloned().collect();
         for job in jobs {
-            self.save_record(&job, true);
+            self.save_record(&job);
         }
     }
 
@@ -174,11 +165,9 @@ impl Engine {
         let engine = self.clone();
         spawn_local(async move {
             let opfs = engine.opfs().await;
-            let target = Target {
-                picked: None,
-                opfs: opfs.as_ref(),
-            };
-            engine.receive_to_the_end(&job, &target).await;
+            engine
+                .receive_to_the_end(&job, Target { picked: None, opfs })
+                .await;
         });
         true
     }

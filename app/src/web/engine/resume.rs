@@ -54,7 +54,7 @@ impl Engine {
             job.transfer.borrow().id
         ));
         job.transfer.borrow_mut().pause();
-        self.save_record(job, true);
+        self.save_record(job);
         // The channels of the broken connection carry nothing more; closing them wakes the
         // transfer's tasks wherever they wait.
         job.close();

@@ -8,70 +8,31 @@
 //! of the pack once all are in, which is when the folder's zip is made of them.
 
 use std::collections::hash_map::Entry;
+use std::rc::Rc;
 
-use ferry_protocol::{TransferId, TransferMessage};
+use ferry_protocol::TransferMessage;
 use js_sys::Uint8Array;
 
-use super::receive::{Holding, Target};
+use super::receiving::{PACK, Receiving, Target, pack_entry};
 use super::{Engine, Job};
-use crate::core::blocks::{Verdict, block_count, block_digest, block_range};
+use crate::core::blocks::{Verdict, block_count};
 use crate::core::rows::row_key;
 use crate::core::transfer::TransferError;
 use crate::web::JsError;
 use crate::web::sink::{Finished, Sink};
-
-/// The slot of [`Holding::sinks`] a pack takes.
-const PACK: u32 = u32::MAX;
-
-/// The private file holding a transfer's pack.
-pub(super) fn pack_entry(id: &TransferId) -> String {
-    format!("{id}-folder")
-}
-
-/// Where each file of `job` starts in a pack, when its files go into one: a transfer of
-/// folders kept in private storage.
-pub(super) fn pack_bases(job: &Job, target: &Target<'_>) -> Option<Vec<u64>> {
-    let transfer = job.transfer.borrow();
-    if target.picked.is_some() || target.opfs.is_none() || !transfer.has_folders() {
-        return None;
-    }
-    let mut next = 0;
-    Some(
-        transfer
-            .files
-            .iter()
-            .map(|file| {
-                let base = next;
-                next += file.meta.size;
-                base
-            })
-            .collect(),
-    )
-}
 
 impl Engine {
     /// Block `block` of file `file` has all its bytes and its digest: hashes it, and writes
     /// and acknowledges it, or asks for it again.
     pub(super) async fn check(
         &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
+        rx: &mut Receiving,
         file: u32,
         block: u32,
     ) -> Result<(), TransferError> {
-        let local = |error: JsError| TransferError::Local(error.to_string());
-        let chunks = holding.chunks.remove(&(file, block)).unwrap_or_default();
+        let job = Rc::clone(&rx.job);
         let size = job.transfer.borrow().files[file as usize].meta.size;
-        let range = block_range(size, block);
-        // The assembly let through only chunks that tile the block exactly.
-        let buffer = &mut holding.block;
-        buffer.resize(usize::try_from(range.end - range.start).unwrap_or(0), 0);
-        for (offset, bytes) in &chunks {
-            let start = usize::try_from(offset - range.start).unwrap_or(0);
-            bytes.copy_to(&mut buffer[start..start + bytes.length() as usize]);
-        }
-        let digest = block_digest(buffer);
+        let (digest, chunks) = rx.assemble(file, size, block);
         let verdict = job.transfer.borrow_mut().check_block(file, block, digest)?;
         match verdict {
             Verdict::Resend => {
@@ -80,20 +41,18 @@ impl Engine {
             }
             Verdict::Good { .. } => {
                 if job.transfer.borrow().has_folders() {
-                    holding
-                        .crcs
-                        .add(file, block, block_count(size), &holding.block);
+                    rx.crcs.add(file, block, block_count(size), &rx.block);
                 }
-                self.write_block(job, holding, target, file, chunks)
-                    .await
-                    .map_err(local)?;
+                self.write_block(rx, file, chunks).await.map_err(local)?;
                 job.transfer.borrow_mut().block_stored(file, block);
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
-                self.save_record(job, false);
-                self.progress(job, file as usize);
+                if rx.record_due() {
+                    self.save_record(&job);
+                }
+                self.progress(&job, file as usize);
                 let whole = job.transfer.borrow_mut().whole(file as usize)?;
                 if let Some(file) = whole {
-                    self.finish(job, holding, target, file).await?;
+                    self.finish(rx, file).await?;
                 }
                 Ok(())
             }
@@ -104,19 +63,19 @@ impl Engine {
     /// file's sink, or the transfer's pack, opened on first use.
     async fn write_block(
         &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
+        rx: &mut Receiving,
         file: u32,
         chunks: Vec<(u64, Uint8Array)>,
     ) -> Result<(), JsError> {
-        let (slot, base) = match &holding.pack {
+        let (slot, base) = match &rx.pack {
             Some(bases) => (PACK, bases[file as usize]),
             None => (file, 0),
         };
-        let sink = match holding.sinks.entry(slot) {
+        let sink = match rx.sinks.entry(slot) {
             Entry::Occupied(open) => open.into_mut(),
-            Entry::Vacant(closed) => closed.insert(self.open_sink(job, slot, target).await?),
+            Entry::Vacant(closed) => {
+                closed.insert(self.open_sink(&rx.job, &rx.target, slot).await?)
+            }
         };
         if base == 0 {
             return sink.write(&chunks).await;
@@ -131,22 +90,23 @@ impl Engine {
     /// File `index` is whole and checked: flushes it, keeps it and tells the sender.
     pub(super) async fn finish(
         &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
+        rx: &mut Receiving,
         index: usize,
     ) -> Result<(), TransferError> {
         let file = u32::try_from(index).unwrap_or(u32::MAX);
-        if holding.pack.is_some() {
-            return self.finish_in_pack(job, holding, target, file).await;
+        if rx.pack.is_some() {
+            return self.finish_in_pack(rx, file).await;
         }
-        let local = |error: JsError| TransferError::Local(error.to_string());
-        let sink = match holding.sinks.remove(&file) {
+        let job = Rc::clone(&rx.job);
+        let sink = match rx.sinks.remove(&file) {
             Some(sink) => sink,
             // An empty file had no block to open its sink.
-            None => self.open_sink(job, file, target).await.map_err(local)?,
+            None => self
+                .open_sink(&job, &rx.target, file)
+                .await
+                .map_err(local)?,
         };
-        self.publish(job);
+        self.publish(&job);
         let mime = job.transfer.borrow().files[index].meta.mime.clone();
         let finished = sink.finish(&mime).await;
         // Cancelled, or cut off, while the file was flushed: its row says so, so it is not
@@ -161,43 +121,40 @@ impl Engine {
             }
             return Ok(());
         }
-        self.keep(job, index, finished.map_err(local)?);
+        self.keep(&job, index, finished.map_err(local)?);
         job.transfer.borrow_mut().complete_file(file)?;
         let _ = job
             .control()
             .send(&TransferMessage::FileVerified { index: file });
-        self.publish(job);
-        self.deliver_folder(job, target, &holding.crcs).await;
+        self.publish(&job);
+        self.deliver_folder(rx).await;
         Ok(())
     }
 
     /// File `file` of a pack is whole and checked: tells the sender, and once every file is,
     /// flushes the pack and keeps each file as its slice of it.
-    async fn finish_in_pack(
-        &self,
-        job: &Job,
-        holding: &mut Holding,
-        target: &Target<'_>,
-        file: u32,
-    ) -> Result<(), TransferError> {
-        let local = |error: JsError| TransferError::Local(error.to_string());
+    async fn finish_in_pack(&self, rx: &mut Receiving, file: u32) -> Result<(), TransferError> {
+        let job = Rc::clone(&rx.job);
         job.transfer.borrow_mut().complete_file(file)?;
         let _ = job
             .control()
             .send(&TransferMessage::FileVerified { index: file });
-        self.publish(job);
+        self.publish(&job);
         if !job.transfer.borrow().is_complete() {
             return Ok(());
         }
-        let sink = match holding.sinks.remove(&PACK) {
+        let sink = match rx.sinks.remove(&PACK) {
             Some(sink) => sink,
             // Every file was empty.
-            None => self.open_sink(job, PACK, target).await.map_err(local)?,
+            None => self
+                .open_sink(&job, &rx.target, PACK)
+                .await
+                .map_err(local)?,
         };
         let Finished::Download { blob, entry } = sink.finish("").await.map_err(local)? else {
             return Ok(());
         };
-        let bases = holding.pack.clone().unwrap_or_default();
+        let bases = rx.pack.clone().unwrap_or_default();
         let sizes: Vec<u64> = job
             .transfer
             .borrow()
@@ -213,17 +170,18 @@ impl Engine {
                 .map_err(|_| TransferError::Local("could not read the received folder".into()))?;
             // The pack goes with the first file: the folder's row clears all files at once.
             let entry = if index == 0 { entry.clone() } else { None };
-            self.keep(job, index, Finished::Download { blob: slice, entry });
+            self.keep(&job, index, Finished::Download { blob: slice, entry });
         }
-        self.publish(job);
-        self.deliver_folder(job, target, &holding.crcs).await;
+        self.publish(&job);
+        self.deliver_folder(rx).await;
         Ok(())
     }
 
-    async fn open_sink(&self, job: &Job, file: u32, target: &Target<'_>) -> Result<Sink, JsError> {
+    async fn open_sink(&self, job: &Job, target: &Target, file: u32) -> Result<Sink, JsError> {
         if file == PACK {
             let opfs = target
                 .opfs
+                .as_ref()
                 .ok_or_else(|| JsError::plain("receiving a folder", "no private storage"))?;
             let id = job.transfer.borrow().id.clone();
             return Sink::private(opfs, &pack_entry(&id)).await;
@@ -238,10 +196,15 @@ impl Engine {
                 transfer.id.clone(),
             )
         };
-        match (target.picked, target.opfs) {
+        match (&target.picked, &target.opfs) {
             (Some(picked), _) => Sink::picked(picked, &path, &name).await,
             (None, Some(opfs)) => Sink::private(opfs, &row_key(&id, file as usize)).await,
             (None, None) => Ok(Sink::memory(size)),
         }
     }
+}
+
+/// A browser error while storing, as the transfer's local failure.
+fn local(error: JsError) -> TransferError {
+    TransferError::Local(error.to_string())
 }

@@ -1,12 +1,12 @@
-//! What the engine is configured with, and what it tells the views: its settings, the offers
-//! that wait for an answer, and its events.
+//! What the engine is configured with, and what it tells the views: its settings and its
+//! events (offers that wait for an answer among them, [`IncomingOffer`]).
 
 use std::rc::Rc;
 
-use ferry_protocol::{FileMeta, PeerId, SignalPayload, TransferId};
+use ferry_protocol::{PeerId, SignalPayload, TransferId};
 
 use crate::core::flow::WINDOW;
-use crate::core::paths::{has_folders, top_folder};
+use crate::core::offer::IncomingOffer;
 use crate::core::rows::FileRow;
 use crate::core::stripes::Lanes;
 use crate::web::channel::HIGH_WATER;
@@ -40,61 +40,6 @@ impl Default for EngineConfig {
             lanes: Lanes::default(),
             reverse_chunks: false,
         }
-    }
-}
-
-/// An offer waiting for this user's answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncomingOffer {
-    /// The transfer.
-    pub id: TransferId,
-    /// The sender's nick.
-    pub from: String,
-    /// What is on offer, with safe names and folders.
-    pub files: Vec<FileMeta>,
-    /// The offer's folders that hold no file.
-    pub empty_folders: Vec<String>,
-    /// Files can only be kept in memory here; [`Self::memory_limit`] applies.
-    pub memory_only: bool,
-    /// The most bytes an offer may hold when kept in memory.
-    pub memory_limit: u64,
-    /// How many more bytes the browser's private storage takes, where the browser says.
-    pub room: Option<u64>,
-}
-
-impl IncomingOffer {
-    /// The bytes on offer.
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|file| file.size).sum()
-    }
-
-    /// The one folder the offer is, if it is one.
-    pub fn folder(&self) -> Option<String> {
-        top_folder(self.paths())
-    }
-
-    /// Whether the offer holds folders, to be written as a tree or a zip.
-    pub fn has_folders(&self) -> bool {
-        has_folders(self.paths())
-    }
-
-    /// The files' folders, then the empty folders.
-    fn paths(&self) -> impl Iterator<Item = &str> {
-        let files = self.files.iter().map(|file| file.path.as_str());
-        files.chain(self.empty_folders.iter().map(String::as_str))
-    }
-
-    /// Whether accepting is impossible because memory is the only sink and the offer is
-    /// larger than allowed there.
-    pub fn too_large(&self) -> bool {
-        self.memory_only && self.total_size() > self.memory_limit
-    }
-
-    /// Whether the offer is larger than the browser's private storage can take: accepted
-    /// into it, the transfer would fail when the disk fills. A place the user picks is on
-    /// the disk itself, which the browser does not measure, so that way stays open.
-    pub fn wont_fit(&self) -> bool {
-        !self.memory_only && self.room.is_some_and(|room| self.total_size() > room)
     }
 }
 
