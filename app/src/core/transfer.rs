@@ -17,7 +17,7 @@ mod status;
 use ferry_protocol::{DigestHex, FileMeta, TRANSFER_VERSION, TransferId, TransferMessage};
 
 pub use self::pausing::no_longer_held;
-pub use self::status::{Status, TransferError};
+pub use self::status::{LocalError, Status, TransferError};
 use crate::core::blocks::{Assembly, Next, Verdict};
 use crate::core::paths::has_folders;
 

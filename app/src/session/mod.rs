@@ -20,7 +20,7 @@ use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 use crate::web::sink::{has_save_picker, pick_location};
-use crate::web::{log, prefs};
+use crate::web::{JsError, log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
 const HIDE_IP_KEY: &str = "ferry.hide-ip";
@@ -73,6 +73,14 @@ pub struct AppState {
     pub relay_forced: RwSignal<bool>,
     /// This user asked for relayed connections, to hide their IP address.
     pub hide_ip: RwSignal<bool>,
+}
+
+/// Why the chosen files could not be sent; the text is for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The browser refused what a transfer needs, such as a peer connection.
+    #[error("Could not start the transfer: {0}.")]
+    NotStarted(#[from] JsError),
 }
 
 /// The session: the signaling client and the transfer engine, kept out of the reactive graph,
@@ -263,8 +271,8 @@ impl Session {
     /// Sends the chosen files to the selected user.
     ///
     /// # Errors
-    /// What to tell the user when the transfer could not start.
-    pub fn send(self) -> Result<(), String> {
+    /// When the transfer could not start; the error says so to the user.
+    pub fn send(self) -> Result<(), SendError> {
         let Some(to) = self.state.selected.get_untracked() else {
             return Ok(());
         };
@@ -273,8 +281,7 @@ impl Session {
             return Ok(());
         }
         self.engine
-            .with_value(|engine| engine.send_files(&to, chosen))
-            .map_err(|failure| format!("Could not start the transfer: {failure}."))?;
+            .with_value(|engine| engine.send_files(&to, chosen))?;
         self.files.set_value(Chosen::default());
         self.state.chosen.set(Vec::new());
         Ok(())

@@ -39,7 +39,7 @@ pub fn SendPanel() -> impl IntoView {
                 }
             }
         }
-        Err(failure) => error.set(Some(failure)),
+        Err(failure) => error.set(Some(failure.to_string())),
     };
     view! {
         <section class="panel send" aria-labelledby="send-title">

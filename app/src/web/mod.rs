@@ -72,6 +72,15 @@ impl JsError {
     }
 }
 
+impl From<JsError> for crate::core::transfer::TransferError {
+    fn from(error: JsError) -> Self {
+        Self::Local(crate::core::transfer::LocalError {
+            doing: error.context,
+            what: error.message,
+        })
+    }
+}
+
 /// Adds [`JsError`] context to results of browser calls.
 pub trait Context<T> {
     /// Names what was being done when the call failed.

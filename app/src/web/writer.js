@@ -31,6 +31,6 @@ onmessage = async (event) => {
     }
     postMessage({ id, ok: true });
   } catch (error) {
-    postMessage({ id, ok: false, message: `${error.message} (${error.name})` });
+    postMessage({ id, ok: false, name: error.name, message: error.message });
   }
 };

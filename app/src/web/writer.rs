@@ -40,7 +40,7 @@ pub const TURNOVER: u64 = 32 << 20;
 /// opens it again; `release` closes every file, for the worker's successor to open.
 const SCRIPT: &str = include_str!("writer.js");
 
-type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<(), String>>>>>;
+type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<(), Threw>>>>>;
 
 /// The page's file-writing worker.
 #[derive(Debug)]
@@ -90,7 +90,10 @@ impl Thread {
                     let answer = if property(&data, "ok").is_truthy() {
                         Ok(())
                     } else {
-                        Err(property(&data, "message").as_string().unwrap_or_default())
+                        Err(Threw {
+                            name: property(&data, "name").as_string().unwrap_or_default(),
+                            message: property(&data, "message").as_string().unwrap_or_default(),
+                        })
                     };
                     let _ = waiter.send(answer);
                 }
@@ -356,14 +359,25 @@ impl Writer {
     }
 }
 
-/// Where a request's answer comes: the worker's error message, if it failed.
-type Answer = oneshot::Receiver<Result<(), String>>;
+/// Where a request's answer comes: what the worker threw, if it failed.
+type Answer = oneshot::Receiver<Result<(), Threw>>;
+
+/// What the worker threw doing a request: the error's name (a `DOMException`'s, such as
+/// `QuotaExceededError` when the disk is full) and its message.
+#[derive(Debug)]
+struct Threw {
+    name: String,
+    message: String,
+}
 
 /// The worker's answer to a request, as a result.
 async fn answer(answered: Answer, context: &'static str) -> Result<(), JsError> {
     match answered.await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(JsError::plain(context, message)),
+        // Said as the browser's own errors are (see `JsError::new`), so an abort reads as one.
+        Ok(Err(Threw { name, message })) => {
+            Err(JsError::plain(context, format!("{message} ({name})")))
+        }
         Err(_) => Err(JsError::plain(context, "the file writer stopped")),
     }
 }

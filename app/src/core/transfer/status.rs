@@ -127,7 +127,22 @@ pub enum TransferError {
     Remote(String),
     /// This browser could not read or write a file.
     #[error("{0}")]
-    Local(String),
+    Local(#[from] LocalError),
+    /// What the receiver says it holds cannot be used to go on (another file was picked
+    /// again, or the account is broken).
+    #[error("{0}")]
+    Resume(#[from] crate::core::resume::ResumeError),
+}
+
+/// Something this browser could not do with a file: what Ferry was doing, and what the
+/// browser said.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{doing}: {what}")]
+pub struct LocalError {
+    /// What Ferry was doing, e.g. "writing the file".
+    pub doing: &'static str,
+    /// What went wrong.
+    pub what: String,
 }
 
 impl TransferError {

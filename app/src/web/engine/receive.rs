@@ -167,7 +167,7 @@ impl Engine {
         if let Some(Picked::Folder(root)) = &picked
             && let Err(error) = self.make_empty_folders(&job, root).await
         {
-            return self.fail(&job, &TransferError::Local(error.to_string()));
+            return self.fail(&job, &error.into());
         }
         self.receive_to_the_end(&job, Target { picked, opfs }).await;
     }

@@ -225,7 +225,7 @@ impl Engine {
                 // holds, so that the digests can vouch the picked file is the one sent.
                 self.hash_held(job, sending, files, &held)
                     .await
-                    .map_err(|error| Attempt::Over(TransferError::Local(error.to_string())))?;
+                    .map_err(|error| Attempt::Over(error.into()))?;
                 let transfer = job.transfer.borrow();
                 let offered: Vec<(&str, u64)> = transfer
                     .files
@@ -241,7 +241,7 @@ impl Engine {
             _ => return Err(Attempt::Over(job.transfer.borrow().protocol_error())),
         };
         job.set_control(control);
-        let held = held.map_err(|error| Attempt::Over(TransferError::Local(error.to_string())))?;
+        let held = held.map_err(|error| Attempt::Over(error.into()))?;
         let holds: u64 = held.iter().map(|file| file.bytes).sum();
         log(&format!(
             "transfer {id} resumed: the receiver holds {holds} bytes"

@@ -135,7 +135,7 @@ impl Engine {
                 .await
                 .and(self.serve_again(job, files, &sending, chunk).await);
             if let Err(error) = result {
-                self.fail(job, &TransferError::Local(error.to_string()));
+                self.fail(job, &error.into());
                 break;
             }
         }

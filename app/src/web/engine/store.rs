@@ -43,7 +43,7 @@ impl Engine {
                 if job.transfer.borrow().has_folders() {
                     rx.crcs.add(file, block, block_count(size), &rx.block);
                 }
-                self.write_block(rx, file, chunks).await.map_err(local)?;
+                self.write_block(rx, file, chunks).await?;
                 job.transfer.borrow_mut().block_stored(file, block);
                 let _ = job.control().send(&TransferMessage::Stored { file, block });
                 if rx.record_due() {
@@ -101,10 +101,7 @@ impl Engine {
         let sink = match rx.sinks.remove(&file) {
             Some(sink) => sink,
             // An empty file had no block to open its sink.
-            None => self
-                .open_sink(&job, &rx.target, file)
-                .await
-                .map_err(local)?,
+            None => self.open_sink(&job, &rx.target, file).await?,
         };
         self.publish(&job);
         let mime = job.transfer.borrow().files[index].meta.mime.clone();
@@ -121,7 +118,7 @@ impl Engine {
             }
             return Ok(());
         }
-        self.keep(&job, index, finished.map_err(local)?);
+        self.keep(&job, index, finished?);
         job.transfer.borrow_mut().complete_file(file)?;
         let _ = job
             .control()
@@ -146,12 +143,9 @@ impl Engine {
         let sink = match rx.sinks.remove(&PACK) {
             Some(sink) => sink,
             // Every file was empty.
-            None => self
-                .open_sink(&job, &rx.target, PACK)
-                .await
-                .map_err(local)?,
+            None => self.open_sink(&job, &rx.target, PACK).await?,
         };
-        let Finished::Download { blob, entry } = sink.finish("").await.map_err(local)? else {
+        let Finished::Download { blob, entry } = sink.finish("").await? else {
             return Ok(());
         };
         let bases = rx.pack.clone().unwrap_or_default();
@@ -167,7 +161,7 @@ impl Engine {
             #[allow(clippy::cast_precision_loss)]
             let slice = blob
                 .slice_with_f64_and_f64(base as f64, (base + size) as f64)
-                .map_err(|_| TransferError::Local("could not read the received folder".into()))?;
+                .map_err(|error| JsError::new("reading the received folder", &error))?;
             // The pack goes with the first file: the folder's row clears all files at once.
             let entry = if index == 0 { entry.clone() } else { None };
             self.keep(&job, index, Finished::Download { blob: slice, entry });
@@ -202,9 +196,4 @@ impl Engine {
             (None, None) => Ok(Sink::memory(size)),
         }
     }
-}
-
-/// A browser error while storing, as the transfer's local failure.
-fn local(error: JsError) -> TransferError {
-    TransferError::Local(error.to_string())
 }
