@@ -3,16 +3,18 @@
 
 use ferry_app::web::call_method;
 use ferry_app::web::chosen::Chosen;
+use ferry_app::web::engine::Answer;
+use ferry_app::web::sink::{Picked, Sink};
 use ferry_protocol::{FileMeta, TRANSFER_VERSION, TransferId, TransferMessage};
+use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
-use web_sys::FileSystemDirectoryHandle;
+use web_sys::{FileSystemDirectoryHandle, FileSystemGetFileOptions};
 
-use super::{
-    Answer, HandPlayed, Picked, Side, bo_and_a_hand_played_ana, bytes_of, file, fresh_folder,
-    next_message, noise, offered, pair, peer, quiet, read_entry, until,
-};
+use crate::hand::*;
+use crate::storage::{fresh_folder, read_entry};
+use crate::support::*;
 
 /// A folder "Top" with a file in a subfolder, an empty file, a unicode name in a unicode
 /// folder, and an empty subfolder; and each file's place and bytes.
@@ -179,4 +181,46 @@ async fn an_offer_whose_paths_climb_out_is_refused() {
     assert_eq!(statuses, [format!("Failed: {reason}")]);
     // Nothing was asked of the user.
     assert!(!offered(&events));
+}
+
+#[wasm_bindgen_test]
+async fn a_chosen_folder_keeps_its_files_and_namesakes_in_one_offer_get_their_own() {
+    let folder = fresh_folder("chosen-folder").await;
+    let create = FileSystemGetFileOptions::new();
+    create.set_create(true);
+    JsFuture::from(folder.get_file_handle_with_options("same.txt", &create))
+        .await
+        .unwrap();
+    let mut old = Sink::picked(&Picked::Folder(folder.clone()), "", "old.txt")
+        .await
+        .unwrap();
+    old.write(&[(0, Uint8Array::from(&b"mine"[..]))])
+        .await
+        .unwrap();
+    old.finish("").await.unwrap();
+
+    let (ana, bo) = pair(quiet());
+    let id = ana
+        .engine
+        .send_files(
+            &peer(0x0b),
+            vec![
+                file("same.txt", b"first"),
+                file("same.txt", b"second"),
+                file("old.txt", b"theirs"),
+            ],
+        )
+        .unwrap();
+    until(20, "the offer", || bo.offer().is_some()).await;
+    bo.engine
+        .answer(&id, Answer::SaveTo(Picked::Folder(folder.clone())));
+    until(20, "completion", || bo.statuses(&id) == ["Complete"; 3]).await;
+    let names: Vec<String> = bo.rows(&id).into_iter().map(|row| row.name).collect();
+    assert_eq!(names, ["same.txt", "same (2).txt", "old.txt"]);
+    // "same.txt" was already there, empty: each file took the next free name.
+    assert_eq!(read_entry(&folder, "same.txt").await, b"");
+    assert_eq!(read_entry(&folder, "same (2).txt").await, b"first");
+    assert_eq!(read_entry(&folder, "same (2) (2).txt").await, b"second");
+    assert_eq!(read_entry(&folder, "old.txt").await, b"mine");
+    assert_eq!(read_entry(&folder, "old (2).txt").await, b"theirs");
 }
