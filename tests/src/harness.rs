@@ -13,6 +13,7 @@ use crate::browser::Browser;
 use crate::browser::Kind;
 use crate::driver::Driver;
 use crate::server::{Server, Setup, default_static_dir};
+use crate::server_log;
 use crate::user::User;
 
 /// The longest a whole scenario may run before it counts as hung.
@@ -83,6 +84,9 @@ impl Harness {
     /// A fresh world whose server serves the app built into `static_dir`, for a program that
     /// runs outside [`run`], such as the benchmark; it must end with [`Harness::finish`].
     pub async fn serving(static_dir: PathBuf, setup: Setup) -> Result<Self> {
+        server_log::keep();
+        // What an earlier world's server said is not this scenario's.
+        server_log::take();
         Self::around(Server::start(static_dir, setup).await?).await
     }
 
@@ -95,9 +99,14 @@ impl Harness {
         })
     }
 
-    /// Closes every browser; on failure first prints what each page shows and logged, which
-    /// usually says what went wrong inside the app.
+    /// Closes every browser; on failure first prints what the server did and what each page
+    /// shows and logged, which usually says what went wrong inside the app.
     pub async fn finish(self, failed: bool) {
+        let server_said = server_log::take();
+        if failed {
+            eprintln!("--- the server's log ---");
+            server_said.iter().for_each(|line| eprintln!("{line}"));
+        }
         let browsers = std::mem::take(
             &mut *self
                 .browsers

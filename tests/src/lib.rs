@@ -10,6 +10,7 @@ pub mod folders;
 mod harness;
 mod relay;
 mod server;
+mod server_log;
 mod user;
 mod wait;
 pub mod wan;

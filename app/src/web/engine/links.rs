@@ -23,6 +23,11 @@ use crate::web::channel::{Channel, ChannelEvent};
 use crate::web::peer::{LinkEvent, LinkEvents, PeerLink, SignalOut};
 use crate::web::{JsError, Notify, log, sleep};
 
+/// How long a new control channel may stay unopened over a connection that is up before a
+/// fresh one is tried (see [`Engine::ask_peer`]): a channel opens within a round trip or two
+/// of its association, far less than this even at 200 ms.
+const REOPEN_MS: u32 = 2_000;
+
 /// The links, by peer and lane.
 #[derive(Default)]
 pub(super) struct Links {
@@ -130,6 +135,12 @@ impl Engine {
     /// Opens a new control channel to `peer`, sends `first` on it and waits for the answer:
     /// the link, the channel and the answer (`None` when it was no message); `None` when none
     /// came within [`CONNECT_DEADLINE_MS`]. `what` says what `first` asks, for the console.
+    ///
+    /// A control channel still not open [`REOPEN_MS`] after it was made, over a connection
+    /// whose association is up, is given up for a fresh one on the same connection: once in
+    /// a while (a Firefox side, under load) such a channel stayed unopened for the whole
+    /// deadline while a second one opened at once. Nothing was sent on one that never
+    /// opened, so the other side cannot have been asked twice.
     pub(super) async fn ask_peer(
         &self,
         peer: &PeerId,
@@ -138,11 +149,25 @@ impl Engine {
         drained: Notify,
     ) -> Option<(Rc<PeerLink>, Rc<Channel>, Option<TransferMessage>)> {
         let link = self.link(peer, 0).ok()?;
-        let control = self.open_control(&link, drained);
+        let mut control = self.open_control(&link, drained.clone());
         let mut deadline = Box::pin(sleep(CONNECT_DEADLINE_MS).fuse());
+        let mut reopen = Box::pin(sleep(REOPEN_MS).fuse());
         loop {
             let event = select! {
                 event = control.next().fuse() => event,
+                () = reopen => {
+                    if control.state() == "connecting" && link.is_associated() {
+                        log(&format!(
+                            "a new control channel to {} did not open within {REOPEN_MS} ms \
+                             over a connection that is up; opening another for {what}",
+                            self.nick_of(peer)
+                        ));
+                        control.close();
+                        control = self.open_control(&link, drained.clone());
+                    }
+                    reopen = Box::pin(sleep(REOPEN_MS).fuse());
+                    continue;
+                },
                 () = deadline => ChannelEvent::Closed,
             };
             match event {

@@ -350,6 +350,13 @@ impl PeerLink {
         )
     }
 
+    /// Whether the connection's SCTP association is up, so a channel opened on it should
+    /// open within a round trip or two.
+    pub fn is_associated(&self) -> bool {
+        let sctp = property(&self.connection, "sctp");
+        property(&sctp, "state").as_string().as_deref() == Some("connected")
+    }
+
     /// Whether the connection is beyond use: failed, closed, or known to have no path.
     pub fn is_dead(&self) -> bool {
         self.watch.ended.get()
