@@ -68,25 +68,42 @@ impl Nick {
     }
 }
 
-/// True for characters a nickname must not hold: controls, and format or separator
-/// characters that render as nothing and would let two nicks look identical.
+/// True for characters a nickname must not hold: controls, every default-ignorable code point
+/// (Unicode's DerivedCoreProperties: what renders as nothing when a font lacks it), the other
+/// format characters (category Cf, such as the Egyptian hieroglyph format controls), and the
+/// blank-looking braille pattern U+2800. Each would let two nicks look identical, or a nick
+/// look empty.
 fn is_control_or_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{00AD}'             // soft hyphen
-            | '\u{034F}'           // combining grapheme joiner
-            | '\u{061C}'           // Arabic letter mark
-            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-            | '\u{17B4}' | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}' // zero-width spaces, joiners and direction marks
-            | '\u{2028}'..='\u{202E}' // separators and bidirectional embeddings
-            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
-            | '\u{FE00}'..='\u{FE0F}' // variation selectors
-            | '\u{FEFF}'           // byte order mark
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}' // tags
+            // Default_Ignorable_Code_Point, Unicode 15.1, whole.
+            '\u{00AD}'                 // soft hyphen
+            | '\u{034F}'               // combining grapheme joiner
+            | '\u{061C}'               // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'  // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'  // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}'  // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}'  // zero-width spaces, joiners and direction marks
+            | '\u{202A}'..='\u{202E}'  // bidirectional embeddings
+            | '\u{2060}'..='\u{206F}'  // word joiner, invisible operators, bidi isolates
+            | '\u{3164}'               // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}'  // variation selectors
+            | '\u{FEFF}'               // byte order mark
+            | '\u{FFA0}'               // halfwidth Hangul filler
+            | '\u{FFF0}'..='\u{FFF8}'  // unassigned specials
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls
+            | '\u{E0000}'..='\u{E0FFF}' // tags and variation selectors supplement
+            // The other format characters (Cf) of Unicode 15.1.
+            | '\u{0600}'..='\u{0605}'  // Arabic number signs
+            | '\u{06DD}' | '\u{070F}' | '\u{0890}' | '\u{0891}' | '\u{08E2}'
+            | '\u{110BD}' | '\u{110CD}' // Kaithi number signs
+            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
+            | '\u{FFF9}'..='\u{FFFB}'  // interlinear annotation
+            // Separators that are not white space, and a pattern that is blank.
+            | '\u{2028}' | '\u{2029}'
+            | '\u{2800}'               // braille pattern blank
         )
 }
 
@@ -170,6 +187,14 @@ mod tests {
             "a\u{202E}b",
             "a\u{FEFF}b",
             "a\u{7F}b",
+            "a\u{2800}b",
+            "a\u{13430}b",
+            "a\u{1343F}b",
+            "a\u{1BCA0}b",
+            "a\u{1D173}b",
+            "a\u{E0100}b",
+            "a\u{0600}b",
+            "a\u{2029}b",
         ] {
             let bad = raw.chars().nth(1).unwrap();
             assert_eq!(

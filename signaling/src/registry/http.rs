@@ -11,7 +11,6 @@ use ferry_protocol::Nick;
 use tokio::time::Instant;
 
 use super::{Holder, Registry};
-use crate::lookalike;
 use crate::presence::Presence;
 
 /// How many classic registrations there may be.
@@ -110,9 +109,12 @@ impl Registry {
         from: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), HttpRefusal> {
-        let key = lookalike::key(nick.as_str());
-        self.forget_expired_http(&key, now);
-        match self.holders.get(&key) {
+        self.forget_expired_http_of(&nick, now);
+        let found = self
+            .names
+            .find(nick.as_str())
+            .map(|(key, holder)| (key.to_owned(), holder));
+        match found {
             None => {
                 let limits = self.http.limits;
                 if self.http.per_ip.get(&from).copied().unwrap_or(0) >= limits.per_ip {
@@ -123,10 +125,10 @@ impl Registry {
                 }
                 tracing::debug!(%nick, identity, "HTTP registration");
                 self.http.count(from);
-                self.holders.insert(
-                    key.clone(),
+                let key = self.names.hold(
+                    nick.as_str(),
                     Holder::Http(Registration {
-                        nick,
+                        nick: nick.clone(),
                         identity: identity.to_owned(),
                         from,
                     }),
@@ -134,7 +136,7 @@ impl Registry {
                 self.http.presence.touch(key, now);
                 Ok(())
             }
-            Some(Holder::Http(held)) if held.identity == identity => {
+            Some((key, Holder::Http(held))) if held.identity == identity => {
                 self.http.presence.touch(key, now);
                 Ok(())
             }
@@ -149,11 +151,14 @@ impl Registry {
         nick: &Nick,
         from: Option<IpAddr>,
     ) -> Result<(), HttpRefusal> {
-        let key = lookalike::key(nick.as_str());
-        match self.holders.get(&key) {
-            Some(Holder::Ws(_)) => Err(HttpRefusal::Taken),
-            Some(Holder::Http(held)) if held.from != from => Err(HttpRefusal::NotYours),
-            Some(Holder::Http(_)) => {
+        let found = self
+            .names
+            .find(nick.as_str())
+            .map(|(key, holder)| (key.to_owned(), holder));
+        match found {
+            Some((_, Holder::Ws(_))) => Err(HttpRefusal::Taken),
+            Some((_, Holder::Http(held))) if held.from != from => Err(HttpRefusal::NotYours),
+            Some((key, Holder::Http(_))) => {
                 self.remove_http(&key);
                 tracing::debug!(%nick, "HTTP registration removed");
                 Ok(())
@@ -165,13 +170,12 @@ impl Registry {
     /// The identity of whoever holds `nick` (or a lookalike) at `now`: a WebSocket user's
     /// peer id or an HTTP registration's identity.
     pub(crate) fn identity(&self, nick: &Nick, now: Instant) -> Option<String> {
-        let key = lookalike::key(nick.as_str());
-        match self.holders.get(&key)? {
-            Holder::Ws(id) => Some(id.to_string()),
-            Holder::Http(held) => self
+        match self.names.find(nick.as_str())? {
+            (_, Holder::Ws(id)) => Some(id.to_string()),
+            (key, Holder::Http(held)) => self
                 .http
                 .presence
-                .is_live(&key, now)
+                .is_live(&key.to_owned(), now)
                 .then(|| held.identity.clone()),
         }
     }
@@ -179,7 +183,7 @@ impl Registry {
     /// Everyone online at `now`, of both kinds, as (nick, identity) sorted by nick.
     pub(crate) fn online(&self, now: Instant) -> Vec<(Nick, String)> {
         let mut online: Vec<(Nick, String)> = self
-            .holders
+            .names
             .iter()
             .filter_map(|(key, holder)| match holder {
                 Holder::Ws(id) => {
@@ -197,18 +201,23 @@ impl Registry {
         online
     }
 
-    /// Frees `key` if an HTTP registration that has expired still holds it.
-    pub(super) fn forget_expired_http(&mut self, key: &String, now: Instant) {
-        if matches!(self.holders.get(key), Some(Holder::Http(_)))
-            && !self.http.presence.is_live(key, now)
-        {
-            self.remove_http(key);
+    /// Frees `nick` (or its lookalike) if an HTTP registration that has expired still holds
+    /// it.
+    pub(super) fn forget_expired_http_of(&mut self, nick: &Nick, now: Instant) {
+        let expired = match self.names.find(nick.as_str()) {
+            Some((key, Holder::Http(_))) if !self.http.presence.is_live(&key.to_owned(), now) => {
+                Some(key.to_owned())
+            }
+            _ => None,
+        };
+        if let Some(key) = expired {
+            self.remove_http(&key);
         }
     }
 
     /// Removes the registration under `key` and uncounts it.
     pub(super) fn remove_http(&mut self, key: &String) {
-        if let Some(Holder::Http(held)) = self.holders.remove(key) {
+        if let Some(Holder::Http(held)) = self.names.free(key) {
             self.http.uncount(held.from);
         }
         self.http.presence.remove(key);

@@ -6,12 +6,13 @@
 //! batches ([`Changes`]); a welcome lists everyone as of the last announcement, and the next
 //! announcement brings the rest, so no client can miss a change or see one out of order.
 //!
-//! Nicks are held by what they look like ([`crate::lookalike::key`]): a lookalike of a held
+//! Nicks are held by what they look like ([`crate::lookalike::keys`]): a lookalike of a held
 //! nick is taken, whichever kind of user holds it.
 
 mod http;
 #[cfg(test)]
 mod model;
+mod names;
 #[cfg(test)]
 mod tests;
 
@@ -27,9 +28,9 @@ use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
 pub use self::http::HttpLimits;
 pub(crate) use self::http::HttpRefusal;
+use self::names::Names;
 use crate::changes::Changes;
 use crate::ice::IceConfig;
-use crate::lookalike;
 use crate::outbound::{self, Outbound, Refused};
 use crate::presence::Presence;
 use crate::throttle::Throttle;
@@ -77,8 +78,8 @@ pub(crate) struct Registry {
     ice: IceConfig,
     heartbeat_secs: u64,
     sessions: HashMap<PeerId, Session>,
-    /// Who holds each nick, by [`lookalike::key`]: the one namespace for both kinds of user.
-    holders: HashMap<String, Holder>,
+    /// Who holds each nick, by what it looks like: the one namespace for both kinds of user.
+    names: Names,
     ws_presence: Presence<PeerId>,
     changes: Changes,
     http: http::Registrations,
@@ -168,7 +169,7 @@ impl Registry {
             ice,
             heartbeat_secs,
             sessions: HashMap::new(),
-            holders: HashMap::new(),
+            names: Names::default(),
             ws_presence: Presence::new(ttl),
             changes: Changes::default(),
             http: http::Registrations::new(ttl, http_limits),
@@ -188,21 +189,20 @@ impl Registry {
         mut conn: Connection,
         now: Instant,
     ) -> Result<PeerId, Refusal> {
-        let key = lookalike::key(nick.as_str());
-        self.forget_expired_http(&key, now);
-        let held_by = match self.holders.get(&key) {
+        self.forget_expired_http_of(&nick, now);
+        let held_by = match self.names.find(nick.as_str()) {
             None => None,
-            Some(Holder::Http(_)) => return Err(taken(&nick)),
-            Some(Holder::Ws(id)) => Some(id.clone()),
+            Some((_, Holder::Http(_))) => return Err(taken(&nick)),
+            Some((key, Holder::Ws(id))) => Some((key.to_owned(), id.clone())),
         };
-        let Some(id) = held_by else {
+        let Some((key, id)) = held_by else {
             self.welcome(&mut conn, &fresh.id, &nick, &fresh.token, false);
             tracing::debug!(id = %fresh.id, %nick, "joined");
             self.changes.joined(UserInfo {
                 id: fresh.id.clone(),
                 nick: nick.clone(),
             });
-            self.holders.insert(key, Holder::Ws(fresh.id.clone()));
+            self.names.hold(nick.as_str(), Holder::Ws(fresh.id.clone()));
             self.sessions.insert(
                 fresh.id.clone(),
                 Session {
@@ -220,7 +220,7 @@ impl Registry {
         let Some(session) = self.sessions.get(&id) else {
             // A holder always has its session; should they ever disagree, the nick is free.
             tracing::error!(%id, "a nick's holder has no session; freeing the nick");
-            self.holders.remove(&key);
+            self.names.free(&key);
             return Err(Refusal::new(ErrorCode::InvalidToken, "please join again"));
         };
         if !same_token(token, &session.token) {
@@ -315,7 +315,7 @@ impl Registry {
             tracing::debug!(%id, "expired");
         }
         for key in self.http.expire(now) {
-            if matches!(self.holders.get(&key), Some(Holder::Http(_))) {
+            if matches!(self.names.get(&key), Some(Holder::Http(_))) {
                 self.remove_http(&key);
             }
         }
@@ -349,9 +349,12 @@ impl Registry {
     /// Removes a session, frees its nick and gathers its departure; returns its connection.
     fn remove_session(&mut self, id: &PeerId) -> Option<Connection> {
         let session = self.sessions.remove(id)?;
-        let key = lookalike::key(session.nick.as_str());
-        if matches!(self.holders.get(&key), Some(Holder::Ws(holder)) if holder == id) {
-            self.holders.remove(&key);
+        let held = match self.names.find(session.nick.as_str()) {
+            Some((key, Holder::Ws(holder))) if holder == id => Some(key.to_owned()),
+            _ => None,
+        };
+        if let Some(key) = held {
+            self.names.free(&key);
         }
         self.ws_presence.remove(id);
         self.changes.left(id);

@@ -379,7 +379,8 @@ mod lookalike_namespace {
             let (Ok(first), Ok(second)) = (Nick::new(&first), Nick::new(&second)) else {
                 return Ok(());
             };
-            let alike = lookalike::key(first.as_str()) == lookalike::key(second.as_str());
+            let (a, b) = (crate::lookalike::keys(first.as_str()), crate::lookalike::keys(second.as_str()));
+            let alike = a.iter().any(|key| b.contains(key));
             let now = Instant::now();
 
             let mut sessions = registry();

@@ -13,6 +13,7 @@ mod classic;
 mod crowd;
 mod hostile;
 mod lifecycle;
+mod lookalikes;
 mod presence;
 mod relay;
 mod tls;
