@@ -197,6 +197,12 @@ pub enum ErrorCode {
     RateLimited,
     /// A signal's addressee is not online.
     UnknownPeer,
+    /// A signal's addressee has more waiting from this sender, or from everyone, than it
+    /// takes: this one was dropped. Fatal when it goes on.
+    PeerBusy,
+    /// As many people from this address (an IPv6 /64) are online, or were a moment ago, as the
+    /// server lets in.
+    TooManySessions,
     /// The server is shutting down or the session was taken over by a reconnect. Fatal.
     SessionEnded,
 }

@@ -230,6 +230,8 @@ fn errors() {
         (ErrorCode::MessageTooLarge, "message_too_large"),
         (ErrorCode::RateLimited, "rate_limited"),
         (ErrorCode::UnknownPeer, "unknown_peer"),
+        (ErrorCode::PeerBusy, "peer_busy"),
+        (ErrorCode::TooManySessions, "too_many_sessions"),
         (ErrorCode::SessionEnded, "session_ended"),
     ];
     for (code, wire) in codes {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ice::IceConfig;
+use crate::inbound::SignalLimits;
 use crate::registry::HttpLimits;
 use crate::transport::Tls;
 
@@ -85,6 +86,14 @@ pub struct Limits {
     pub http_request_burst: u32,
     /// How many classic HTTP registrations there may be.
     pub http_registrations: HttpLimits,
+    /// Sessions, live and lingering (dropped without a goodbye, waiting to be reclaimed), from
+    /// one address (an IPv6 /64); more are refused.
+    pub max_sessions_per_ip: usize,
+    /// How long a session whose connection dropped without a goodbye stays listed to others;
+    /// after it, they hear it left, though it can be reclaimed until its time-to-live ends.
+    pub linger_grace: Duration,
+    /// What others may send one client through the server.
+    pub signals: SignalLimits,
 }
 
 impl Default for Config {
@@ -122,6 +131,12 @@ impl Default for Limits {
             http_requests_per_sec: 5,
             http_request_burst: 20,
             http_registrations: HttpLimits::default(),
+            // As many as connections, which an office behind one address shares.
+            max_sessions_per_ip: 64,
+            // Long enough for a reconnect after a Wi-Fi hiccup or a moved laptop, short enough
+            // that the list is soon true again.
+            linger_grace: Duration::from_secs(10),
+            signals: SignalLimits::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod address;
 pub mod banner;
 pub mod certs;
 mod changes;
@@ -15,6 +16,7 @@ mod classic;
 mod config;
 pub mod connections;
 pub mod ice;
+mod inbound;
 mod lookalike;
 pub mod names;
 mod origin;
@@ -51,6 +53,7 @@ use tower_http::trace::TraceLayer;
 pub use crate::config::{CandidateFilter, Config, Limits};
 use crate::connections::Connections;
 pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
+pub use crate::inbound::SignalLimits;
 use crate::names::Machine;
 use crate::origin::Origins;
 use crate::rate::RateLimiter;
@@ -96,7 +99,7 @@ impl AppState {
             config.presence_ttl,
             config.ice.clone(),
             heartbeat_secs(config.presence_ttl),
-            config.limits.http_registrations,
+            &config.limits,
         );
         let static_files = config
             .static_dir
@@ -306,11 +309,14 @@ fn heartbeat_secs(ttl: Duration) -> u64 {
     (ttl.as_secs() / 4).max(1)
 }
 
-/// Ends sessions and registrations whose time-to-live ran out, several times per
-/// time-to-live so that expiry is never much later than due, until shutdown.
+/// Ends sessions and registrations whose time-to-live ran out, and unlists lingering sessions
+/// past their grace, several times per time-to-live and per grace so that neither is ever much
+/// later than due, until shutdown.
 async fn sweep(state: AppState) {
-    let period =
-        (state.config().presence_ttl / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let config = state.config();
+    let period = (config.presence_ttl / 8)
+        .min(config.limits.linger_grace / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

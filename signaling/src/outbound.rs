@@ -14,11 +14,16 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
+use crate::inbound::Charge;
+
 /// One thing for the writer to send.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A text message, already encoded once for all its recipients.
     Text(Utf8Bytes),
+    /// A signal relayed from another client, holding its share of what others may have
+    /// waiting for this one ([`crate::inbound`]) until it is written or dropped.
+    Relayed { text: Utf8Bytes, _charge: Charge },
     /// One text message in parts that are sent as fragments without being joined, so a part
     /// shared by many messages (the list of users in welcomes) is never copied.
     Parts(Vec<Bytes>),
@@ -67,7 +72,7 @@ pub(crate) fn queue(budget: usize) -> (Sender, Receiver) {
 impl Outbound {
     fn len(&self) -> usize {
         match self {
-            Self::Text(text) => text.len(),
+            Self::Text(text) | Self::Relayed { text, .. } => text.len(),
             Self::Parts(parts) => parts.iter().map(Bytes::len).sum(),
             Self::Close(_) => 0,
         }

@@ -1,5 +1,5 @@
-//! A per-connection message rate limit: a token bucket, plus patience that runs out when a
-//! client keeps sending faster than the bucket refills.
+//! A rate limit: a token bucket (of messages per connection, or of bytes), plus patience that
+//! runs out when a client keeps sending faster than the bucket refills.
 
 use std::time::Duration;
 
@@ -56,16 +56,31 @@ impl RateLimiter {
 
     /// Takes a token for a message arriving at `now`, if there is one.
     pub fn check(&mut self, now: Instant) -> Verdict {
+        self.check_cost(now, 1)
+    }
+
+    /// Takes `cost` tokens (bytes, for a bucket of bytes) for something arriving at `now`, if
+    /// there are that many. Something costlier than a full bucket never passes.
+    pub fn check_cost(&mut self, now: Instant, cost: u32) -> Verdict {
+        self.refill(now);
+        let cost = f64::from(cost);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            return Verdict::Allow;
+        }
+        self.strike()
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed: Duration = now.saturating_duration_since(self.refilled_at);
         self.refilled_at = now;
         self.tokens = (self.tokens + elapsed.as_secs_f64() * self.per_sec).min(self.burst);
         if self.tokens >= self.burst {
             self.strikes = 0;
         }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return Verdict::Allow;
-        }
+    }
+
+    fn strike(&mut self) -> Verdict {
         self.strikes += 1;
         if self.strikes > self.max_strikes {
             Verdict::Disconnect

@@ -120,6 +120,11 @@ pub(crate) struct Accepted {
 }
 
 impl Accepted {
+    /// Who the connection is from.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// The place this connection holds among the open connections.
     pub(crate) fn slot(&self) -> Arc<Slot> {
         Arc::clone(&self.slot)

@@ -33,6 +33,11 @@ pub(super) fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> Str
             format!("The nickname “{nick}” is taken: someone online uses it. Try another.")
         }
         Some(ErrorCode::InvalidNick) => format!("That nickname won't do: {message}."),
+        Some(ErrorCode::TooManySessions) => {
+            "Too many people from your network are on this server right now. Try again in a \
+             minute."
+                .to_owned()
+        }
         Some(ErrorCode::UnsupportedVersion) => {
             "This page is out of date. Reload it to get the current Ferry.".to_owned()
         }

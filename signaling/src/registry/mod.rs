@@ -9,6 +9,7 @@
 //! Nicks are held by what they look like ([`crate::lookalike::keys`]): a lookalike of a held
 //! nick is taken, whichever kind of user holds it.
 
+mod connection;
 mod http;
 #[cfg(test)]
 mod model;
@@ -17,46 +18,26 @@ mod names;
 mod tests;
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
 
 use ferry_protocol::{
     ErrorCode, Nick, PeerId, ServerMessage, SessionToken, SignalPayload, UserInfo, Wire,
 };
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
+pub(crate) use self::connection::{ConnId, Connection, Kick};
 pub use self::http::HttpLimits;
 pub(crate) use self::http::HttpRefusal;
 use self::names::Names;
+use crate::Limits;
+use crate::address::PerPlace;
 use crate::changes::Changes;
 use crate::ice::IceConfig;
-use crate::outbound::{self, Outbound, Refused};
+use crate::inbound::Busy;
+use crate::outbound::Outbound;
 use crate::presence::Presence;
-use crate::throttle::Throttle;
-
-/// Numbers each accepted WebSocket, so a session can tell its current connection from one it
-/// was taken over from.
-pub(crate) type ConnId = u64;
-
-/// Why the registry ends a connection from outside its task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kick {
-    /// A newer connection reclaimed the session with its token.
-    TakenOver,
-    /// No sign of life within the time-to-live.
-    Expired,
-    /// It is over its outbound byte budget: the client does not read what it is sent.
-    TooSlow,
-}
-
-/// The registry's handle on one live WebSocket.
-#[derive(Debug)]
-pub(crate) struct Connection {
-    id: ConnId,
-    tx: outbound::Sender,
-    kick: Option<oneshot::Sender<Kick>>,
-}
 
 /// A refused request: the error code and a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +64,12 @@ pub(crate) struct Registry {
     ws_presence: Presence<PeerId>,
     changes: Changes,
     http: http::Registrations,
+    /// Sessions, live and lingering, per place they come from.
+    per_place: PerPlace,
+    /// Sessions whose connection is gone and that are still listed, since when.
+    lingering: HashMap<PeerId, Instant>,
+    /// How long a lingering session stays listed to others.
+    linger_grace: Duration,
 }
 
 /// One WebSocket user's session; it outlives an abnormally dropped socket until it expires.
@@ -92,6 +79,11 @@ struct Session {
     token: SessionToken,
     /// `None` while the socket is gone and the session waits to be reclaimed or to expire.
     conn: Option<Connection>,
+    /// Where its last connection came from.
+    from: Option<IpAddr>,
+    /// Whether others see it: a lingering session is unlisted after a grace, and listed again
+    /// when it is reclaimed.
+    listed: bool,
 }
 
 /// What holds a nick.
@@ -101,49 +93,6 @@ enum Holder {
     Ws(PeerId),
     /// A classic HTTP registration.
     Http(http::Registration),
-}
-
-/// Slow readers can be many at once in a storm; one line a second says so.
-static TOO_SLOW: Throttle = Throttle::new();
-
-impl Connection {
-    /// The handle for connection `id`, whose writer drains `tx` and whose task ends when
-    /// `kick` fires.
-    pub(crate) fn new(id: ConnId, tx: outbound::Sender, kick: oneshot::Sender<Kick>) -> Self {
-        Self {
-            id,
-            tx,
-            kick: Some(kick),
-        }
-    }
-
-    /// Queues `message` without waiting. A client over its byte budget is not reading: rather
-    /// than let it hold up everyone else or grow without bound, it is disconnected.
-    fn deliver(&mut self, message: Outbound) {
-        match self.tx.push(message) {
-            Ok(()) => {}
-            Err(Refused::Full) => {
-                if let Some(skipped) = TOO_SLOW.allow() {
-                    tracing::warn!(
-                        conn = self.id,
-                        similar_skipped = skipped,
-                        "outbound budget spent; disconnecting a client that does not read"
-                    );
-                }
-                self.kick(Kick::TooSlow);
-            }
-            // The connection's task is already ending and will unregister it.
-            Err(Refused::Closed) => {}
-        }
-    }
-
-    /// Asks the connection's task to end, once.
-    fn kick(&mut self, why: Kick) {
-        if let Some(kick) = self.kick.take() {
-            // The task may have ended on its own meanwhile; then there is nobody to tell.
-            let _ = kick.send(why);
-        }
-    }
 }
 
 impl Refusal {
@@ -157,14 +106,9 @@ impl Refusal {
 
 impl Registry {
     /// An empty registry whose users stay online for `ttl` after their last sign of life,
-    /// whose welcomes carry the ICE servers of `ice` and `heartbeat_secs`, and whose classic
-    /// registrations are bounded by `http_limits`.
-    pub(crate) fn new(
-        ttl: std::time::Duration,
-        ice: IceConfig,
-        heartbeat_secs: u64,
-        http_limits: HttpLimits,
-    ) -> Self {
+    /// whose welcomes carry the ICE servers of `ice` and `heartbeat_secs`, and which keeps
+    /// `limits` (sessions per address, the lingering grace, classic registrations).
+    pub(crate) fn new(ttl: Duration, ice: IceConfig, heartbeat_secs: u64, limits: &Limits) -> Self {
         Self {
             ice,
             heartbeat_secs,
@@ -172,7 +116,10 @@ impl Registry {
             names: Names::default(),
             ws_presence: Presence::new(ttl),
             changes: Changes::default(),
-            http: http::Registrations::new(ttl, http_limits),
+            http: http::Registrations::new(ttl, limits.http_registrations),
+            per_place: PerPlace::new(limits.max_sessions_per_ip),
+            lingering: HashMap::new(),
+            linger_grace: limits.linger_grace,
         }
     }
 
@@ -196,6 +143,14 @@ impl Registry {
             Some((key, Holder::Ws(id))) => Some((key.to_owned(), id.clone())),
         };
         let Some((key, id)) = held_by else {
+            if let Some(from) = conn.from
+                && !self.per_place.add(from)
+            {
+                return Err(Refusal::new(
+                    ErrorCode::TooManySessions,
+                    "too many people from your address are online here; try again in a minute",
+                ));
+            }
             self.welcome(&mut conn, &fresh.id, &nick, &fresh.token, false);
             tracing::debug!(id = %fresh.id, %nick, "joined");
             self.changes.joined(UserInfo {
@@ -203,12 +158,15 @@ impl Registry {
                 nick: nick.clone(),
             });
             self.names.hold(nick.as_str(), Holder::Ws(fresh.id.clone()));
+            let from = conn.from;
             self.sessions.insert(
                 fresh.id.clone(),
                 Session {
                     nick,
                     token: fresh.token,
                     conn: Some(conn),
+                    from,
+                    listed: true,
                 },
             );
             self.ws_presence.touch(fresh.id.clone(), now);
@@ -235,9 +193,30 @@ impl Registry {
         }
         let (nick, token) = (session.nick.clone(), session.token.clone());
         self.welcome(&mut conn, &id, &nick, &token, true);
-        if let Some(session) = self.sessions.get_mut(&id)
-            && let Some(mut old) = session.conn.replace(conn)
-        {
+        self.lingering.remove(&id);
+        let from = conn.from;
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return Err(Refusal::new(ErrorCode::InvalidToken, "please join again"));
+        };
+        // A session that moved (a phone from Wi-Fi to mobile data) is counted where it is now;
+        // it was let in once, so the cap does not turn it away.
+        if session.from != from {
+            if let Some(old) = session.from {
+                self.per_place.remove(old);
+            }
+            if let Some(new) = from {
+                self.per_place.add_anyway(new);
+            }
+            session.from = from;
+        }
+        if !session.listed {
+            session.listed = true;
+            self.changes.joined(UserInfo {
+                id: id.clone(),
+                nick: nick.clone(),
+            });
+        }
+        if let Some(mut old) = session.conn.replace(conn) {
             tracing::info!(%id, "a new connection took over the session");
             old.kick(Kick::TakenOver);
         }
@@ -255,12 +234,16 @@ impl Registry {
 
     /// Delivers `payload` for peer connection `lane` to `to` only, stamped with the sender's
     /// id and nick.
+    ///
+    /// A signal past what the addressee takes from this sender, or from everyone
+    /// ([`crate::inbound`]), is refused to the sender; the addressee never pays for it.
     pub(crate) fn relay(
         &mut self,
         from: &PeerId,
         to: &PeerId,
         payload: SignalPayload,
         lane: u32,
+        now: Instant,
     ) -> Result<(), Refusal> {
         let Some(sender) = self.sessions.get(from) else {
             return Err(Refusal::new(
@@ -280,9 +263,25 @@ impl Registry {
                 format!("nobody with the id {to} is online"),
             ));
         };
-        conn.deliver(Outbound::Text(encode(&message)));
-        tracing::trace!(%from, %to, "relayed a signal");
-        Ok(())
+        match conn.relay(from, encode(&message), now) {
+            Ok(()) => {
+                tracing::trace!(%from, %to, "relayed a signal");
+                Ok(())
+            }
+            Err(busy) => Err(Refusal::new(
+                ErrorCode::PeerBusy,
+                match busy {
+                    Busy::Sender => {
+                        "you have sent them more than they can take in; this signal \
+                                     was dropped"
+                    }
+                    Busy::Reader => {
+                        "they have more waiting than they can take in; this signal \
+                                     was dropped"
+                    }
+                },
+            )),
+        }
     }
 
     /// Ends `id`'s session at once, if connection `conn` still holds it.
@@ -301,6 +300,9 @@ impl Registry {
         }
         if let Some(session) = self.sessions.get_mut(id) {
             session.conn = None;
+            if session.listed {
+                self.lingering.insert(id.clone(), now);
+            }
         }
         self.ws_presence.touch(id.clone(), now);
         tracing::debug!(%id, "connection lost; keeping the session for a reconnect");
@@ -314,6 +316,7 @@ impl Registry {
             }
             tracing::debug!(%id, "expired");
         }
+        self.unlist_lingering(now);
         for key in self.http.expire(now) {
             if matches!(self.names.get(&key), Some(Holder::Http(_))) {
                 self.remove_http(&key);
@@ -339,6 +342,30 @@ impl Registry {
         }
     }
 
+    /// Unlists the sessions that have lingered longer than the grace at `now`: to others
+    /// they have left, though they can still be reclaimed until they expire.
+    fn unlist_lingering(&mut self, now: Instant) {
+        let grace = self.linger_grace;
+        let mut due = Vec::new();
+        self.lingering.retain(|id, since| {
+            let waiting = now.saturating_duration_since(*since) < grace;
+            if !waiting {
+                due.push(id.clone());
+            }
+            waiting
+        });
+        for id in due {
+            if let Some(session) = self.sessions.get_mut(&id)
+                && session.conn.is_none()
+                && session.listed
+            {
+                session.listed = false;
+                self.changes.left(&id);
+                tracing::debug!(%id, "unlisted after lingering");
+            }
+        }
+    }
+
     fn is_current(&self, id: &PeerId, conn: ConnId) -> bool {
         self.sessions
             .get(id)
@@ -357,17 +384,25 @@ impl Registry {
             self.names.free(&key);
         }
         self.ws_presence.remove(id);
-        self.changes.left(id);
+        self.lingering.remove(id);
+        if let Some(from) = session.from {
+            self.per_place.remove(from);
+        }
+        // An unlisted session's departure was announced when it was unlisted.
+        if session.listed {
+            self.changes.left(id);
+        }
         session.conn
     }
 
-    /// Every WebSocket user, lingering ones included (to the others they are online until
-    /// they expire), sorted by nick. HTTP registrations are left out on purpose: they cannot
-    /// do WebRTC with Ferry, so listing them in the app would only offer transfers that fail.
+    /// Every listed WebSocket user (lingering ones within their grace included), sorted by
+    /// nick. HTTP registrations are left out on purpose: they cannot do WebRTC with Ferry, so
+    /// listing them in the app would only offer transfers that fail.
     fn users(&self) -> Vec<UserInfo> {
         let mut users: Vec<UserInfo> = self
             .sessions
             .iter()
+            .filter(|(_, session)| session.listed)
             .map(|(id, session)| UserInfo {
                 id: id.clone(),
                 nick: session.nick.clone(),

@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::inbound::SignalLimits;
 use crate::outbound::Receiver;
 
 const TTL: Duration = Duration::from_secs(120);
@@ -75,7 +76,7 @@ struct World {
 impl World {
     fn new() -> Self {
         Self {
-            registry: Registry::new(TTL, IceConfig::default(), 30, HttpLimits::default()),
+            registry: Registry::new(TTL, IceConfig::default(), 30, &Limits::default()),
             clients: (0..CLIENTS).map(|_| Client::default()).collect(),
             now: Instant::now(),
             next_conn: 1,
@@ -100,7 +101,7 @@ impl World {
     fn connect(&mut self, n: usize, budget: usize) -> Option<Open> {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let (tx, rx) = outbound::queue(budget);
+        let (tx, rx) = crate::outbound::queue(budget);
         let (kick_tx, kick) = oneshot::channel();
         let fresh = self.fresh();
         let nick = Nick::new(&format!("client{n}")).unwrap();
@@ -109,7 +110,7 @@ impl World {
             nick,
             token.as_ref(),
             fresh,
-            Connection::new(conn, tx, kick_tx),
+            Connection::new(conn, tx, kick_tx, None, SignalLimits::default(), self.now),
             self.now,
         );
         let id = joined.ok()?;
@@ -179,8 +180,10 @@ impl World {
             return;
         };
         while let Ok(message) = open.rx.try_recv() {
+            // As the writer does once it has written a message.
+            open.rx.sent(&message);
             let text = match message {
-                Outbound::Text(text) => text.as_str().to_owned(),
+                Outbound::Text(text) | Outbound::Relayed { text, .. } => text.as_str().to_owned(),
                 Outbound::Parts(parts) => String::from_utf8(parts.concat()).unwrap(),
                 Outbound::Close(_) => continue,
             };

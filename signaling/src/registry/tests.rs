@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::Limits;
+use crate::inbound::SignalLimits;
 use crate::outbound::Receiver;
 
 const TTL: Duration = Duration::from_secs(120);
@@ -22,13 +24,16 @@ fn connection(id: ConnId) -> (Connection, Peer) {
 }
 
 fn connection_with_budget(id: ConnId, budget: usize) -> (Connection, Peer) {
-    let (tx, rx) = outbound::queue(budget);
+    let (tx, rx) = crate::outbound::queue(budget);
     let (kick, kick_rx) = oneshot::channel();
-    (Connection::new(id, tx, kick), Peer { rx, kick: kick_rx })
+    (
+        Connection::new(id, tx, kick, None, SignalLimits::default(), Instant::now()),
+        Peer { rx, kick: kick_rx },
+    )
 }
 
 fn registry() -> Registry {
-    Registry::new(TTL, IceConfig::default(), 30, HttpLimits::default())
+    Registry::new(TTL, IceConfig::default(), 30, &Limits::default())
 }
 
 fn fresh(byte: u8) -> Fresh {
@@ -50,8 +55,10 @@ fn ip(last: u8) -> Option<IpAddr> {
 fn received(peer: &mut Peer) -> Vec<ServerMessage> {
     let mut messages = Vec::new();
     while let Ok(message) = peer.rx.try_recv() {
+        // As the writer does once it has written a message.
+        peer.rx.sent(&message);
         let text = match message {
-            Outbound::Text(text) => text.as_str().to_owned(),
+            Outbound::Text(text) | Outbound::Relayed { text, .. } => text.as_str().to_owned(),
             Outbound::Parts(parts) => String::from_utf8(parts.concat()).unwrap(),
             Outbound::Close(_) => continue,
         };
@@ -146,9 +153,12 @@ fn registrations_are_counted_per_address_and_in_all() {
         TTL,
         IceConfig::default(),
         30,
-        HttpLimits {
-            per_ip: 2,
-            total: 3,
+        &Limits {
+            http_registrations: HttpLimits {
+                per_ip: 2,
+                total: 3,
+            },
+            ..Limits::default()
         },
     );
     registry.register_http(nick("a"), "1", ip(1), now).unwrap();
@@ -238,16 +248,20 @@ fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_ann
 }
 
 #[test]
-fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement() {
+fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_reclaimable_until_it_expires()
+ {
     let now = Instant::now();
     let mut registry = registry();
+    let grace = Limits::default().linger_grace;
     let (conn, mut ana) = connection(1);
     let ana_id = registry
         .join(nick("ana"), None, fresh(1), conn, now)
         .unwrap();
     let (conn, _bo) = connection(2);
+    let bo_fresh = fresh(2);
+    let bo_token = bo_fresh.token.clone();
     let bo_id = registry
-        .join(nick("bo"), None, fresh(2), conn, now)
+        .join(nick("bo"), None, bo_fresh, conn, now)
         .unwrap();
     registry.announce();
     assert_eq!(received(&mut ana).len(), 2, "welcome and the arrivals");
@@ -259,25 +273,56 @@ fn a_lingering_session_is_offline_for_signals_and_expires_with_an_announcement()
         &bo_id,
         SignalPayload::Offer { sdp: "v=0".into() },
         0,
+        dropped_at,
     );
     assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::UnknownPeer));
-    assert_eq!(registry.online(dropped_at).len(), 2, "still listed");
-
-    // Ana heartbeats; bo's time-to-live counts from the drop.
-    registry.touch(&ana_id, 1, dropped_at + TTL);
-    registry.sweep(dropped_at + TTL - Duration::from_millis(1));
+    // Within the grace, nothing changes for the others.
+    registry.sweep(dropped_at + grace - Duration::from_millis(1));
     registry.announce();
     assert!(received(&mut ana).is_empty());
-    registry.sweep(dropped_at + TTL);
+    // After it, they hear bo left, and a newcomer's welcome leaves bo out.
+    registry.sweep(dropped_at + grace);
     registry.announce();
-    assert_eq!(
-        received(&mut ana),
-        vec![ServerMessage::UsersChanged {
-            joined: Vec::new(),
-            left: vec![bo_id],
-        }]
+    let left = ServerMessage::UsersChanged {
+        joined: Vec::new(),
+        left: vec![bo_id.clone()],
+    };
+    assert_eq!(received(&mut ana), vec![left]);
+    let (conn, mut cy) = connection(3);
+    registry
+        .join(nick("cy"), None, fresh(3), conn, dropped_at + grace)
+        .unwrap();
+    match &received(&mut cy)[..] {
+        [ServerMessage::Welcome { users, .. }] => {
+            assert!(users.iter().all(|user| user.id != bo_id), "{users:?}");
+        }
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+
+    // Bo comes back with the token, under the same id, and is announced again.
+    let back_at = dropped_at + grace + Duration::from_secs(5);
+    let (conn, _bo_again) = connection(4);
+    let resumed = registry.join(nick("bo"), Some(&bo_token), fresh(4), conn, back_at);
+    assert_eq!(resumed, Ok(bo_id.clone()));
+    registry.announce();
+    assert!(
+        received(&mut ana)
+            .iter()
+            .any(|message| matches!(message, ServerMessage::UsersChanged { joined, .. } if joined.iter().any(|user| user.id == bo_id)))
     );
-    assert_eq!(registry.online(dropped_at + TTL).len(), 1);
+
+    // Dropped again and never back: unlisted after the grace, gone at the time-to-live, and
+    // announced once.
+    registry.linger(&bo_id, 4, back_at);
+    registry.touch(&ana_id, 1, back_at + TTL);
+    registry.touch(&fresh(3).id, 3, back_at + TTL);
+    registry.sweep(back_at + grace);
+    registry.announce();
+    assert_eq!(received(&mut ana).len(), 1);
+    registry.sweep(back_at + TTL);
+    registry.announce();
+    assert!(received(&mut ana).is_empty());
+    assert_eq!(registry.online(back_at + TTL).len(), 2);
 }
 
 #[test]
@@ -318,6 +363,37 @@ fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
     let now = Instant::now();
     let mut registry = registry();
     let (conn, mut ana) = connection_with_budget(1, 4096);
+    registry
+        .join(nick("ana"), None, fresh(1), conn, now)
+        .unwrap();
+    // Ana reads nothing while people come and go, each announced to her.
+    let mut announced = 0;
+    let mut others = Vec::new();
+    while ana.kick.try_recv().is_err() {
+        let byte = 2 + u8::try_from(announced).unwrap();
+        let (conn, peer) = connection(u64::from(byte));
+        registry
+            .join(
+                nick(&format!("someone{byte}")),
+                None,
+                fresh(byte),
+                conn,
+                now,
+            )
+            .unwrap();
+        others.push(peer);
+        registry.announce();
+        announced += 1;
+        assert!(announced < 100, "never cut off");
+    }
+    assert!(received(&mut ana).len() <= announced + 1);
+}
+
+#[test]
+fn signals_past_what_a_reader_takes_are_refused_to_their_sender_and_the_reader_stays() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let (conn, mut ana) = connection_with_budget(1, 4096);
     let ana_id = registry
         .join(nick("ana"), None, fresh(1), conn, now)
         .unwrap();
@@ -329,14 +405,20 @@ fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
         sdp: "x".repeat(1000),
     };
     let mut relayed = 0;
-    while ana.kick.try_recv().is_err() {
-        registry.relay(&bo_id, &ana_id, big.clone(), 0).unwrap();
-        relayed += 1;
-        assert!(relayed < 100, "never cut off");
-    }
+    let refused = loop {
+        match registry.relay(&bo_id, &ana_id, big.clone(), 0, now) {
+            Ok(()) => relayed += 1,
+            Err(refusal) => break refusal,
+        }
+        assert!(relayed < 100, "never refused");
+    };
+    assert_eq!(refused.code, ErrorCode::PeerBusy);
     // Four signals of some 1.1 kB fit in 4 KiB beside the welcome; the fifth does not.
     assert!((3..=5).contains(&relayed), "{relayed} signals");
-    assert!(received(&mut ana).len() <= relayed);
+    assert!(ana.kick.try_recv().is_err(), "the reader was cut off");
+    // Once she has read them, there is room again.
+    assert_eq!(received(&mut ana).len(), relayed + 1);
+    assert!(registry.relay(&bo_id, &ana_id, big, 0, now).is_ok());
 }
 
 #[test]

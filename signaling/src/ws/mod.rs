@@ -61,6 +61,9 @@ pub(crate) async fn upgrade(
     };
     // The connection keeps its place among the open ones for as long as the WebSocket lives;
     // without one (a router driven by `oneshot`) there is nothing to keep.
+    let from = accepted
+        .as_ref()
+        .map(|Extension(accepted)| accepted.peer().ip());
     let slot = accepted.map(|Extension(accepted)| accepted.slot());
     let limits = state.config().limits;
     let ws_config = WebSocketConfig::default()
@@ -79,7 +82,7 @@ pub(crate) async fn upgrade(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
                 .await;
-        session::run(socket, state).await;
+        session::run(socket, state, from).await;
         drop(slot);
     });
     let mut response = Response::new(Body::empty());

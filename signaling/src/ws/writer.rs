@@ -23,7 +23,9 @@ where
 {
     while let Some(outbound) = rx.recv().await {
         let written = match &outbound {
-            Outbound::Text(text) => feed(&mut sink, &[Bytes::from(text.clone())]).await,
+            Outbound::Text(text) | Outbound::Relayed { text, .. } => {
+                feed(&mut sink, &[Bytes::from(text.clone())]).await
+            }
             Outbound::Parts(parts) => feed(&mut sink, parts).await,
             Outbound::Close(frame) => {
                 if let Err(err) = sink.send(Message::Close(Some(frame.clone()))).await {

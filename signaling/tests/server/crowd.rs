@@ -39,6 +39,7 @@ async fn a_crowd_joining_at_once_is_all_seen_by_everyone_and_nobody_is_kicked() 
         limits: Limits {
             max_connections_per_ip: CROWD * 2,
             max_connections: CROWD * 2,
+            max_sessions_per_ip: CROWD,
             ..Limits::default()
         },
         ..Config::default()

@@ -11,6 +11,7 @@ mod backlog;
 mod bad_input;
 mod classic;
 mod crowd;
+mod floods;
 mod hostile;
 mod lifecycle;
 mod lookalikes;

@@ -100,6 +100,7 @@ async fn a_large_welcome_arrives_whole() -> anyhow::Result<()> {
     let server = TestServer::start(Config {
         limits: ferry_signaling::Limits {
             max_connections_per_ip: 200,
+            max_sessions_per_ip: 200,
             ..ferry_signaling::Limits::default()
         },
         ..Config::default()

@@ -157,6 +157,18 @@ impl Client {
         Ok(Self { ws, id: None })
     }
 
+    /// Opens a WebSocket to `server` from the loopback address `from` (any of 127.0.0.0/8), as
+    /// another machine.
+    pub async fn connect_from(server: &TestServer, from: IpAddr) -> anyhow::Result<Self> {
+        let stream = tcp_from(from, server.addr).await?;
+        let (ws, _response) = tokio::time::timeout(
+            PATIENCE,
+            tokio_tungstenite::client_async(server.ws_url(), MaybeTlsStream::Plain(stream)),
+        )
+        .await??;
+        Ok(Self { ws, id: None })
+    }
+
     /// Connects and joins as `nick`, expecting a fresh welcome, and waits until the arrival
     /// has been announced (to this client too, so to everyone): from then on, every welcome
     /// lists this client, and the next thing the others hear of is what happens after it.

@@ -374,6 +374,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--quiet"])
             .args(["--max-connections-per-ip", &capacity])
             .args(["--max-connections", &capacity])
+            .args(["--max-sessions-per-ip", &capacity])
             // The relay phase sends faster per connection than a browser would.
             .args(["--messages-per-sec", "1000", "--message-burst", "1000"])
             .env("RUST_LOG", "warn")

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use ferry_protocol::IceServer;
-use ferry_signaling::{Config, HttpLimits, IceConfig, Limits, Tls, TurnRest, TurnSecret};
+use ferry_signaling::{
+    Config, HttpLimits, IceConfig, Limits, SignalLimits, Tls, TurnRest, TurnSecret,
+};
 
 /// Ferry's signaling server: nicknames, presence, the user list and the WebRTC offer/answer
 /// relay for browsers sending files to each other, plus the classic HTTP user API.
@@ -171,6 +173,33 @@ pub struct Args {
     /// Classic HTTP registrations in all.
     #[arg(long, env = "FERRY_MAX_REGISTRATIONS", default_value_t = HttpLimits::default().total)]
     max_registrations: usize,
+
+    /// Sessions from one address (an IPv6 /64), counting those whose connection dropped and
+    /// that wait to be reclaimed.
+    #[arg(long, env = "FERRY_MAX_SESSIONS_PER_IP", default_value_t = Limits::default().max_sessions_per_ip)]
+    max_sessions_per_ip: usize,
+
+    /// Seconds a session whose connection dropped without a goodbye stays listed to others;
+    /// it can be reclaimed until its time-to-live ends.
+    #[arg(long, env = "FERRY_LINGER_GRACE_SECS", default_value_t = Limits::default().linger_grace.as_secs())]
+    linger_grace_secs: u64,
+
+    /// Bytes of one sender's signals that may wait to be written to one client; more are
+    /// refused to the sender.
+    #[arg(long, env = "FERRY_SIGNAL_BYTES_WAITING_PER_SENDER", default_value_t = SignalLimits::default().waiting_per_sender)]
+    signal_bytes_waiting_per_sender: usize,
+
+    /// Bytes of everyone's signals that may wait to be written to one client.
+    #[arg(long, env = "FERRY_SIGNAL_BYTES_WAITING", default_value_t = SignalLimits::default().waiting)]
+    signal_bytes_waiting: usize,
+
+    /// Bytes per second one sender may signal one client, on average (twice as many at once).
+    #[arg(long, env = "FERRY_SIGNAL_BYTES_PER_SEC_PER_SENDER", default_value_t = SignalLimits::default().per_sec_per_sender)]
+    signal_bytes_per_sec_per_sender: u32,
+
+    /// Bytes per second everyone may signal one client, on average (twice as many at once).
+    #[arg(long, env = "FERRY_SIGNAL_BYTES_PER_SEC", default_value_t = SignalLimits::default().per_sec)]
+    signal_bytes_per_sec: u32,
 }
 
 /// How the server speaks to browsers, decided from the flags and the listen address.
@@ -270,6 +299,14 @@ impl Args {
                 http_registrations: HttpLimits {
                     per_ip: self.max_registrations_per_ip,
                     total: self.max_registrations,
+                },
+                max_sessions_per_ip: self.max_sessions_per_ip,
+                linger_grace: Duration::from_secs(self.linger_grace_secs),
+                signals: SignalLimits {
+                    waiting_per_sender: self.signal_bytes_waiting_per_sender,
+                    waiting: self.signal_bytes_waiting,
+                    per_sec_per_sender: self.signal_bytes_per_sec_per_sender,
+                    per_sec: self.signal_bytes_per_sec,
                 },
             },
             tls,

@@ -24,6 +24,7 @@
 
 mod ending;
 
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -53,6 +54,12 @@ use crate::registry::{ConnId, Connection, Fresh, Kick, Refusal, encode};
 /// was wrong, never an echo of a large message.
 const MAX_QUOTED_CHARS: usize = 160;
 
+/// How many signals a connection may have refused for a busy addressee at once, and then
+/// per second, before it is closed as a flooder: a peer that signals as Ferry does never
+/// meets the addressee's bounds at all.
+const BUSY_REFUSALS_BURST: u32 = 20;
+const BUSY_REFUSALS_PER_SEC: u32 = 1;
+
 /// Numbers connections for the logs and for telling a session's current one from an old one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -64,6 +71,8 @@ struct Reader {
     state: AppState,
     conn: ConnId,
     tx: outbound::Sender,
+    /// Where the connection comes from, when it has an address.
+    from: Option<IpAddr>,
     /// The session this connection holds, once joined.
     joined: Option<PeerId>,
     /// Fires when the registry ends the connection; present while joined.
@@ -74,10 +83,13 @@ struct Reader {
     /// timeout after; moved on by every frame that arrives.
     silence: Pin<Box<Sleep>>,
     limiter: RateLimiter,
+    /// Signals refused because their addressee could take no more: a few are a slow
+    /// reader's doing, many in a row a flood, which closes this connection.
+    busy: RateLimiter,
 }
 
 /// Runs one connection to its end.
-pub(super) async fn run(socket: Socket, state: AppState) {
+pub(super) async fn run(socket: Socket, state: AppState, from: Option<IpAddr>) {
     let limits = state.config().limits;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (sink, mut stream) = socket.split();
@@ -88,6 +100,7 @@ pub(super) async fn run(socket: Socket, state: AppState) {
     let now = Instant::now();
     let mut reader = Reader {
         conn,
+        from,
         tx,
         joined: None,
         kick: None,
@@ -99,6 +112,7 @@ pub(super) async fn run(socket: Socket, state: AppState) {
             limits.max_dropped_messages,
             now,
         ),
+        busy: RateLimiter::new(BUSY_REFUSALS_PER_SEC, BUSY_REFUSALS_BURST, 0, now),
         state,
     };
     tracing::trace!(conn, "connected");
@@ -268,9 +282,30 @@ impl Reader {
             ClientMessage::Signal { to, payload, lane } => {
                 // A candidate the filter drops is simply not relayed.
                 let payload = self.filter(payload)?;
-                let relayed = self.state.registry().relay(&id, &to, payload, lane);
+                let now = Instant::now();
+                let relayed = self.state.registry().relay(&id, &to, payload, lane, now);
                 match relayed {
                     Ok(()) => None,
+                    // One who keeps sending what the addressee cannot take in is cut off as a
+                    // flooder is; the addressee is left alone.
+                    Err(refusal) if refusal.code == ErrorCode::PeerBusy => {
+                        if self.busy.check(now) != Verdict::Allow {
+                            tracing::info!(
+                                conn = self.conn,
+                                "closing a connection that keeps flooding another client with signals"
+                            );
+                            return Some(Ending::Fatal {
+                                refusal: Some(Refusal::new(
+                                    ErrorCode::PeerBusy,
+                                    "you kept sending someone more than they can take in; \
+                                     closing the connection",
+                                )),
+                                code: CloseCode::Policy,
+                                reason: "signal flood",
+                            });
+                        }
+                        self.refuse(refusal)
+                    }
                     Err(refusal) => self.refuse(refusal),
                 }
             }
@@ -335,7 +370,14 @@ impl Reader {
             }
         };
         let (kick_tx, kick_rx) = oneshot::channel();
-        let conn = Connection::new(self.conn, self.tx.clone(), kick_tx);
+        let conn = Connection::new(
+            self.conn,
+            self.tx.clone(),
+            kick_tx,
+            self.from,
+            self.state.config().limits.signals,
+            Instant::now(),
+        );
         let joined = self
             .state
             .registry()
