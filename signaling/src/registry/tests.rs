@@ -54,11 +54,12 @@ fn ip(last: u8) -> Option<IpAddr> {
 /// Decodes everything queued for `peer` so far, joining a message sent in parts.
 fn received(peer: &mut Peer) -> Vec<ServerMessage> {
     let mut messages = Vec::new();
-    while let Ok(message) = peer.rx.try_recv() {
+    while let Some(message) = peer.rx.try_recv() {
         // As the writer does once it has written a message.
         peer.rx.sent(&message);
         let text = match message {
             Outbound::Text(text) | Outbound::Relayed { text, .. } => text.as_str().to_owned(),
+            Outbound::Raw(_) => continue,
             Outbound::Parts(parts) => String::from_utf8(parts.concat()).unwrap(),
             Outbound::Close(_) => continue,
         };

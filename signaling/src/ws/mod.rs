@@ -15,9 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::AppState;
 use crate::refused::{HandshakeError, Refused};
@@ -28,11 +27,6 @@ use crate::transport::Accepted;
 /// Halving it from 4 KiB took an idle joined connection from 17.1 to 15.4 KiB of the
 /// server's memory, at the same join speed (ferry-load, 6,000 users).
 const READ_BUFFER_BYTES: usize = 2 * 1024;
-
-/// The most bytes tungstenite gathers before writing them out. Its write buffer keeps the
-/// largest size it ever reached for the connection's lifetime, so this stays small (the
-/// default is 128 KiB); batching a few messages per write is all the writer needs.
-const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// `GET /ws`: checks the handshake, the origin and that there is room, then answers 101 and
 /// hands the socket to its task.
@@ -70,7 +64,9 @@ pub(crate) async fn upgrade(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes))
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES);
+        // tungstenite writes only its own pongs and close replies (the writer writes the
+        // rest): at once, through the queue, with no buffer of its own to keep.
+        .write_buffer_size(0);
     state.tasks().clone().spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -79,10 +75,7 @@ pub(crate) async fn upgrade(
                 return;
             }
         };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
-                .await;
-        session::run(socket, state, from).await;
+        session::run(TokioIo::new(upgraded), ws_config, state, from).await;
         drop(slot);
     });
     let mut response = Response::new(Body::empty());

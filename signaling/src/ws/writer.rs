@@ -1,85 +1,200 @@
-//! A connection's writer: drains its outbound queue into the socket, in fragments where a
-//! message is long, until the queue closes, a close frame has gone out or the socket fails.
+//! A connection's writer: drains its outbound queue into the socket, each message as one frame
+//! written straight from its buffers, several messages to a write, until the queue closes, a
+//! close frame has gone out or the socket fails.
+//!
+//! The frames are written here rather than through tungstenite. Its write buffer copies every
+//! byte, and keeps room for the largest frame it ever held for the connection's lifetime: a
+//! welcome listing everyone would leave every connection holding a buffer its size, so it
+//! had to go out in 4 KiB fragments, one system call each, which was most of the server's work
+//! when a crowd joined. Here a frame is a header and the message's own bytes (the list of
+//! users in welcomes is one buffer shared by all of them), written with vectored writes.
+//!
+//! tungstenite still reads the socket, and answers pings and a client's close by itself: what
+//! it writes goes into the same queue ([`Duplex`]), so every byte to the client leaves here,
+//! in order.
 
-use futures::{Sink, SinkExt};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::{self, Bytes, Message};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::outbound::{Outbound, Receiver};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_tungstenite::tungstenite::Bytes;
 
-/// Messages longer than this go out in fragments of this size. The write buffer grows to the
-/// largest frame it formats and never shrinks, and a welcome lists everyone online: sent
-/// whole, every connection would keep a buffer as large as the user list at its join.
-const FRAGMENT_BYTES: usize = 4 * 1024;
+use crate::outbound::{self, Outbound, Receiver};
+
+/// Messages are gathered into one write up to about this many bytes.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// The most buffers handed to one vectored write (Linux takes up to 1,024).
+const MAX_SLICES: usize = 64;
+
+/// The WebSocket opcodes the server sends (RFC 6455, section 5.2).
+const TEXT: u8 = 0x1;
+const CLOSE: u8 = 0x8;
 
 /// Sends what is queued; see the module's summary.
-///
-/// Messages are fed into tungstenite's write buffer and flushed once the queue is empty, so a
-/// burst costs a few system calls instead of one per message.
-pub(super) async fn write<S>(mut sink: S, mut rx: Receiver)
+pub(super) async fn write<W>(mut io: W, mut rx: Receiver)
 where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    while let Some(outbound) = rx.recv().await {
-        let written = match &outbound {
-            Outbound::Text(text) | Outbound::Relayed { text, .. } => {
-                feed(&mut sink, &[Bytes::from(text.clone())]).await
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut written: Vec<Outbound> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut bytes = 0;
+        let mut closing = false;
+        while let Some(outbound) = next.take() {
+            bytes += frame(&outbound, &mut frames);
+            closing = is_close(&outbound);
+            written.push(outbound);
+            if closing || bytes >= BATCH_BYTES {
+                break;
             }
-            Outbound::Parts(parts) => feed(&mut sink, parts).await,
-            Outbound::Close(frame) => {
-                if let Err(err) = sink.send(Message::Close(Some(frame.clone()))).await {
-                    tracing::debug!(error = %err, "could not send a close frame");
-                }
-                return;
-            }
-        };
-        let written = match written {
-            Ok(()) if rx.is_empty() => sink.flush().await,
-            fed => fed,
-        };
-        rx.sent(&outbound);
-        if let Err(err) = written {
+            next = rx.try_recv();
+        }
+        let result = write_all(&mut io, &mut frames).await;
+        for message in written.drain(..) {
+            rx.sent(&message);
+        }
+        if let Err(err) = result {
             tracing::debug!(error = %err, "could not write to a WebSocket");
+            return;
+        }
+        if closing {
             return;
         }
     }
 }
 
-/// Feeds one text message, given as consecutive `parts`, to the sink: whole when it is short
-/// and in one piece, else in fragments of at most [`FRAGMENT_BYTES`]. A fragment may split a
-/// character; only the whole message has to be valid UTF-8.
-async fn feed<S>(sink: &mut S, parts: &[Bytes]) -> Result<(), tungstenite::Error>
+/// Appends `message` as one frame to `frames` (its header, then its own buffers); returns its
+/// length.
+fn frame(message: &Outbound, frames: &mut Vec<Bytes>) -> usize {
+    let start = frames.len();
+    match message {
+        Outbound::Text(text) | Outbound::Relayed { text, .. } => {
+            frames.push(header(TEXT, text.len()));
+            frames.push(Bytes::from(text.clone()));
+        }
+        Outbound::Parts(parts) => {
+            frames.push(header(TEXT, parts.iter().map(Bytes::len).sum()));
+            frames.extend(parts.iter().cloned());
+        }
+        Outbound::Raw(bytes) => frames.push(bytes.clone()),
+        Outbound::Close(close) => {
+            let mut payload = u16::from(close.code).to_be_bytes().to_vec();
+            payload.extend_from_slice(close.reason.as_bytes());
+            frames.push(header(CLOSE, payload.len()));
+            frames.push(Bytes::from(payload));
+        }
+    }
+    frames[start..].iter().map(Bytes::len).sum()
+}
+
+/// Whether `message` closes the connection: after it, nothing more may be sent.
+fn is_close(message: &Outbound) -> bool {
+    match message {
+        Outbound::Close(_) => true,
+        Outbound::Raw(bytes) => bytes.first().is_some_and(|first| first & 0x0f == CLOSE),
+        _ => false,
+    }
+}
+
+/// The header of an unmasked final frame with `opcode` and `len` bytes of payload.
+fn header(opcode: u8, len: usize) -> Bytes {
+    let mut header = vec![0x80 | opcode];
+    match len {
+        0..=125 => header.push(len as u8),
+        126..=0xffff => {
+            header.push(126);
+            header.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            header.push(127);
+            header.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    Bytes::from(header)
+}
+
+/// Writes all of `frames`, several buffers to a system call, and empties it.
+async fn write_all<W>(io: &mut W, frames: &mut Vec<Bytes>) -> io::Result<()>
 where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    if let [whole] = parts
-        && whole.len() <= FRAGMENT_BYTES
-    {
-        // A shared `Bytes` of valid UTF-8 (every part came from a `Utf8Bytes` or JSON).
-        let text = tungstenite::Utf8Bytes::try_from(whole.clone())
-            .map_err(|err| tungstenite::Error::Utf8(err.to_string()))?;
-        return sink.feed(Message::Text(text)).await;
+    let mut first = 0;
+    while first < frames.len() {
+        let slices: Vec<IoSlice<'_>> = frames[first..]
+            .iter()
+            .take(MAX_SLICES)
+            .map(|bytes| IoSlice::new(bytes))
+            .collect();
+        let mut wrote = io.write_vectored(&slices).await?;
+        if wrote == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while wrote > 0 {
+            let bytes = &mut frames[first];
+            if wrote >= bytes.len() {
+                wrote -= bytes.len();
+                first += 1;
+            } else {
+                *bytes = bytes.slice(wrote..);
+                wrote = 0;
+            }
+        }
     }
-    let pieces: Vec<Bytes> = parts
-        .iter()
-        .flat_map(|part| {
-            (0..part.len())
-                .step_by(FRAGMENT_BYTES)
-                .map(move |start| part.slice(start..(start + FRAGMENT_BYTES).min(part.len())))
-        })
-        .collect();
-    let last = pieces.len().saturating_sub(1);
-    for (index, piece) in pieces.into_iter().enumerate() {
-        let opcode = if index == 0 {
-            Data::Text
-        } else {
-            Data::Continue
-        };
-        let frame = Frame::message(piece, OpCode::Data(opcode), index == last);
-        sink.feed(Message::Frame(frame)).await?;
+    frames.clear();
+    io.flush().await
+}
+
+/// The socket as tungstenite sees it: it reads from the connection, and what it writes (pongs,
+/// the reply to a close) is queued for the writer. tungstenite hands over all it has buffered
+/// in one write, which is taken whole, so each write is whole frames.
+#[derive(Debug)]
+pub(super) struct Duplex<R> {
+    read: R,
+    replies: outbound::Sender,
+}
+
+impl<R> Duplex<R> {
+    /// Reads from `read`, and queues what is written on `replies`.
+    pub(super) fn new(read: R, replies: outbound::Sender) -> Self {
+        Self { read, replies }
     }
-    Ok(())
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Duplex<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for Duplex<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // A client over its budget does not read: like any other message, this fails it.
+        Poll::Ready(
+            self.replies
+                .push(Outbound::Raw(Bytes::copy_from_slice(buf)))
+                .map(|()| buf.len())
+                .map_err(|refused| io::Error::other(format!("{refused:?}"))),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 #[cfg(test)]
@@ -87,35 +202,65 @@ mod tests {
     use futures::StreamExt;
     use tokio::io::duplex;
     use tokio_tungstenite::WebSocketStream;
-    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+    use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
     use super::*;
 
-    /// Feeds `parts` through a real WebSocket pair and returns what the other end read.
-    async fn round_trip(parts: Vec<Bytes>) -> String {
-        let (server, client) = duplex(1 << 20);
-        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
-        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
-        let (mut sink, _stream) = server.split();
-        feed(&mut sink, &parts).await.unwrap();
-        sink.flush().await.unwrap();
-        match client.next().await.unwrap().unwrap() {
-            Message::Text(text) => text.as_str().to_owned(),
-            other => panic!("expected text, got {other:?}"),
+    /// Writes `messages` through a real socket pair and returns what a WebSocket client read.
+    async fn round_trip(messages: Vec<Outbound>) -> Vec<Message> {
+        let (server, client) = duplex(1 << 24);
+        let (tx, rx) = outbound::queue(usize::MAX);
+        for message in messages {
+            tx.push(message).unwrap();
         }
+        drop(tx);
+        write(server, rx).await;
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        client
+            .take_while(|read| std::future::ready(read.is_ok()))
+            .map(Result::unwrap)
+            .collect()
+            .await
     }
 
     #[tokio::test]
-    async fn short_and_long_messages_and_parts_arrive_whole() {
-        assert_eq!(round_trip(vec![Bytes::from_static(b"{}")]).await, "{}");
-        let long = "é".repeat(3 * FRAGMENT_BYTES);
-        assert_eq!(round_trip(vec![Bytes::from(long.clone())]).await, long);
+    async fn short_and_long_messages_and_parts_arrive_whole_and_in_order() {
+        let long = "é".repeat(40_000);
         let parts = vec![
             Bytes::from_static(b"{\"users\":"),
-            Bytes::from("[".to_owned() + &"1,".repeat(FRAGMENT_BYTES) + "1]"),
+            Bytes::from("[".to_owned() + &"1,".repeat(70_000) + "1]"),
             Bytes::from_static(b"}"),
         ];
         let joined = String::from_utf8(parts.concat()).unwrap();
-        assert_eq!(round_trip(parts).await, joined);
+        let read = round_trip(vec![
+            Outbound::Text("{}".into()),
+            Outbound::Text(Utf8Bytes::from(long.clone())),
+            Outbound::Parts(parts),
+            Outbound::Close(CloseFrame {
+                code: CloseCode::Policy,
+                reason: "bye".into(),
+            }),
+            Outbound::Text("never sent".into()),
+        ])
+        .await;
+        assert_eq!(read.len(), 4, "{read:?}");
+        assert_eq!(read[0], Message::text("{}"));
+        assert_eq!(read[1], Message::text(long));
+        assert_eq!(read[2], Message::text(joined));
+        assert!(
+            matches!(&read[3], Message::Close(Some(frame)) if frame.code == CloseCode::Policy && frame.reason == "bye")
+        );
+    }
+
+    #[test]
+    fn headers_carry_each_length_in_its_shortest_form() {
+        assert_eq!(header(TEXT, 5).as_ref(), [0x81, 5]);
+        assert_eq!(header(TEXT, 300).as_ref(), [0x81, 126, 1, 44]);
+        assert_eq!(
+            header(CLOSE, 70_000).as_ref(),
+            [0x88, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
+        );
     }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use ferry_protocol::{ErrorCode, ServerMessage};
 use futures::StreamExt;
-use futures::stream::SplitStream;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
@@ -76,7 +75,7 @@ impl Reader {
     pub(super) async fn finish(
         self,
         ending: Ending,
-        mut stream: SplitStream<Socket>,
+        mut stream: Socket,
         mut writer: JoinHandle<()>,
     ) {
         tracing::trace!(conn = self.conn, ?ending, "closing");
@@ -94,7 +93,7 @@ impl Reader {
             }
         }
         let deadline = Instant::now() + CLOSE_GRACE;
-        // After a client's close frame, reading once more sends tungstenite's reply.
+        // After a client's close, reading once more has tungstenite queue its reply.
         let mut handshake = matches!(ending, Ending::ClientClosed);
         if let Some((refusal, code, reason)) = self.farewell(ending) {
             if let Some(Refusal { code, message }) = refusal {
@@ -109,12 +108,6 @@ impl Reader {
             handshake = self.tx.close(frame);
         }
         drop(self.tx);
-        if tokio::time::timeout_at(deadline, &mut writer)
-            .await
-            .is_err()
-        {
-            writer.abort();
-        }
         if handshake {
             // Reading on completes the close handshake, so the TCP connection ends cleanly
             // instead of being reset with unread data.
@@ -122,6 +115,15 @@ impl Reader {
                 while let Some(Ok(_)) = stream.next().await {}
             })
             .await;
+        }
+        // With the socket's reader goes the last sender of the queue: the writer sends what
+        // is left and ends.
+        drop(stream);
+        if tokio::time::timeout_at(deadline, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
         }
     }
 

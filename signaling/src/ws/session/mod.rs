@@ -34,17 +34,18 @@ use ferry_protocol::{
     SignalPayload, Wire,
 };
 use futures::StreamExt;
-use futures::stream::SplitStream;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::ReadHalf;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use self::ending::Ending;
-use super::writer;
+use super::writer::{self, Duplex};
 use crate::AppState;
 use crate::outbound::{self, Outbound, Refused};
 use crate::rate::{RateLimiter, Verdict};
@@ -63,8 +64,9 @@ const BUSY_REFUSALS_PER_SEC: u32 = 1;
 /// Numbers connections for the logs and for telling a session's current one from an old one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// A server-side WebSocket over a connection hyper has handed over.
-pub(super) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// The server side of a WebSocket, as tungstenite reads it: the reading half of a connection
+/// hyper has handed over, its writes going to the writer's queue.
+pub(super) type Socket = WebSocketStream<Duplex<ReadHalf<TokioIo<Upgraded>>>>;
 
 /// The reader's protocol state for one connection.
 struct Reader {
@@ -88,13 +90,22 @@ struct Reader {
     busy: RateLimiter,
 }
 
-/// Runs one connection to its end.
-pub(super) async fn run(socket: Socket, state: AppState, from: Option<IpAddr>) {
+/// Runs one connection, from `from`, to its end: tungstenite reads it with `config`, the
+/// writer ([`writer`]) writes it.
+pub(super) async fn run(
+    io: TokioIo<Upgraded>,
+    config: WebSocketConfig,
+    state: AppState,
+    from: Option<IpAddr>,
+) {
     let limits = state.config().limits;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let (sink, mut stream) = socket.split();
+    let (read, write) = tokio::io::split(io);
     let (tx, rx) = outbound::queue(limits.outbound_bytes);
-    let writer = tokio::spawn(writer::write(sink, rx));
+    let writer = tokio::spawn(writer::write(write, rx));
+    let mut stream =
+        WebSocketStream::from_raw_socket(Duplex::new(read, tx.clone()), Role::Server, Some(config))
+            .await;
     // The reader reads as soon as it is made, in this same poll: the join deadline counts
     // from the server's first read, not from the upgrade.
     let now = Instant::now();
@@ -122,7 +133,7 @@ pub(super) async fn run(socket: Socket, state: AppState, from: Option<IpAddr>) {
 
 impl Reader {
     /// Reads and handles messages until something ends the connection.
-    async fn read(&mut self, stream: &mut SplitStream<Socket>) -> Ending {
+    async fn read(&mut self, stream: &mut Socket) -> Ending {
         loop {
             // The socket is read before the deadlines are looked at: when the server was too
             // busy to run this task until after a deadline, what the client sent meanwhile
