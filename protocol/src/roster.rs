@@ -50,11 +50,22 @@ impl Roster {
         RosterChange { arrived, departed }
     }
 
-    /// Takes a `users_changed` batch: `left` go, then `joined` come (everyone hears of each
-    /// arrival, the newcomer too, so this client is left out of them).
-    pub fn changed(&mut self, joined: Vec<UserInfo>, left: &[PeerId]) -> RosterChange {
-        let departed: Vec<PeerId> = left.iter().filter(|id| self.lists(id)).cloned().collect();
-        self.users.retain(|user| !left.contains(&user.id));
+    /// Takes a `users_changed` batch: `left` and `away` go, then `joined` come (everyone hears
+    /// of each arrival, the newcomer too, so this client is left out of them).
+    pub fn changed(
+        &mut self,
+        joined: Vec<UserInfo>,
+        left: &[PeerId],
+        away: &[PeerId],
+    ) -> RosterChange {
+        let gone = |id: &PeerId| left.contains(id) || away.contains(id);
+        let departed: Vec<PeerId> = self
+            .users
+            .iter()
+            .filter(|user| gone(&user.id))
+            .map(|user| user.id.clone())
+            .collect();
+        self.users.retain(|user| !gone(&user.id));
         let mut arrived = Vec::new();
         for user in joined {
             if self.me.as_ref() == Some(&user.id) {
@@ -125,12 +136,12 @@ mod tests {
         let (me, ana, bo) = (user(1, "me"), user(2, "ana"), user(3, "bo"));
         let mut roster = Roster::new();
         roster.welcome(me.id.clone(), vec![ana.clone()]);
-        let change = roster.changed(vec![me, bo.clone()], std::slice::from_ref(&ana.id));
+        let change = roster.changed(vec![me, bo.clone()], std::slice::from_ref(&ana.id), &[]);
         assert_eq!(nicks(roster.users()), ["bo"]);
         assert_eq!(nicks(&change.arrived), ["bo"]);
         assert_eq!(change.departed, vec![ana.id.clone()]);
         // Hearing again of someone known, or of a departure of someone unknown, is no news.
-        let change = roster.changed(vec![bo], &[ana.id]);
+        let change = roster.changed(vec![bo], &[], &[ana.id]);
         assert_eq!(change, RosterChange::default());
         assert_eq!(nicks(roster.users()), ["bo"]);
     }
@@ -140,7 +151,7 @@ mod tests {
         let (me, ana) = (user(1, "me"), user(2, "ana"));
         let mut roster = Roster::new();
         roster.welcome(me.id, vec![ana.clone()]);
-        let change = roster.changed(vec![ana.clone()], std::slice::from_ref(&ana.id));
+        let change = roster.changed(vec![ana.clone()], &[], std::slice::from_ref(&ana.id));
         assert_eq!(nicks(roster.users()), ["ana"]);
         assert_eq!(change.departed, vec![ana.id]);
         assert_eq!(nicks(&change.arrived), ["ana"]);

@@ -76,18 +76,23 @@ pub enum ServerMessage {
         /// How often to send [`ClientMessage::Heartbeat`], in seconds.
         heartbeat_secs: u64,
     },
-    /// Who came online and who left (closed their connection or expired) since the last such
-    /// message. Changes are gathered and sent at most every
+    /// Who came online and who left (closed their connection or expired) or went away since
+    /// the last such message. Changes are gathered and sent at most every
     /// [`PRESENCE_BATCH_MILLIS`], so a crowd joining at once costs each client a few messages,
-    /// not one per person. Apply it as a set update: remove `left`, then add `joined`; a
-    /// client may find itself in `joined`, and users its welcome already listed.
+    /// not one per person. Apply it as a set update: remove `left` and `away`, then add
+    /// `joined`; a client may find itself in `joined`, and users its welcome already listed.
     UsersChanged {
-        /// Who came online.
+        /// Who came online, or came back.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         joined: Vec<UserInfo>,
         /// Who left.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         left: Vec<PeerId>,
+        /// Who can no longer be reached through the server but may come back under the same
+        /// id: their connection dropped without a goodbye a while ago. Off the list as those
+        /// who left are, but a connection already made with them may well still work.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        away: Vec<PeerId>,
     },
     /// A relayed signal; `from` and `from_nick` are stamped by the server, never by the sender.
     Signal {

@@ -169,6 +169,7 @@ fn presence_changes() {
                 nick: nick("bo"),
             }],
             left: vec![peer(0xaa)],
+            away: Vec::new(),
         },
         &format!(
             r#"{{"type":"users_changed","joined":[{{"id":"{ID_B}","nick":"bo"}}],"left":["{ID_A}"]}}"#
@@ -178,8 +179,17 @@ fn presence_changes() {
         ServerMessage::UsersChanged {
             joined: Vec::new(),
             left: vec![peer(0xbb)],
+            away: Vec::new(),
         },
         &format!(r#"{{"type":"users_changed","left":["{ID_B}"]}}"#),
+    );
+    check(
+        ServerMessage::UsersChanged {
+            joined: Vec::new(),
+            left: Vec::new(),
+            away: vec![peer(0xaa)],
+        },
+        &format!(r#"{{"type":"users_changed","away":["{ID_A}"]}}"#),
     );
 }
 

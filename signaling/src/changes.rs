@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Bytes;
 pub(crate) struct Changes {
     joined: Vec<UserInfo>,
     left: Vec<PeerId>,
+    away: Vec<PeerId>,
     /// Everyone online at the last announcement, as a JSON array.
     listed: Bytes,
 }
@@ -28,6 +29,7 @@ impl Default for Changes {
         Self {
             joined: Vec::new(),
             left: Vec::new(),
+            away: Vec::new(),
             listed: Bytes::from_static(b"[]"),
         }
     }
@@ -49,9 +51,19 @@ impl Changes {
         }
     }
 
+    /// `id` went away: its connection dropped a while ago, and it may come back. As with a
+    /// departure, someone never announced is never announced.
+    pub(crate) fn away(&mut self, id: &PeerId) {
+        if let Some(at) = self.joined.iter().position(|user| &user.id == id) {
+            self.joined.remove(at);
+        } else {
+            self.away.push(id.clone());
+        }
+    }
+
     /// Whether anything changed since the last announcement.
     pub(crate) fn is_empty(&self) -> bool {
-        self.joined.is_empty() && self.left.is_empty()
+        self.joined.is_empty() && self.left.is_empty() && self.away.is_empty()
     }
 
     /// Takes what changed as one announcement, and lists `everyone` (online now, sorted as
@@ -67,6 +79,7 @@ impl Changes {
         Some(ServerMessage::UsersChanged {
             joined: std::mem::take(&mut self.joined),
             left: std::mem::take(&mut self.left),
+            away: std::mem::take(&mut self.away),
         })
     }
 
@@ -105,6 +118,7 @@ mod tests {
             Some(ServerMessage::UsersChanged {
                 joined: everyone.to_vec(),
                 left: Vec::new(),
+                away: Vec::new(),
             })
         );
         let listed: Vec<UserInfo> = serde_json::from_slice(&changes.listed()).unwrap();
@@ -115,6 +129,7 @@ mod tests {
             Some(ServerMessage::UsersChanged {
                 joined: Vec::new(),
                 left: vec![ana.id],
+                away: Vec::new(),
             })
         );
     }

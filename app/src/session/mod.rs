@@ -421,10 +421,10 @@ impl Session {
             }
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),
-            SignalingEvent::UsersChanged { joined, left } => {
+            SignalingEvent::UsersChanged { joined, left, away } => {
                 let change = self
                     .roster
-                    .try_update_value(|roster| roster.changed(joined, &left))
+                    .try_update_value(|roster| roster.changed(joined, &left, &away))
                     .unwrap_or_default();
                 for user in &change.arrived {
                     engine.set_nick(&user.id, user.nick.as_str());
@@ -435,12 +435,15 @@ impl Session {
                 if state
                     .selected
                     .get_untracked()
-                    .is_some_and(|selected| left.contains(&selected))
+                    .is_some_and(|selected| left.contains(&selected) || away.contains(&selected))
                 {
                     state.selected.set(None);
                 }
                 for id in &left {
                     engine.peer_left(id);
+                }
+                for id in &away {
+                    engine.peer_unreachable(id);
                 }
             }
             SignalingEvent::Signal {

@@ -50,13 +50,15 @@ pub enum SignalingEvent {
     },
     /// The connection dropped; reconnecting.
     Lost,
-    /// Who came online and who left since the last such event.
+    /// Who came online, who left and who went away since the last such event.
     UsersChanged {
         /// Who came online; some may be known already, and everyone hears of their own
         /// arrival too.
         joined: Vec<UserInfo>,
         /// Who left.
         left: Vec<PeerId>,
+        /// Who cannot be reached through the server for now, and may come back.
+        away: Vec<PeerId>,
     },
     /// A relayed WebRTC signal.
     Signal {
@@ -271,8 +273,8 @@ async fn connect_once(
 /// Passes a server message on; returns how the connection ends, if it does.
 fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome> {
     match message {
-        ServerMessage::UsersChanged { joined, left } => {
-            events(SignalingEvent::UsersChanged { joined, left });
+        ServerMessage::UsersChanged { joined, left, away } => {
+            events(SignalingEvent::UsersChanged { joined, left, away });
         }
         ServerMessage::Signal {
             from,

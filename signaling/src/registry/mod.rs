@@ -342,8 +342,8 @@ impl Registry {
         }
     }
 
-    /// Unlists the sessions that have lingered longer than the grace at `now`: to others
-    /// they have left, though they can still be reclaimed until they expire.
+    /// Unlists the sessions that have lingered longer than the grace at `now`: to others they
+    /// are away, and they can still be reclaimed until they expire.
     fn unlist_lingering(&mut self, now: Instant) {
         let grace = self.linger_grace;
         let mut due = Vec::new();
@@ -360,8 +360,8 @@ impl Registry {
                 && session.listed
             {
                 session.listed = false;
-                self.changes.left(&id);
-                tracing::debug!(%id, "unlisted after lingering");
+                self.changes.away(&id);
+                tracing::debug!(%id, "away: unlisted after lingering");
             }
         }
     }
@@ -388,7 +388,7 @@ impl Registry {
         if let Some(from) = session.from {
             self.per_place.remove(from);
         }
-        // An unlisted session's departure was announced when it was unlisted.
+        // An unlisted session was announced as away when it was unlisted.
         if session.listed {
             self.changes.left(id);
         }

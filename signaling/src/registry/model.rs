@@ -196,9 +196,9 @@ impl World {
                     client.roster.welcome(id, users);
                     client.welcomed = true;
                 }
-                ServerMessage::UsersChanged { joined, left } => {
+                ServerMessage::UsersChanged { joined, left, away } => {
                     assert!(client.welcomed, "a batch before the welcome");
-                    client.roster.changed(joined, &left);
+                    client.roster.changed(joined, &left, &away);
                 }
                 other => panic!("unexpected {other:?}"),
             }

@@ -218,6 +218,7 @@ fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_ann
             },
         ],
         left: Vec::new(),
+        away: Vec::new(),
     };
     assert_eq!(received(&mut ana), vec![both.clone()]);
     assert_eq!(received(&mut bo), vec![both]);
@@ -242,6 +243,7 @@ fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_ann
                 nick: nick("cy"),
             }],
             left: vec![bo_id],
+            away: Vec::new(),
         }]
     );
     registry.announce();
@@ -281,12 +283,13 @@ fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_recla
     registry.sweep(dropped_at + grace - Duration::from_millis(1));
     registry.announce();
     assert!(received(&mut ana).is_empty());
-    // After it, they hear bo left, and a newcomer's welcome leaves bo out.
+    // After it, they hear bo is away, and a newcomer's welcome leaves bo out.
     registry.sweep(dropped_at + grace);
     registry.announce();
     let left = ServerMessage::UsersChanged {
         joined: Vec::new(),
-        left: vec![bo_id.clone()],
+        left: Vec::new(),
+        away: vec![bo_id.clone()],
     };
     assert_eq!(received(&mut ana), vec![left]);
     let (conn, mut cy) = connection(3);
@@ -355,6 +358,7 @@ fn only_the_current_connection_can_end_a_session() {
         vec![ServerMessage::UsersChanged {
             joined: Vec::new(),
             left: vec![bo_id],
+            away: Vec::new(),
         }]
     );
 }

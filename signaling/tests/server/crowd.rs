@@ -91,9 +91,9 @@ async fn crowd_member(addr: std::net::SocketAddr, i: usize, crowd: usize) -> any
                 );
                 me = Some(id);
             }
-            ServerMessage::UsersChanged { joined, left } => {
+            ServerMessage::UsersChanged { joined, left, away } => {
                 known.extend(joined.into_iter().map(|user| user.id));
-                for id in left {
+                for id in left.into_iter().chain(away) {
                     known.remove(&id);
                 }
                 if let Some(me) = &me {

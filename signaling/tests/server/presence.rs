@@ -45,8 +45,8 @@ async fn two_users_see_each_other() -> anyhow::Result<()> {
     assert_eq!(bo_welcome.users[0].nick.as_str(), "Ana");
 
     match ana.recv().await? {
-        ServerMessage::UsersChanged { joined, left } => {
-            assert!(left.is_empty());
+        ServerMessage::UsersChanged { joined, left, away } => {
+            assert!(left.is_empty() && away.is_empty());
             assert_eq!(joined.len(), 1);
             assert_eq!(joined[0].id, bo_welcome.id);
             assert_eq!(joined[0].nick.as_str(), "bo");

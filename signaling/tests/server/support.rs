@@ -340,7 +340,7 @@ pub fn arrived(message: &ServerMessage, id: &PeerId) -> bool {
 
 /// Whether `message` announces that `id` left, and nothing else.
 pub fn departed(message: &ServerMessage, id: &PeerId) -> bool {
-    matches!(message, ServerMessage::UsersChanged { joined, left } if joined.is_empty() && left == std::slice::from_ref(id))
+    matches!(message, ServerMessage::UsersChanged { joined, left, away } if joined.is_empty() && away.is_empty() && left == std::slice::from_ref(id))
 }
 
 /// A join message with the current protocol version.

@@ -199,6 +199,14 @@ impl Engine {
         self.inner.links.forget(peer);
     }
 
+    /// The peer cannot be reached through the server for now: its connection to the server
+    /// dropped a while ago, and it may come back. No new connection can be made with it, but
+    /// what runs over a connection already made goes on; a paused transfer waits for it.
+    pub fn peer_unreachable(&self, peer: &PeerId) {
+        self.inner.present.borrow_mut().remove(peer);
+        self.peer_away(peer);
+    }
+
     /// Opens the private storage (and clears what closed tabs left) ahead of the first
     /// transfer.
     pub async fn prepare_storage(&self) {
