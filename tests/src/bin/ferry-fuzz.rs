@@ -554,6 +554,61 @@ const DICTIONARY: &[&str] = &[
     "\r\n",
 ];
 
+/// Numbers at the edges of what the fields hold.
+const EDGES: &[&str] = &[
+    "0",
+    "1",
+    "255",
+    "256",
+    "65535",
+    "65536",
+    "2147483647",
+    "2147483648",
+    "4294967295",
+    "4294967296",
+    "9007199254740993",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-1",
+    "1e3",
+    "0.5",
+];
+
+/// Where the runs of bytes that `is` holds for are, as `(start, end)`.
+fn runs(input: &[u8], is: impl Fn(u8) -> bool) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (at, &byte) in input.iter().enumerate() {
+        match (is(byte), start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                runs.push((from, at));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        runs.push((from, input.len()));
+    }
+    runs
+}
+
+/// Where the contents of the input's JSON strings are (between their quotes), near enough:
+/// an escaped quote ends one early, which is one more mutation.
+fn strings(input: &[u8]) -> Vec<(usize, usize)> {
+    let quotes: Vec<usize> = input
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'"')
+        .map(|(at, _)| at)
+        .collect();
+    quotes
+        .chunks_exact(2)
+        .map(|pair| (pair[0] + 1, pair[1]))
+        .collect()
+}
+
 /// Makes `input` from a seed with a few mutations.
 fn mutate(seeds: &[Vec<u8>], rng: &mut Rng, input: &mut Vec<u8>) {
     input.clear();
@@ -563,7 +618,26 @@ fn mutate(seeds: &[Vec<u8>], rng: &mut Rng, input: &mut Vec<u8>) {
     let mutations = 1 + (rng.next().trailing_zeros() as usize).min(5);
     for _ in 0..mutations {
         let at = rng.below(input.len() + 1);
-        match rng.below(8) {
+        match rng.below(11) {
+            // A number in the input at its edges: the JSON stays valid, the value does not.
+            8 | 9 => {
+                let numbers = runs(input, |b| b.is_ascii_digit());
+                if !numbers.is_empty() {
+                    let (start, end) = numbers[rng.below(numbers.len())];
+                    let edge = EDGES[rng.below(EDGES.len())];
+                    input.splice(start..end, edge.bytes());
+                }
+            }
+            // A string's contents made hard: a token, or many of one.
+            10 => {
+                let strings = strings(input);
+                if !strings.is_empty() {
+                    let (start, end) = strings[rng.below(strings.len())];
+                    let token = DICTIONARY[rng.below(DICTIONARY.len())].replace('"', "\\\"");
+                    let times = 1 + rng.below(3) * rng.below(200);
+                    input.splice(start..end, token.repeat(times).into_bytes());
+                }
+            }
             // Flip a bit.
             0 if !input.is_empty() => {
                 let at = at.min(input.len() - 1);
