@@ -44,10 +44,7 @@ impl User {
             label: label.to_owned(),
             browser,
         };
-        user.wait("the Nickname field", DEADLINE, async |user| {
-            user.named(Role::Textbox, "Nickname").await
-        })
-        .await?;
+        user.wait_join_form().await?;
         Ok(user)
     }
 
@@ -329,16 +326,18 @@ impl User {
         Ok(None)
     }
 
-    /// Over how many connections the row of `file` says its bytes travel: 1 unless it says
-    /// "N connections".
+    /// Over how many connections the row of `file` says its bytes travel, in the tooltip of
+    /// its route: 1 unless it says "over N connections".
     pub async fn connections(&self, file: &str) -> Result<Option<usize>> {
         let Some(row) = self.transfer_row(file).await? else {
             return Ok(None);
         };
-        let xpath = ".//*[not(*)][contains(normalize-space(.), ' connections')]";
-        for leaf in row.find_all(Locator::XPath(xpath)).await? {
-            let text = leaf.text().await?;
-            if let Some(count) = text.trim().strip_suffix(" connections") {
+        let xpath = ".//*[@title][contains(@title, ' connections')]";
+        for element in row.find_all(Locator::XPath(xpath)).await? {
+            let title = element.attr("title").await?.unwrap_or_default();
+            if let Some((_, after)) = title.split_once(" over ")
+                && let Some((count, _)) = after.split_once(" connections")
+            {
                 return Ok(count.parse().ok());
             }
         }
@@ -414,9 +413,77 @@ impl User {
         Ok(self.client().refresh().await?)
     }
 
-    /// Closes Ferry's tab.
+    /// Closes Ferry's tab; the browser goes on with a blank tab in front.
     pub async fn close_tab(&self) -> Result<()> {
         self.browser.close_tab().await
+    }
+
+    /// Opens Ferry at `url` in the tab in front (the blank one a closed tab left), as a person
+    /// coming back does, and waits until its join form is there. Returns the tab.
+    pub async fn open_again(&self, url: &str) -> Result<fantoccini::wd::WindowHandle> {
+        self.client().goto(url).await?;
+        self.wait_join_form().await?;
+        Ok(self.client().window().await?)
+    }
+
+    /// Opens Ferry at `url` in a new tab of the same browser, brought to the front; returns
+    /// the tab.
+    pub async fn open_new_tab(&self, url: &str) -> Result<fantoccini::wd::WindowHandle> {
+        let tab = self.client().new_window(true).await?;
+        self.client().switch_to_window(tab.handle.clone()).await?;
+        self.open_again(url).await?;
+        Ok(tab.handle)
+    }
+
+    /// Brings `tab` to the front: what this person does from now on happens there.
+    pub async fn switch_to_tab(&self, tab: fantoccini::wd::WindowHandle) -> Result<()> {
+        Ok(self.client().switch_to_window(tab).await?)
+    }
+
+    /// The title of the tab in front.
+    pub async fn title(&self) -> Result<String> {
+        Ok(self.client().title().await?)
+    }
+
+    /// The note saying transfers are held by another tab of this browser, if the page shows
+    /// one.
+    pub async fn held_elsewhere_note(&self) -> Result<Option<String>> {
+        let xpath = "//*[contains(normalize-space(.), 'held by another Ferry tab')][not(*)]";
+        for note in self.client().find_all(Locator::XPath(xpath)).await? {
+            if note.is_displayed().await? {
+                return Ok(Some(note.text().await?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits until the tab in front, not joined yet, says that the paused transfer of `file`
+    /// from `sender` waits here for this person to join (it took the transfer up: true), or
+    /// that another tab of the browser holds it (false).
+    pub async fn takes_up_or_defers(&self, file: &str, sender: &str) -> Result<bool> {
+        let waiting = format!("{file} from {sender}");
+        self.wait(
+            &format!("{file:?} taken up here, or said to be held by another tab"),
+            DEADLINE,
+            async |user| {
+                let xpath = "//*[starts-with(normalize-space(.), 'Paused here')][not(*)]";
+                for note in user.client().find_all(Locator::XPath(xpath)).await? {
+                    if note.is_displayed().await? && note.text().await?.contains(&waiting) {
+                        return Ok(Some(true));
+                    }
+                }
+                Ok(user.held_elsewhere_note().await?.map(|_| false))
+            },
+        )
+        .await
+    }
+
+    async fn wait_join_form(&self) -> Result<()> {
+        self.wait("the Nickname field", DEADLINE, async |user| {
+            user.named(Role::Textbox, "Nickname").await
+        })
+        .await?;
+        Ok(())
     }
 
     async fn submit_nick(&self, nick: &str) -> Result<()> {

@@ -40,6 +40,8 @@ pub struct FileRow {
     pub seconds_left: Option<f64>,
     /// Whether a "Save NAME" button can offer the file again.
     pub can_save: bool,
+    /// The name it is saved under: the file's, or a received folder's zip ("Holiday.zip").
+    pub saved_as: String,
     /// How the bytes travel, once the connection is up.
     pub route: Option<Route>,
     /// Over how many peer connections the bytes travel.
@@ -68,8 +70,27 @@ pub fn row_key(id: &TransferId, index: usize) -> String {
     format!("{id}-{index}")
 }
 
-/// The rows of `transfer`, without those the user dismissed.
+/// Whether `transfer` has rows at all. An offer to this user shows only as the offer until
+/// it is accepted: a row saying "Receiving" before then reads as bytes already arriving on the
+/// user's machine. One this user declined leaves no row either; one that failed or was
+/// withdrawn before the answer has one, which says so.
+pub fn is_listed(transfer: &Transfer) -> bool {
+    if transfer.direction == Direction::Outgoing {
+        return true;
+    }
+    let declined = transfer
+        .files
+        .iter()
+        .all(|file| file.status == Status::Declined);
+    !transfer.is_offered() && !declined
+}
+
+/// The rows of `transfer`, without those the user dismissed; none while it is not listed
+/// ([`is_listed`]).
 pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
+    if !is_listed(transfer) {
+        return Vec::new();
+    }
     if transfer.has_folders() {
         return folder_row(transfer, around).into_iter().collect();
     }
@@ -97,6 +118,7 @@ pub fn rows(transfer: &Transfer, around: Around<'_>) -> Vec<FileRow> {
                 bytes_per_sec: rate.and_then(RateEstimator::bytes_per_sec),
                 seconds_left: rate.and_then(|rate| rate.seconds_left(file.meta.size - file.done)),
                 can_save: around.saved.get(index).copied().unwrap_or(false),
+                saved_as: file.meta.name.clone(),
                 route: around.route,
                 lanes: around.lanes,
                 digest: (file.status == Status::Complete)
@@ -140,7 +162,6 @@ fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
         index: 0,
         direction: transfer.direction,
         peer: transfer.peer.clone(),
-        name,
         files: transfer.files.len(),
         size,
         done,
@@ -148,6 +169,9 @@ fn folder_row(transfer: &Transfer, around: Around<'_>) -> Option<FileRow> {
         bytes_per_sec: rate.and_then(RateEstimator::bytes_per_sec),
         seconds_left: rate.and_then(|rate| rate.seconds_left(size - done)),
         can_save: around.saved.first().copied().unwrap_or(false),
+        // A received folder is handed over as one zip of it.
+        saved_as: format!("{name}.zip"),
+        name,
         route: around.route,
         lanes: around.lanes,
         digest: None,
@@ -239,6 +263,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!((row.name.as_str(), row.files), ("Top", 3));
+        assert_eq!(row.saved_as, "Top.zip");
         assert_eq!((row.done, row.size), (120, 160));
         assert_eq!(row.status, Status::Receiving, "the first file not complete");
         assert!(row.can_save);
@@ -262,6 +287,46 @@ mod tests {
             ..around
         };
         assert!(super::rows(&transfer, gone).is_empty());
+    }
+
+    #[test]
+    fn an_offer_to_this_user_has_no_row_until_it_is_accepted_and_none_once_declined() {
+        let files = vec![FileMeta {
+            name: "a".into(),
+            path: String::new(),
+            size: 100,
+            mime: String::new(),
+        }];
+        let around = Around {
+            rates: &[],
+            saved: &[],
+            dismissed: &HashSet::new(),
+            route: None,
+            lanes: 1,
+        };
+        let id = TransferId::from_random_bytes([5; 16]);
+        let mut offered = Transfer::incoming(id.clone(), "ana", files.clone());
+        assert!(
+            rows(&offered, around).is_empty(),
+            "an offer is not receiving"
+        );
+        offered.accept();
+        assert_eq!(rows(&offered, around)[0].status, Status::Receiving);
+
+        let mut declined = Transfer::incoming(id.clone(), "ana", files.clone());
+        declined.decline();
+        assert!(rows(&declined, around).is_empty());
+
+        // Withdrawn, or refused for the offer's own fault: the row says so.
+        let mut withdrawn = Transfer::incoming(id.clone(), "ana", files.clone());
+        withdrawn.cancel();
+        assert_eq!(rows(&withdrawn, around)[0].status, Status::Cancelled);
+
+        let outgoing = Transfer::outgoing(id, "bo", files);
+        assert!(matches!(
+            rows(&outgoing, around)[0].status,
+            Status::Waiting { .. }
+        ));
     }
 
     #[test]

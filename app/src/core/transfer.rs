@@ -193,6 +193,11 @@ impl Transfer {
         self.phase == Phase::Running
     }
 
+    /// Whether the offer still waits for the receiver's answer.
+    pub fn is_offered(&self) -> bool {
+        self.phase == Phase::Offered
+    }
+
     /// Reads a message every state reads alike: the other side cancelled or failed, or a
     /// message only the other direction sends. Anything else is handed back.
     pub fn react(&mut self, message: TransferMessage) -> Reaction {

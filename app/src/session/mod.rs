@@ -73,6 +73,8 @@ pub struct AppState {
     pub relay_forced: RwSignal<bool>,
     /// This user asked for relayed connections, to hide their IP address.
     pub hide_ip: RwSignal<bool>,
+    /// How many incoming transfers another open tab of this browser holds.
+    pub held_elsewhere: RwSignal<usize>,
 }
 
 /// Why the chosen files could not be sent; the text is for the user.
@@ -114,6 +116,7 @@ impl AppState {
             relay_offered: RwSignal::new(false),
             relay_forced: RwSignal::new(false),
             hide_ip: RwSignal::new(prefs::flag(HIDE_IP_KEY)),
+            held_elsewhere: RwSignal::new(0),
         }
     }
 
@@ -157,6 +160,7 @@ impl AppState {
             EngineEvent::OfferGone(id) => self.offers.update(|offers| {
                 offers.retain(|offer| offer.id != id);
             }),
+            EngineEvent::HeldElsewhere(count) => self.held_elsewhere.set(count),
             EngineEvent::Removed(gone) => {
                 self.row_index.update_value(|index| {
                     index.remove(&gone);

@@ -3,6 +3,8 @@
 use ferry_protocol::Nick;
 use leptos::prelude::*;
 
+use super::transfers::HeldElsewhere;
+use crate::core::transfer::{Direction, Status};
 use crate::session::{AppState, Phase, Session};
 
 /// Textbox "Nickname", button "Join", and an alert next to them for refusals.
@@ -54,6 +56,19 @@ pub fn JoinScreen() -> impl IntoView {
                 <p id="join-error" class="error" role="alert">
                     {move || state.join_error.get()}
                 </p>
+                // Transfers this page took up from a closed tab wait for the sender, who finds
+                // this user once they join: say so before the list is shown.
+                {move || {
+                    paused_here(state)
+                        .map(|waiting| {
+                            view! {
+                                <p class="note" role="status">
+                                    {format!("Paused here, going on once you join: {waiting}.")}
+                                </p>
+                            }
+                        })
+                }}
+                <HeldElsewhere/>
             </form>
         </main>
     }
@@ -64,4 +79,21 @@ fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
     format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
+/// The paused transfers to this user that this page holds, as "NAME from NICK" joined by
+/// commas; `None` when there are none.
+fn paused_here(state: AppState) -> Option<String> {
+    let waiting: Vec<String> = state.rows.with(|rows| {
+        rows.iter()
+            .filter_map(|(_, row)| {
+                row.with(|row| {
+                    (row.direction == Direction::Incoming
+                        && matches!(row.status, Status::Paused { .. }))
+                    .then(|| format!("{} from {}", row.name, row.peer))
+                })
+            })
+            .collect()
+    });
+    (!waiting.is_empty()).then(|| waiting.join(", "))
 }

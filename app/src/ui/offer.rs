@@ -30,6 +30,14 @@ pub fn OfferDialog() -> impl IntoView {
             let _ = element.focus();
         }
     });
+    // The tab's title counts the offers waiting, so a person in another tab sees one come.
+    Effect::new(move || {
+        let title = state.offers.with(|offers| match offers.first() {
+            Some(first) => format!("({}) Ferry — offer from {}", offers.len(), first.from),
+            None => "Ferry".to_owned(),
+        });
+        document().set_title(&title);
+    });
     view! {
         {move || current.get().map(|offer| view! { <OfferCard offer return_focus/> })}
     }

@@ -37,6 +37,7 @@ pub fn Transfers() -> impl IntoView {
                         }
                     })
             }}
+            <HeldElsewhere/>
             <ul class="rows" aria-label="Transfers">
                 <For
                     each=move || state.rows.get()
@@ -45,6 +46,27 @@ pub fn Transfers() -> impl IntoView {
                 />
             </ul>
         </section>
+    }
+}
+
+/// Says that another Ferry tab of this browser holds transfers to this user, when one does:
+/// they go on there, and this tab cannot take them up while it is open.
+#[component]
+pub(super) fn HeldElsewhere() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let elsewhere = state.held_elsewhere.get();
+        let said = match elsewhere {
+            0 => return None,
+            1 => "A transfer to you is held by another Ferry tab in this browser and goes on \
+                  there. Close that tab to take it up here."
+                .to_owned(),
+            many => format!(
+                "{many} transfers to you are held by another Ferry tab in this browser and go \
+                 on there. Close that tab to take them up here."
+            ),
+        };
+        Some(view! { <p class="hint elsewhere" role="status">{said}</p> })
     }
 }
 
@@ -78,8 +100,22 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
     };
     let picker_id = row.with_untracked(|row| format!("pick-{}", row.key));
     let dismiss = move |_| session.dismiss(&transfer, index);
+    // An incoming row appears once its offer is accepted: brought into view, so that on a
+    // narrow screen, where the list is below the fold, Accept visibly starts something.
+    let node: NodeRef<leptos::html::Li> = NodeRef::new();
+    let accepted_now = row.with_untracked(|row| {
+        row.direction == Direction::Incoming && row.status == Status::Receiving
+    });
+    Effect::new(move || {
+        if accepted_now && let Some(item) = node.get() {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+            options.set_behavior(web_sys::ScrollBehavior::Smooth);
+            item.scroll_into_view_with_scroll_into_view_options(&options);
+        }
+    });
     view! {
-        <li class="row" data-state=kind>
+        <li class="row" data-state=kind node_ref=node>
             <div class="row-head">
                 <span
                     class="direction"
@@ -112,34 +148,27 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 <span>{read(|row| progress_text(row.done, row.size))}</span>
                 <span>{read(|row| row.bytes_per_sec.map(speed_text).unwrap_or_default())}</span>
                 <span>{read(|row| row.seconds_left.map(time_left_text).unwrap_or_default())}</span>
+                // How the bytes travel, while they do and once they did: a paused row's last
+                // route says nothing of how it will go on. The number of connections is said
+                // in words in the tooltip, never beside a nick where it reads as people.
                 <span
                     class="route"
                     data-route=move || row.with(|row| row.route.map(|route| route.to_string()))
-                    title=move || row.with(|row| match row.route {
-                        Some(Route::Relayed) => "The bytes go through the server's relay",
-                        Some(Route::Direct) => "The bytes go straight between the two browsers",
-                        None => "",
-                    })
+                    title=move || row.with(route_title)
                 >
-                    {move || row.with(|row| row.route.map(|route| route.to_string()))}
-                </span>
-                <span
-                    class="lanes"
-                    title="The bytes travel over this many connections at once, which is faster across long distances"
-                >
-                    {move || row.with(|row| (row.lanes > 1).then(|| format!("{} connections", row.lanes)))}
+                    {move || row.with(|row| shows_route(&row.status).then_some(row.route).flatten().map(|route| route.to_string()))}
                 </span>
             </div>
             <div class="row-foot">
                 <span class="status">{move || status().to_string()}</span>
-                <span
-                    class="digest"
-                    title=move || row.with(|row| row.digest.clone().unwrap_or_default())
-                >
-                    {move || row.with(|row| {
-                        row.digest.as_ref().map(|digest| format!("BLAKE3 {}…", &digest[..12]))
-                    })}
-                </span>
+                // What "complete" means, for whoever wants to know: every block and the whole
+                // file matched the sender's digests.
+                <Show when=move || status() == Status::Complete>
+                    <details class="checked">
+                        <summary>"Checked ✓"</summary>
+                        <p>{move || row.with(checked_text)}</p>
+                    </details>
+                </Show>
                 <span class="actions">
                     // After a reload the page has no file to read from until it is picked
                     // again; the input takes the whole set a transfer needs.
@@ -172,9 +201,11 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                             }}
                         </button>
                     </Show>
+                    // Saving is what is left to do once a file is in: the row's main action,
+                    // named as the file will be saved.
                     <Show when=move || row.with(|row| row.can_save)>
-                        <button type="button" class="secondary small" on:click=save.clone()>
-                            {read(|row| format!("Save {}", row.name))}
+                        <button type="button" class="primary small" on:click=save.clone()>
+                            {read(|row| format!("Save {}", row.saved_as))}
                         </button>
                     </Show>
                     <Show when=move || !status().is_running()>
@@ -190,5 +221,42 @@ fn Row(row: RwSignal<FileRow>) -> impl IntoView {
                 </span>
             </div>
         </li>
+    }
+}
+
+/// Whether a row with `status` shows how its bytes travel: while they do, and once they did.
+fn shows_route(status: &Status) -> bool {
+    matches!(
+        status,
+        Status::Sending | Status::Receiving | Status::Verifying | Status::Complete
+    )
+}
+
+/// The route's tooltip: where the bytes go, and over how many connections, in words.
+fn route_title(row: &FileRow) -> String {
+    let over = if row.lanes > 1 {
+        format!(", over {} connections at once", row.lanes)
+    } else {
+        String::new()
+    };
+    match row.route {
+        Some(Route::Relayed) => format!("The bytes go through the server's relay{over}"),
+        Some(Route::Direct) => format!("The bytes go straight between the two browsers{over}"),
+        None => String::new(),
+    }
+}
+
+/// What a checked row's details say.
+fn checked_text(row: &FileRow) -> String {
+    match (&row.digest, row.files) {
+        (Some(digest), _) => format!(
+            "Every block, and the whole file, matched the digests the sender computed \
+             (BLAKE3 {digest})."
+        ),
+        (None, 1) => "Every block, and the whole file, matched the sender's digests.".to_owned(),
+        (None, files) => format!(
+            "Every block of its {files} files, and each whole file, matched the sender's \
+             digests."
+        ),
     }
 }

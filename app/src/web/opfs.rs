@@ -1,8 +1,12 @@
 //! This tab's folder in the origin-private file system (OPFS), `ferry-incoming/<tab>/`, where
 //! received files wait to be handed over as downloads. Each tab holds a Web Lock named after
-//! its folder, so start-up clears the folders of tabs that are gone without touching a tab
-//! that is still open.
+//! its folder for the page's life. At start-up, a folder whose lock nobody holds is a gone
+//! tab's: when that tab left unfinished transfers behind, this page takes the folder over
+//! (its lock, and the transfers with it), so partial files belong to the browser profile, not
+//! to one tab; otherwise the folder is cleared. Two pages starting at once cannot both take
+//! one over: the lock goes to one of them.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -20,20 +24,33 @@ use super::{JsError, call_method, log, property, wait};
 const INCOMING_FOLDER: &str = "ferry-incoming";
 const LOCK_PREFIX: &str = "ferry-tab-";
 
-/// This tab's folder in the origin-private file system.
+/// One folder in the origin-private file system: this tab's own, or a gone tab's it took
+/// over; all of them share one writer.
 #[derive(Clone, Debug)]
 pub struct Opfs {
     folder: FileSystemDirectoryHandle,
-    /// The worker that writes into the folder, where workers start.
+    /// The worker that writes into the folders, where workers start.
     writer: Option<Rc<Writer>>,
+    folders: Rc<Folders>,
+}
+
+/// The folders this page has, and the gone tabs whose folders start-up cleared.
+#[derive(Debug)]
+struct Folders {
+    /// Each folder this page holds the lock of, by its tab: its own first.
+    held: Vec<(String, FileSystemDirectoryHandle)>,
     /// The tabs whose folders start-up cleared: they are gone for good.
-    abandoned: Rc<Vec<String>>,
+    abandoned: Vec<String>,
 }
 
 impl Opfs {
-    /// Opens (creating) this tab's folder, holding the tab's lock on it for the page's life
-    /// and clearing the folders of tabs that are gone. `None` where OPFS is missing.
-    pub async fn open(tab: &str) -> Result<Option<Self>, JsError> {
+    /// Opens (creating) this tab's folder, holding the tab's lock on it for the page's life;
+    /// takes over the folders of gone tabs among `with_transfers` (those that left unfinished
+    /// transfers behind) and clears the other gone tabs' folders. `None` where OPFS is missing.
+    pub async fn open(
+        tab: &str,
+        with_transfers: &HashSet<String>,
+    ) -> Result<Option<Self>, JsError> {
         let storage = property(&property(&js_sys::global(), "navigator"), "storage");
         if !property(&storage, "getDirectory").is_function() {
             return Ok(None);
@@ -55,12 +72,12 @@ impl Opfs {
         .await?
         .unchecked_into();
         let held = hold_lock(tab).await;
-        let abandoned = if held {
-            clear_abandoned(&incoming, tab).await
+        let (adopted, abandoned) = if held {
+            take_over_or_clear(&incoming, tab, with_transfers).await
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        let folder = wait(
+        let folder: FileSystemDirectoryHandle = wait(
             incoming.get_directory_handle_with_options(tab, &create),
             "opening this tab's incoming folder",
         )
@@ -73,19 +90,42 @@ impl Opfs {
                 None
             }
         };
+        let mut folders = vec![(tab.to_owned(), folder.clone())];
+        folders.extend(adopted);
         Ok(Some(Self {
             folder,
             writer,
-            abandoned: Rc::new(abandoned),
+            folders: Rc::new(Folders {
+                held: folders,
+                abandoned,
+            }),
         }))
     }
 
     /// The tabs whose folders start-up cleared, so what else they kept can go too.
     pub fn abandoned(&self) -> &[String] {
-        &self.abandoned
+        &self.folders.abandoned
     }
 
-    /// The names of the files in this tab's folder.
+    /// The tabs whose folders this page holds: its own, and the gone ones it took over.
+    pub fn tabs(&self) -> Vec<String> {
+        self.folders
+            .held
+            .iter()
+            .map(|(tab, _)| tab.clone())
+            .collect()
+    }
+
+    /// The folder of `tab`, one this page holds, to read and write there.
+    pub fn of_tab(&self, tab: &str) -> Option<Self> {
+        let (_, folder) = self.folders.held.iter().find(|(held, _)| held == tab)?;
+        Some(Self {
+            folder: folder.clone(),
+            ..self.clone()
+        })
+    }
+
+    /// The names of the files in this folder.
     pub async fn entries(&self) -> Vec<String> {
         let mut names = JsStream::from(self.folder.keys());
         let mut entries = Vec::new();
@@ -95,7 +135,7 @@ impl Opfs {
         entries
     }
 
-    /// Creates the file `entry` in this tab's folder, or opens it where it exists.
+    /// Creates the file `entry` in this folder, or opens it where it exists.
     pub async fn create(&self, entry: &str) -> Result<FileSystemFileHandle, JsError> {
         let create = FileSystemGetFileOptions::new();
         create.set_create(true);
@@ -107,7 +147,7 @@ impl Opfs {
         .unchecked_into())
     }
 
-    /// The worker that writes into this folder, where one started.
+    /// The worker that writes into the folders, where one started.
     pub fn writer(&self) -> Option<Rc<Writer>> {
         self.writer.clone()
     }
@@ -128,7 +168,7 @@ impl Opfs {
         Some((quota - usage).max(0.0) as u64)
     }
 
-    /// Deletes one entry of this tab's folder, if it exists.
+    /// Deletes one entry of this folder, if it exists.
     pub async fn remove(&self, entry: &str) {
         let _ = wait(self.folder.remove_entry(entry), "deleting a received file").await;
     }
@@ -154,33 +194,81 @@ async fn hold_lock(tab: &str) -> bool {
     .is_ok()
 }
 
-/// Removes the folders of tabs whose lock nobody holds any more; returns those tabs.
-async fn clear_abandoned(incoming: &FileSystemDirectoryHandle, tab: &str) -> Vec<String> {
+/// Takes over the folders of gone tabs (whose lock nobody holds any more) that left
+/// transfers behind (`with_transfers`), and clears the other gone tabs' folders; returns the
+/// folders taken over, and the tabs whose folders were cleared.
+async fn take_over_or_clear(
+    incoming: &FileSystemDirectoryHandle,
+    tab: &str,
+    with_transfers: &HashSet<String>,
+) -> (Vec<(String, FileSystemDirectoryHandle)>, Vec<String>) {
     let locks = property(&property(&js_sys::global(), "navigator"), "locks");
     let Ok(query) = call_method(&locks, "query", &[], "listing tabs") else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let Ok(snapshot) = wait(query.unchecked_into(), "listing tabs").await else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let held: Vec<String> = js_sys::Array::from(&property(&snapshot, "held"))
         .iter()
         .filter_map(|lock| property(&lock, "name").as_string())
         .collect();
     let mut names = JsStream::from(incoming.keys());
-    let mut abandoned = Vec::new();
+    let mut gone = Vec::new();
     while let Some(Ok(name)) = names.next().await {
         let Some(name) = name.as_string() else {
             continue;
         };
         if name != tab && !held.contains(&format!("{LOCK_PREFIX}{name}")) {
-            abandoned.push(name);
+            gone.push(name);
         }
     }
-    let recursive = FileSystemRemoveOptions::new();
-    recursive.set_recursive(true);
-    for name in &abandoned {
-        let _ = JsFuture::from(incoming.remove_entry_with_options(name, &recursive)).await;
+    let mut adopted = Vec::new();
+    let mut abandoned = Vec::new();
+    for name in gone {
+        if with_transfers.contains(&name) {
+            // Another page starting at the same time may take it first; then it is that
+            // page's, and left alone here.
+            if try_lock(&name).await
+                && let Ok(folder) = wait(
+                    incoming.get_directory_handle(&name),
+                    "opening a gone tab's folder",
+                )
+                .await
+            {
+                log(&format!(
+                    "took over the transfers a closed tab left ({name})"
+                ));
+                adopted.push((name, folder.unchecked_into()));
+            }
+            continue;
+        }
+        let recursive = FileSystemRemoveOptions::new();
+        recursive.set_recursive(true);
+        let _ = JsFuture::from(incoming.remove_entry_with_options(&name, &recursive)).await;
+        abandoned.push(name);
     }
-    abandoned
+    (adopted, abandoned)
+}
+
+/// Takes the lock of `tab`'s folder for the rest of the page's life, if nobody holds it now.
+async fn try_lock(tab: &str) -> bool {
+    let locks = property(&property(&js_sys::global(), "navigator"), "locks");
+    // The lock's callback settles the outer promise with whether the lock was granted, and
+    // holds a granted one with a promise that never settles; JavaScript functions, so no
+    // Rust closure has to outlive everything.
+    let take = js_sys::Function::new_with_args(
+        "locks, name",
+        "return new Promise((granted) => locks.request(name, { ifAvailable: true }, (lock) => {\
+           granted(lock !== null);\
+           return lock === null ? undefined : new Promise(() => {});\
+         }));",
+    );
+    let name = JsValue::from_str(&format!("{LOCK_PREFIX}{tab}"));
+    let Ok(promise) = take.call2(&JsValue::NULL, &locks, &name) else {
+        return false;
+    };
+    wait(promise.unchecked_into(), "taking over a gone tab's folder")
+        .await
+        .is_ok_and(|granted| granted.is_truthy())
 }

@@ -1,6 +1,8 @@
 //! Where received bytes land: the private file system's sink, the writer worker and its
 //! takeovers, and the start-up clean-up of what closed tabs left.
 
+use std::collections::HashSet;
+
 use ferry_app::web::sink::{Finished, Opfs, Sink};
 use ferry_app::web::writer::Writer;
 use js_sys::Uint8Array;
@@ -16,7 +18,7 @@ use crate::support::*;
 
 #[wasm_bindgen_test]
 async fn the_opfs_sink_writes_and_reads_back_a_file() {
-    let opfs = Opfs::open("wasm-test")
+    let opfs = Opfs::open("wasm-test", &HashSet::new())
         .await
         .unwrap()
         .expect("Chromium has OPFS");
@@ -127,8 +129,9 @@ async fn fresh_writer_workers_take_over_open_files_and_write_on_where_the_last_s
 }
 
 #[wasm_bindgen_test]
-async fn start_up_clears_what_closed_tabs_left_behind() {
-    // A folder no tab holds a lock for, as a tab that closed mid-transfer leaves it.
+async fn start_up_takes_over_what_closed_tabs_left_unfinished_and_clears_the_rest() {
+    // Folders no tab holds a lock for, as tabs that closed leave them: one with a transfer
+    // left unfinished (its record names it), one without.
     let storage = web_sys::window().unwrap().navigator().storage();
     let root: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory())
         .await
@@ -144,14 +147,43 @@ async fn start_up_clears_what_closed_tabs_left_behind() {
     JsFuture::from(incoming.get_directory_handle_with_options("closed-tab", &create))
         .await
         .unwrap();
+    let unfinished: FileSystemDirectoryHandle =
+        JsFuture::from(incoming.get_directory_handle_with_options("unfinished-tab", &create))
+            .await
+            .unwrap()
+            .unchecked_into();
+    let file_options = FileSystemGetFileOptions::new();
+    file_options.set_create(true);
+    JsFuture::from(unfinished.get_file_handle_with_options("partial", &file_options))
+        .await
+        .unwrap();
+    let with_transfers = HashSet::from(["unfinished-tab".to_owned()]);
 
-    let opfs = Opfs::open("live-tab").await.unwrap().unwrap();
+    let opfs = Opfs::open("live-tab", &with_transfers)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(opfs.entries().await.is_empty());
     let gone = JsFuture::from(incoming.get_directory_handle("closed-tab")).await;
     assert!(gone.is_err(), "the abandoned folder is still there");
+    assert_eq!(opfs.abandoned(), ["closed-tab"]);
     JsFuture::from(incoming.get_directory_handle("live-tab"))
         .await
         .expect("this tab's own folder stays");
+    assert_eq!(opfs.tabs(), ["live-tab", "unfinished-tab"]);
+    let taken = opfs
+        .of_tab("unfinished-tab")
+        .expect("the folder taken over");
+    assert_eq!(taken.entries().await, ["partial"]);
+
+    // Another page starting now finds the folder held: it neither takes it nor clears it.
+    let other = Opfs::open("other-tab", &with_transfers)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.tabs(), ["other-tab"]);
+    assert!(other.abandoned().is_empty());
+    assert_eq!(taken.entries().await, ["partial"]);
 }
 
 /// The folder `name` in the origin-private file system, created empty.

@@ -146,10 +146,18 @@ async fn every_scenario(h: &Harness, sender: Kind, receiver: Kind) -> Result<()>
     Ok(())
 }
 
-/// Ana offers `file`, Bo accepts, and it arrives byte-identical.
+/// Ana offers `file`, Bo accepts, and it arrives byte-identical. Until Bo accepts, the offer
+/// is all he sees of it (no row says "Receiving"), and his tab's title says an offer waits.
 async fn transfer(ana: &User, bo: &User, file: &ferry_e2e::SourceFile) -> Result<()> {
     ana.send("bo", &[file]).await?;
     bo.incoming_offer().await?;
+    let row = bo.status(&file.name).await?;
+    ensure!(row.is_none(), "before Accept, Bo's list says {row:?}");
+    let title = bo.title().await?;
+    ensure!(
+        title == "(1) Ferry — offer from ana",
+        "with an offer waiting, Bo's tab is titled {title:?}"
+    );
     bo.accept().await?;
     expect_received(ana, bo, file).await
 }

@@ -8,7 +8,7 @@ use ferry_e2e::webrtc::{
     after_break, break_connections, bytes_sent, deafen, hold_sending_after, largest_message,
     page_clock, release_sending, resumed_after_break, resumed_at, watch_webrtc,
 };
-use ferry_e2e::{Harness, User, random_file, run};
+use ferry_e2e::{Harness, Kind, User, random_file, run};
 
 use crate::{expect_received, start_transfer};
 
@@ -151,6 +151,76 @@ async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verifi
         eprintln!(
             "reloaded at {held} of {} bytes; resumed {resumed:?} after the reload; {resent} \
              bytes sent after it for {missing} missing; complete {took:?} after it",
+            file.len
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_back_in_a_new_chromium_tab_takes_the_transfer_up_in_one_tab_only() -> Result<()>
+{
+    back_in_a_new_tab(Kind::Chromium, 18).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_back_in_a_new_firefox_tab_takes_the_transfer_up_in_one_tab_only() -> Result<()>
+{
+    back_in_a_new_tab(Kind::Firefox, 19).await
+}
+
+/// Bo, in a browser of `kind`, closes his tab at about 40 %: Ana's row says it waits for him,
+/// and no longer how its bytes travelled. He opens Ferry again in two new tabs at once:
+/// exactly one takes the transfer up, saying before he joins that it waits for him there, and
+/// the other says another tab holds it. He joins in that one, and the transfer goes on from
+/// what he held.
+async fn back_in_a_new_tab(kind: Kind, seed: u64) -> Result<()> {
+    run(async |h: &Harness| {
+        let (ana, bo) = h.ana_and_bo_in(Kind::Chromium, kind).await?;
+        let file = random_file(h.files_dir(), "new-tab.bin", RESUMED_TRANSFER, seed).await?;
+        watch_webrtc(&ana).await?;
+        hold_sending_after(&ana, hold_point(file.len)).await?;
+        start_transfer(&ana, &bo, &file).await?;
+        let held = bo
+            .wait_progress_at_least(&file.name, file.len * 2 / 5)
+            .await?;
+        let sent_before = bytes_sent(&ana).await?;
+        bo.close_tab().await?;
+        release_sending(&ana).await?;
+        let waiting = "Paused — waiting for bo";
+        ana.wait_status(&file.name, waiting, |status| status == waiting)
+            .await?;
+        let route = ana.route(&file.name).await?;
+        ensure!(route.is_none(), "Ana's paused row still says {route:?}");
+
+        let url = h.server().url();
+        let first = bo.open_again(&url).await?;
+        let second = bo.open_new_tab(&url).await?;
+        let mut takers = Vec::new();
+        for tab in [first, second] {
+            bo.switch_to_tab(tab.clone()).await?;
+            if bo.takes_up_or_defers(&file.name, "ana").await? {
+                takers.push(tab);
+            }
+        }
+        let [taker] = takers.as_slice() else {
+            bail!("{} of Bo's two new tabs took the transfer up", takers.len());
+        };
+        bo.switch_to_tab(taker.clone()).await?;
+        bo.join("bo").await?;
+        expect_received(&ana, &bo, &file).await?;
+        let resent = bytes_sent(&ana).await? - sent_before;
+        let missing = file.len - held;
+        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk.
+        ensure!(
+            resent <= missing + IN_FLIGHT + OVERHEAD,
+            "after Bo's tab closed Ana sent {resent} bytes where Bo lacked at most {missing} \
+             and {IN_FLIGHT} were in flight: verified blocks went again"
+        );
+        eprintln!(
+            "{kind}: closed at {held} of {} bytes; {resent} bytes sent after it for {missing} \
+             missing",
             file.len
         );
         Ok(())

@@ -51,6 +51,9 @@ pub(super) struct Job {
     pub(super) route: Cell<Option<Route>>,
     /// Receiver: the files go to the private folder, so the transfer can outlive a reload.
     pub(super) resumable: Cell<bool>,
+    /// Receiver: the gone tab whose private folder holds the files, when this page took the
+    /// transfer over from it; `None` for this page's own folder.
+    pub(super) folder: RefCell<Option<String>>,
 }
 
 impl Job {
@@ -80,6 +83,7 @@ impl Job {
             dismissed: RefCell::new(HashSet::new()),
             route: Cell::new(None),
             resumable: Cell::new(false),
+            folder: RefCell::new(None),
         }
     }
 

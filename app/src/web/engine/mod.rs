@@ -42,12 +42,13 @@ use std::rc::Rc;
 use ferry_protocol::{IceServer, PeerId, SignalPayload, TransferId, TransferMessage};
 
 use self::job::Job;
+use self::records::Restored;
 pub use self::storage::Answer;
 use self::storage::Storage;
 pub use self::types::{EngineConfig, EngineEvent, EngineEvents, SignalSink};
 use super::peer::IcePolicy;
 use crate::core::rows::FileRow;
-use crate::core::transfer::{Direction, Transfer, TransferError};
+use crate::core::transfer::{Direction, TransferError};
 use crate::web::Notify;
 
 /// The window of the speed estimate, in seconds.
@@ -74,7 +75,7 @@ struct Inner {
     jobs: RefCell<HashMap<TransferId, Rc<Job>>>,
     /// Incoming transfers brought back from their records after a reload, until their
     /// senders ask to go on.
-    restored: RefCell<HashMap<TransferId, Transfer>>,
+    restored: RefCell<HashMap<TransferId, Restored>>,
     /// Outgoing transfers this page sent before it was reloaded, until they run again.
     reopened: RefCell<HashMap<TransferId, reopen::Reopened>>,
     /// Wakes whoever waits for a user to come on the server.
@@ -210,13 +211,12 @@ impl Engine {
     /// Opens the private storage (and clears what closed tabs left) ahead of the first
     /// transfer.
     pub async fn prepare_storage(&self) {
-        let abandoned = self
-            .opfs()
-            .await
-            .map(|opfs| opfs.abandoned().to_vec())
-            .unwrap_or_default();
-        self.restore_records(&abandoned);
-        self.restore_sent_records(&abandoned);
+        let (tabs, abandoned) = match self.opfs().await {
+            Some(opfs) => (opfs.tabs(), opfs.abandoned().to_vec()),
+            None => (vec![self.inner.storage.tab().to_owned()], Vec::new()),
+        };
+        self.restore_records(&tabs, &abandoned);
+        self.restore_sent_records(&tabs, &abandoned);
     }
 
     /// Answers an offer.

@@ -20,7 +20,7 @@ use crate::web::channel::Channel;
 use crate::web::{Notify, files, log, prefs};
 
 /// Outgoing records are kept in local storage under this prefix and the transfer's id.
-const SENT_PREFIX: &str = "ferry-sending:";
+pub(super) const SENT_PREFIX: &str = "ferry-sending:";
 
 /// An outgoing transfer brought back after a reload, until it runs again.
 pub(super) struct Reopened {
@@ -50,11 +50,11 @@ impl Engine {
         }
     }
 
-    /// Start-up: shows this tab's unfinished outgoing transfers, asking for their files, and
-    /// clears records older than a week or of tabs gone for good (`abandoned`).
-    pub(super) fn restore_sent_records(&self, abandoned: &[String]) {
-        let records: Vec<(String, SentRecord)> =
-            kept(SENT_PREFIX, self.inner.storage.tab(), abandoned);
+    /// Start-up: shows the unfinished outgoing transfers of `tabs` (this page's own, and
+    /// those of gone tabs it took over), asking for their files, and clears records older
+    /// than a week or of tabs gone for good (`abandoned`).
+    pub(super) fn restore_sent_records(&self, tabs: &[String], abandoned: &[String]) {
+        let records: Vec<(String, SentRecord)> = kept(SENT_PREFIX, tabs, abandoned);
         for (_, record) in records {
             let transfer = Transfer::sending_restored(&record);
             self.publish_alone(&transfer);
@@ -152,8 +152,8 @@ impl Engine {
                     })
             }
             Ok(None) => match self.inner.restored.borrow().get(id) {
-                Some(transfer) if transfer.peer == nick => TransferMessage::Holds {
-                    files: transfer.held(),
+                Some(restored) if restored.transfer.peer == nick => TransferMessage::Holds {
+                    files: restored.transfer.held(),
                 },
                 _ => no_longer_held(&me),
             },

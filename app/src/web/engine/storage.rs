@@ -8,6 +8,7 @@ use ferry_protocol::TransferId;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::Blob;
 
+use super::records::tabs_with_transfers;
 use super::{Engine, EngineEvent, Job};
 use crate::core::rows::row_key;
 use crate::web::sink::{Finished, Opfs, Picked};
@@ -154,13 +155,13 @@ impl Engine {
         zip.as_ref().map(|zip| (zip.blob(), zip.name.clone()))
     }
 
-    /// The tab's private folder, opened (and cleaned of what closed tabs left) on first use;
-    /// `None` where the browser has none.
+    /// The tab's private folder, opened on first use (taking over what closed tabs left
+    /// unfinished, and clearing the rest they left); `None` where the browser has none.
     pub(super) async fn opfs(&self) -> Option<Opfs> {
         if let Some(known) = &*self.inner.storage.opfs.borrow() {
             return known.clone();
         }
-        let opfs = match Opfs::open(&self.inner.storage.tab).await {
+        let opfs = match Opfs::open(&self.inner.storage.tab, &tabs_with_transfers()).await {
             Ok(opfs) => opfs,
             Err(error) => {
                 log(&format!("private storage unavailable: {error}"));
@@ -169,6 +170,15 @@ impl Engine {
         };
         *self.inner.storage.opfs.borrow_mut() = Some(opfs.clone());
         opfs
+    }
+
+    /// The private folder of tab `folder` (one this page took over), or this page's own.
+    pub(super) async fn opfs_of(&self, folder: Option<&str>) -> Option<Opfs> {
+        let opfs = self.opfs().await?;
+        match folder {
+            Some(tab) => opfs.of_tab(tab),
+            None => Some(opfs),
+        }
     }
 
     /// Deletes private file `entry`, in the background.

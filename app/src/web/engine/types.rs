@@ -54,6 +54,9 @@ pub enum EngineEvent {
     OfferGone(TransferId),
     /// A row was dismissed; the key of the row.
     Removed(String),
+    /// How many incoming transfers another open tab of this browser holds: this page cannot
+    /// take them up while that tab is open.
+    HeldElsewhere(usize),
 }
 
 /// Receives engine events.
