@@ -114,7 +114,8 @@ async fn the_sender_never_runs_more_than_a_window_ahead_of_the_receivers_disk() 
     // Honest progress: the sender's row never shows more than the receiver has.
     for _ in 0..60 * 200 {
         let sent = ana.rows(&id)[0].done;
-        let received = bo.rows(&id)[0].done;
+        // Bo's row appears once the accepted transfer runs; until then he holds nothing.
+        let received = bo.rows(&id).first().map_or(0, |row| row.done);
         assert!(
             sent <= received,
             "the sender shows {sent} bytes, the receiver has {received}"
@@ -182,7 +183,8 @@ async fn decline_and_cancel_reach_both_sides() {
         ana.statuses(&declined) == ["Declined"]
     })
     .await;
-    assert_eq!(bo.statuses(&declined), ["Declined"]);
+    // The receiver who declined keeps no row of it: the offer was all there was.
+    assert!(bo.statuses(&declined).is_empty());
 
     // A file large enough to still be moving when the receiver cancels.
     let big = noise(64 * 1024 * 1024, 3);

@@ -1,7 +1,7 @@
 //! Perfect negotiation: applying the other side's offers, answers and candidates so that two
 //! browsers offering at the same moment still agree, the polite one yielding.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use ferry_protocol::{PeerId, SignalPayload};
 use wasm_bindgen::JsCast;
@@ -18,6 +18,12 @@ use crate::web::{JsError, call_method, wait};
 pub(super) struct Negotiation {
     pub(super) making_offer: Cell<bool>,
     pub(super) ignore_offer: Cell<bool>,
+    /// Candidates that came before any description of the other side, to add once one is
+    /// set: the other side gathers from the moment it sets its own description, so its first
+    /// candidates can be sent before the offer that description makes. Added at once, they
+    /// would fail ("the remote description was null") and be lost; two browsers offering at
+    /// the same moment over one loopback address then found no path at all.
+    early: RefCell<Vec<RtcIceCandidateInit>>,
 }
 
 /// Applies one signal from the other side, per perfect negotiation.
@@ -41,9 +47,11 @@ pub(super) async fn apply_signal(
             set_remote_description(connection, RtcSdpType::Offer, &sdp).await?;
             let answer = set_local_description(connection).await?;
             out(remote.clone(), SignalPayload::Answer { sdp: answer });
+            add_early_candidates(connection, negotiation).await?;
         }
         SignalPayload::Answer { sdp } => {
             set_remote_description(connection, RtcSdpType::Answer, &sdp).await?;
+            add_early_candidates(connection, negotiation).await?;
         }
         SignalPayload::IceCandidate {
             candidate,
@@ -53,16 +61,41 @@ pub(super) async fn apply_signal(
             let init = RtcIceCandidateInit::new(&candidate);
             init.set_sdp_mid(sdp_mid.as_deref());
             init.set_sdp_m_line_index(sdp_m_line_index);
-            let added = wait(
-                connection.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
-                "adding an ICE candidate",
-            )
-            .await;
-            // Candidates of an offer this side ignored are expected to fail.
-            if added.is_err() && !negotiation.ignore_offer.get() {
-                added?;
+            if connection.remote_description().is_none() {
+                negotiation.early.borrow_mut().push(init);
+                return Ok(());
             }
+            add_candidate(connection, negotiation, &init).await?;
         }
+    }
+    Ok(())
+}
+
+/// Adds the candidates that came before the other side's description, now that it is set.
+async fn add_early_candidates(
+    connection: &RtcPeerConnection,
+    negotiation: &Negotiation,
+) -> Result<(), JsError> {
+    let early = std::mem::take(&mut *negotiation.early.borrow_mut());
+    for init in &early {
+        add_candidate(connection, negotiation, init).await?;
+    }
+    Ok(())
+}
+
+async fn add_candidate(
+    connection: &RtcPeerConnection,
+    negotiation: &Negotiation,
+    init: &RtcIceCandidateInit,
+) -> Result<(), JsError> {
+    let added = wait(
+        connection.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(init)),
+        "adding an ICE candidate",
+    )
+    .await;
+    // Candidates of an offer this side ignored are expected to fail.
+    if added.is_err() && !negotiation.ignore_offer.get() {
+        added?;
     }
     Ok(())
 }
