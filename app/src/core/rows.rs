@@ -195,6 +195,17 @@ mod tests {
 
     use super::*;
 
+    /// Nothing known around a transfer but the rows the user dismissed.
+    fn nothing_around(dismissed: &HashSet<usize>) -> Around<'_> {
+        Around {
+            rates: &[],
+            saved: &[],
+            dismissed,
+            route: None,
+            lanes: 1,
+        }
+    }
+
     fn transfer() -> Transfer {
         let files = ["a", "b", "c"]
             .map(|name| FileMeta {
@@ -297,13 +308,8 @@ mod tests {
             size: 100,
             mime: String::new(),
         }];
-        let around = Around {
-            rates: &[],
-            saved: &[],
-            dismissed: &HashSet::new(),
-            route: None,
-            lanes: 1,
-        };
+        let dismissed = HashSet::new();
+        let around = nothing_around(&dismissed);
         let id = TransferId::from_random_bytes([5; 16]);
         let mut offered = Transfer::incoming(id.clone(), "ana", files.clone());
         assert!(
@@ -349,13 +355,8 @@ mod tests {
         let mut incoming = Transfer::incoming(id.clone(), "ana", files.clone());
         incoming.accept();
         incoming.files[0].done = 60;
-        let around = Around {
-            rates: &[],
-            saved: &[],
-            dismissed: &HashSet::new(),
-            route: None,
-            lanes: 1,
-        };
+        let dismissed = HashSet::new();
+        let around = nothing_around(&dismissed);
         assert_eq!(kept_bytes(&rows(&incoming, around)), 0, "still moving");
         incoming.pause();
         assert_eq!(kept_bytes(&rows(&incoming, around)), 60);

@@ -179,16 +179,8 @@ impl World {
         let Some(open) = client.connection.as_mut() else {
             return;
         };
-        while let Some(message) = open.rx.try_recv() {
-            // As the writer does once it has written a message.
-            open.rx.sent(&message);
-            let text = match message {
-                Outbound::Text(text) | Outbound::Relayed { text, .. } => text.as_str().to_owned(),
-                Outbound::Raw(_) => continue,
-                Outbound::Parts(parts) => String::from_utf8(parts.concat()).unwrap(),
-                Outbound::Close(_) => continue,
-            };
-            match serde_json::from_str(&text).unwrap() {
+        for message in super::tests::drain(&mut open.rx) {
+            match message {
                 ServerMessage::Welcome {
                     id, token, users, ..
                 } => {

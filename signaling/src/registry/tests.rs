@@ -53,10 +53,15 @@ fn ip(last: u8) -> Option<IpAddr> {
 
 /// Decodes everything queued for `peer` so far, joining a message sent in parts.
 fn received(peer: &mut Peer) -> Vec<ServerMessage> {
+    drain(&mut peer.rx)
+}
+
+/// Takes everything queued on `rx` so far, as the writer would, and decodes the messages.
+pub(super) fn drain(rx: &mut Receiver) -> Vec<ServerMessage> {
     let mut messages = Vec::new();
-    while let Some(message) = peer.rx.try_recv() {
+    while let Some(message) = rx.try_recv() {
         // As the writer does once it has written a message.
-        peer.rx.sent(&message);
+        rx.sent(&message);
         let text = match message {
             Outbound::Text(text) | Outbound::Relayed { text, .. } => text.as_str().to_owned(),
             Outbound::Raw(_) => continue,
