@@ -1,5 +1,6 @@
 //! Random identifiers: peer ids the server hands out, the secret token that lets a client
-//! reclaim its nick after a reconnect, and transfer ids the sending browser picks.
+//! reclaim its nick after a reconnect, transfer ids the sending browser picks and the ids of
+//! private rooms.
 //!
 //! The protocol crate holds no random number generator (it is serde only); each end fills
 //! these from its own secure source, `getrandom` on the server, `crypto.getRandomValues`
@@ -105,6 +106,21 @@ hex_id!(
     16
 );
 
+hex_id!(
+    /// A private room: 128 random bits a browser picks, so the room cannot be found by
+    /// guessing. Whoever knows it can join the room, so it travels only in an address's
+    /// fragment (never sent to a server in a request line) and in a `join`.
+    RoomId,
+    16
+);
+
+/// A room id is as good as an invitation: debug output (and so logs) never shows it.
+impl fmt::Debug for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RoomId(…)")
+    }
+}
+
 impl fmt::Debug for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PeerId({})", self.0)
@@ -157,8 +173,11 @@ mod tests {
     }
 
     #[test]
-    fn token_debug_hides_the_secret() {
+    fn token_and_room_debug_hide_the_secret() {
         let token = SessionToken::from_random_bytes([7; 32]);
         assert!(!format!("{token:?}").contains("07"));
+        let room = RoomId::from_random_bytes([7; 16]);
+        assert!(!format!("{room:?}").contains("07"));
+        assert_eq!(room.as_str().len(), 32);
     }
 }

@@ -14,13 +14,15 @@ mod codec;
 mod ids;
 mod nick;
 pub mod pieces;
+mod place;
 mod roster;
 mod signaling;
 mod transfer;
 
 pub use codec::{DecodeError, Wire};
-pub use ids::{IdError, PeerId, SessionToken, TransferId};
+pub use ids::{IdError, PeerId, RoomId, SessionToken, TransferId};
 pub use nick::{Nick, NickError};
+pub use place::{LobbyScope, PairCode, PairCodeError, Place, ServerInfo};
 pub use roster::{Roster, RosterChange};
 pub use signaling::{
     ClientMessage, ErrorCode, IceServer, PRESENCE_BATCH_MILLIS, PROTOCOL_VERSION, ServerMessage,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Nick, PeerId, SessionToken};
+use crate::{Nick, PairCode, PeerId, Place, RoomId, SessionToken};
 
 /// The version of this contract; the server refuses a `join` that names another. Version 2
 /// announces presence in batches ([`ServerMessage::UsersChanged`]).
@@ -29,7 +29,15 @@ pub enum ClientMessage {
         /// The token from an earlier [`ServerMessage::Welcome`], when reconnecting.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SessionToken>,
+        /// Where to join: the lobby unless it names a room or a pairing code. A token reclaims
+        /// a session only in the place it was in.
+        #[serde(default, skip_serializing_if = "Place::is_lobby")]
+        place: Place,
     },
+    /// Asks for a pairing code that leads one other person into this session's room; the
+    /// answer is [`ServerMessage::PairCode`]. A session holds one code at a time: asking again
+    /// replaces it.
+    MakeCode,
     /// A sign of life that keeps the user online; send one every
     /// [`ServerMessage::Welcome::heartbeat_secs`].
     Heartbeat,
@@ -75,6 +83,18 @@ pub enum ServerMessage {
         relay_only: bool,
         /// How often to send [`ClientMessage::Heartbeat`], in seconds.
         heartbeat_secs: u64,
+        /// The room joined, when the join named it by a pairing code: keep it (in the page's
+        /// address) to come back after a reload. Never sent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomId>,
+    },
+    /// A pairing code for this session's room, good for one join until it expires or this
+    /// session leaves the room.
+    PairCode {
+        /// The six digits to show.
+        code: PairCode,
+        /// How long it stays good, in seconds.
+        expires_in_secs: u64,
     },
     /// Who came online and who left (closed their connection or expired) or went away since
     /// the last such message. Changes are gathered and sent at most every
@@ -210,6 +230,18 @@ pub enum ErrorCode {
     TooManySessions,
     /// The server is shutting down or the session was taken over by a reconnect. Fatal.
     SessionEnded,
+    /// The server has no lobby: make a private room or enter a pairing code.
+    NoLobby,
+    /// The room has as many people as a room takes.
+    RoomFull,
+    /// No room has this pairing code: it was mistyped, used or expired. Counts as a wrong try.
+    WrongCode,
+    /// Too many wrong pairing codes from this address, or from everyone, lately; the message
+    /// says how long to wait.
+    TooManyTries,
+    /// A pairing code was asked for outside a private room, or the server holds as many codes
+    /// as it may.
+    NoCode,
 }
 
 impl ErrorCode {

@@ -2,8 +2,9 @@
 //! contract shows up as a failing test on both the server's and the app's side.
 
 use ferry_protocol::{
-    ClientMessage, DigestHex, ErrorCode, FileMeta, HeldFile, IceServer, Nick, PROTOCOL_VERSION,
-    PeerId, ServerMessage, SessionToken, SignalPayload, TransferId, TransferMessage, UserInfo,
+    ClientMessage, DigestHex, ErrorCode, FileMeta, HeldFile, IceServer, LobbyScope, Nick,
+    PROTOCOL_VERSION, PairCode, PeerId, Place, RoomId, ServerInfo, ServerMessage, SessionToken,
+    SignalPayload, TransferId, TransferMessage, UserInfo,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,8 +40,30 @@ fn join_without_and_with_token() {
             version: PROTOCOL_VERSION,
             nick: "ana".into(),
             token: None,
+            place: Place::Lobby,
         },
         r#"{"type":"join","version":2,"nick":"ana"}"#,
+    );
+    check(
+        ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            nick: "ana".into(),
+            token: None,
+            place: Place::Room(RoomId::from_random_bytes([0xcc; 16])),
+        },
+        &format!(
+            r#"{{"type":"join","version":2,"nick":"ana","place":{{"room":"{}"}}}}"#,
+            "cc".repeat(16)
+        ),
+    );
+    check(
+        ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            nick: "ana".into(),
+            token: None,
+            place: Place::Code(PairCode::from_number(123_456)),
+        },
+        r#"{"type":"join","version":2,"nick":"ana","place":{"code":"123456"}}"#,
     );
     let token = SessionToken::from_random_bytes([0x11; 32]);
     check(
@@ -48,6 +71,7 @@ fn join_without_and_with_token() {
             version: 1,
             nick: "ana".into(),
             token: Some(token),
+            place: Place::Lobby,
         },
         &format!(
             r#"{{"type":"join","version":1,"nick":"ana","token":"{}"}}"#,
@@ -60,6 +84,25 @@ fn join_without_and_with_token() {
 fn heartbeat_and_leave() {
     check(ClientMessage::Heartbeat, r#"{"type":"heartbeat"}"#);
     check(ClientMessage::Leave, r#"{"type":"leave"}"#);
+    check(ClientMessage::MakeCode, r#"{"type":"make_code"}"#);
+}
+
+#[test]
+fn pairing_codes_and_server_info() {
+    check(
+        ServerMessage::PairCode {
+            code: PairCode::from_number(42),
+            expires_in_secs: 600,
+        },
+        r#"{"type":"pair_code","code":"000042","expires_in_secs":600}"#,
+    );
+    check(
+        ServerInfo {
+            lobby: LobbyScope::Network,
+            room_size: 20,
+        },
+        r#"{"lobby":"network","room_size":20}"#,
+    );
 }
 
 #[test]
@@ -117,6 +160,7 @@ fn welcome() {
             }],
             relay_only: true,
             heartbeat_secs: 30,
+            room: None,
         },
         &format!(
             r#"{{"type":"welcome","id":"{ID_A}","nick":"ana","token":"{}","resumed":false,
@@ -243,6 +287,11 @@ fn errors() {
         (ErrorCode::PeerBusy, "peer_busy"),
         (ErrorCode::TooManySessions, "too_many_sessions"),
         (ErrorCode::SessionEnded, "session_ended"),
+        (ErrorCode::NoLobby, "no_lobby"),
+        (ErrorCode::RoomFull, "room_full"),
+        (ErrorCode::WrongCode, "wrong_code"),
+        (ErrorCode::TooManyTries, "too_many_tries"),
+        (ErrorCode::NoCode, "no_code"),
     ];
     for (code, wire) in codes {
         check(code, &format!("\"{wire}\""));

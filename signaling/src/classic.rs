@@ -44,7 +44,11 @@ pub(crate) async fn root(
     request: Request,
 ) -> Response {
     if let Some(query) = raw.as_deref().and_then(Query::parse) {
-        let from = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
+        let from = crate::address::client(
+            connect_info.map(|Extension(ConnectInfo(addr))| addr.ip()),
+            request.headers(),
+            state.config().trust_proxy,
+        );
         let now = Instant::now();
         if let Some(ip) = from
             && !state.http_request_allowed(ip, now)
@@ -108,11 +112,11 @@ fn answer(state: &AppState, query: &Query, from: Option<IpAddr>, now: Instant) -
         .map(|name| {
             let identity = Nick::new(name)
                 .ok()
-                .and_then(|nick| registry.identity(&nick, now));
+                .and_then(|nick| registry.identity(&nick, from, now));
             (name, identity)
         })
         .collect();
-    let online = query.list_users.then(|| registry.online(now));
+    let online = query.list_users.then(|| registry.online(from, now));
     drop(registry);
 
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<result>");

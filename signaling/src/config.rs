@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ice::IceConfig;
+use ferry_protocol::LobbyScope;
+
 use crate::inbound::SignalLimits;
+use crate::pairing::PairLimits;
 use crate::registry::HttpLimits;
 use crate::transport::Tls;
 
@@ -28,6 +31,12 @@ pub struct Config {
     /// Page origins, besides the server's own, allowed to open a WebSocket, such as
     /// `http://127.0.0.1:8080` for the app under `trunk serve`.
     pub allowed_origins: Vec<String>,
+    /// Who meets in the lobby, or that there is none and people meet in private rooms only.
+    pub lobby: LobbyScope,
+    /// Whether a reverse proxy in front says where clients come from: the client address is
+    /// then the last one in `X-Forwarded-For`, as the proxy saw it. Only for a server that
+    /// nothing reaches except through that proxy: anyone else could claim any address.
+    pub trust_proxy: bool,
     /// Protection against misbehaving clients.
     pub limits: Limits,
     /// HTTPS and `wss:` with this certificate; plain HTTP without.
@@ -94,6 +103,10 @@ pub struct Limits {
     pub linger_grace: Duration,
     /// What others may send one client through the server.
     pub signals: SignalLimits,
+    /// How many people fit in one private room.
+    pub room_size: usize,
+    /// How pairing codes are bounded.
+    pub pairing: PairLimits,
 }
 
 impl Default for Config {
@@ -104,6 +117,8 @@ impl Default for Config {
             ice: IceConfig::default(),
             public_urls: Vec::new(),
             allowed_origins: Vec::new(),
+            lobby: LobbyScope::Everyone,
+            trust_proxy: false,
             limits: Limits::default(),
             tls: None,
             candidates: None,
@@ -137,6 +152,9 @@ impl Default for Limits {
             // that the list is soon true again.
             linger_grace: Duration::from_secs(10),
             signals: SignalLimits::default(),
+            // A team's worth: a room is for meeting the people you mean.
+            room_size: 20,
+            pairing: PairLimits::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ mod lookalike;
 pub mod names;
 mod origin;
 mod outbound;
+mod pairing;
 mod presence;
 mod rate;
 mod refused;
@@ -37,10 +38,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use ferry_protocol::PRESENCE_BATCH_MILLIS;
+use ferry_protocol::{PRESENCE_BATCH_MILLIS, ServerInfo};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +58,7 @@ pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
 pub use crate::inbound::SignalLimits;
 use crate::names::Machine;
 use crate::origin::Origins;
+pub use crate::pairing::PairLimits;
 use crate::rate::RateLimiter;
 pub use crate::registry::HttpLimits;
 use crate::registry::Registry;
@@ -99,6 +102,7 @@ impl AppState {
             config.presence_ttl,
             config.ice.clone(),
             heartbeat_secs(config.presence_ttl),
+            config.lobby,
             &config.limits,
         );
         let static_files = config
@@ -271,7 +275,8 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(classic::root))
         .route("/ws", get(ws::upgrade))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/server", get(server_info));
     if let Some(ca) = state.config().tls.as_ref().and_then(Tls::ca_pem) {
         let ca = ca.to_owned();
         router = router.route(
@@ -301,6 +306,15 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// `GET /api/server`: what a page needs to know before joining, such as whether there is a
+/// lobby at all.
+async fn server_info(State(state): State<AppState>) -> axum::Json<ServerInfo> {
+    axum::Json(ServerInfo {
+        lobby: state.config().lobby,
+        room_size: state.config().limits.room_size,
+    })
 }
 
 /// How often clients should send a heartbeat: four times per time-to-live, so a couple of

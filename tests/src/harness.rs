@@ -52,6 +52,12 @@ impl Harness {
 
     /// A new person with their own browser of `kind`, on Ferry's page and not joined yet.
     pub async fn open_user_in(&self, label: &str, kind: Kind) -> Result<User> {
+        self.open_user_at(label, kind, &self.server.url()).await
+    }
+
+    /// A new person with their own browser of `kind`, on Ferry's page at `url` (a room's
+    /// link, say) and not joined yet.
+    pub async fn open_user_at(&self, label: &str, kind: Kind, url: &str) -> Result<User> {
         let browser = Arc::new(
             Browser::launch(kind, self.driver.url())
                 .await
@@ -61,7 +67,7 @@ impl Harness {
             .lock()
             .expect("no code panics while holding this lock")
             .push((label.to_owned(), Arc::clone(&browser)));
-        User::open(label, browser, &self.server.url()).await
+        User::open(label, browser, url).await
     }
 
     /// Ana and Bo, each joined in their own Chromium and each seeing the other online.

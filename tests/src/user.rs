@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 
+mod places;
+
 use crate::browser::{Browser, Role};
 use crate::files::SourceFile;
 use crate::wait::{DEADLINE, wait_for};
@@ -487,14 +489,19 @@ impl User {
     }
 
     async fn submit_nick(&self, nick: &str) -> Result<()> {
+        self.submit_nick_with(nick, "Join").await
+    }
+
+    /// Types `nick` and presses the join screen's button named `button`.
+    async fn submit_nick_with(&self, nick: &str, button: &str) -> Result<()> {
         let field = self
             .named(Role::Textbox, "Nickname")
             .await?
             .context("no textbox named \"Nickname\"")?;
         field.clear().await?;
         field.send_keys(nick).await?;
-        self.press("the Join button", async |user| {
-            user.named(Role::Button, "Join").await
+        self.press(&format!("the {button} button"), async |user| {
+            user.named(Role::Button, button).await
         })
         .await
     }

@@ -10,6 +10,8 @@ pub mod flow;
 pub mod format;
 pub mod offer;
 pub mod paths;
+pub mod place;
+pub mod qr;
 pub mod rate;
 pub mod record;
 pub mod resume;

@@ -8,19 +8,23 @@ mod words;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ferry_protocol::{PeerId, Roster, TransferId, UserInfo};
+use ferry_protocol::{
+    ErrorCode, LobbyScope, PairCode, PeerId, Place, RoomId, Roster, TransferId, UserInfo,
+};
 use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
+pub use self::words::sentence;
 use self::words::{announce, refusal};
 use crate::core::offer::IncomingOffer;
 use crate::core::paths::summary;
 use crate::core::rows::FileRow;
+use crate::web::address::{room_in_address, room_link, server_info, show_room};
 use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 use crate::web::sink::{has_save_picker, pick_location};
-use crate::web::{JsError, log, prefs};
+use crate::web::{JsError, log, prefs, random_bytes};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
 const HIDE_IP_KEY: &str = "ferry.hide-ip";
@@ -75,6 +79,16 @@ pub struct AppState {
     pub hide_ip: RwSignal<bool>,
     /// How many incoming transfers another open tab of this browser holds.
     pub held_elsewhere: RwSignal<usize>,
+    /// Who meets in the server's lobby, or that it has none.
+    pub lobby: RwSignal<LobbyScope>,
+    /// The private room the page is in or about to join, as the link that brings others in;
+    /// `None` in the lobby.
+    pub room_link: RwSignal<Option<String>>,
+    /// The pairing code for this room, as people read it ("123 456"), and for how many
+    /// minutes it is good.
+    pub pair_code: RwSignal<Option<(String, u64)>>,
+    /// What went wrong with the last thing asked of the room (a pairing code), as a sentence.
+    pub room_error: RwSignal<Option<String>>,
 }
 
 /// Why the chosen files could not be sent; the text is for the user.
@@ -96,6 +110,10 @@ pub struct Session {
     files: StoredValue<Chosen, LocalStorage>,
     /// The others online, as the server's welcome and batches say; `AppState::users` shows it.
     roster: StoredValue<Roster>,
+    /// Where the next join goes.
+    place: StoredValue<Place>,
+    /// Whether to ask for a pairing code once the join into a new room is welcomed.
+    pair_when_in: StoredValue<bool>,
 }
 
 impl AppState {
@@ -117,6 +135,10 @@ impl AppState {
             relay_forced: RwSignal::new(false),
             hide_ip: RwSignal::new(prefs::flag(HIDE_IP_KEY)),
             held_elsewhere: RwSignal::new(0),
+            lobby: RwSignal::new(LobbyScope::Everyone),
+            room_link: RwSignal::new(None),
+            pair_code: RwSignal::new(None),
+            room_error: RwSignal::new(None),
         }
     }
 
@@ -200,12 +222,26 @@ impl Session {
         });
         let engine = Engine::new(EngineConfig::default(), out, events);
         engine.set_hide_ip(state.hide_ip.get_untracked());
+        // A room link opened, or a reload in a room, joins that room.
+        let place = match room_in_address() {
+            Ok(Some(room)) => {
+                state.room_link.set(Some(room_link(&room)));
+                Place::Room(room)
+            }
+            Ok(None) => Place::Lobby,
+            Err(broken) => {
+                state.join_error.set(Some(broken.to_string()));
+                Place::Lobby
+            }
+        };
         Self {
             state,
             engine: StoredValue::new_local(engine),
             signaling,
             files: StoredValue::new_local(Chosen::default()),
             roster: StoredValue::new(Roster::new()),
+            place: StoredValue::new(place),
+            pair_when_in: StoredValue::new(false),
         }
     }
 
@@ -214,15 +250,110 @@ impl Session {
         self.state
     }
 
-    /// Connects to the server and joins as `nick`.
+    /// Asks the server about its lobby, so the join screen offers what it has.
+    pub fn learn_lobby(self) {
+        leptos::task::spawn_local(async move {
+            if let Some(info) = server_info().await {
+                self.state.lobby.set(info.lobby);
+            }
+        });
+    }
+
+    /// Whether the next join goes into a private room named by the page's address.
+    pub fn joining_a_room(self) -> bool {
+        self.place
+            .with_value(|place| matches!(place, Place::Room(_)))
+    }
+
+    /// Connects to the server and joins as `nick` where the page is (the lobby, or the room
+    /// its address names).
     pub fn join(self, nick: String) {
         let state = self.state;
         state.phase.set(Phase::Joining);
         state.join_error.set(None);
+        state.room_error.set(None);
+        state.pair_code.set(None);
         let typed = nick.clone();
         let events = Rc::new(move |event| self.on_signaling(&typed, event));
-        let client = Signaling::start(same_origin_url(), nick, events);
+        let client = Signaling::start(same_origin_url(), nick, self.place.get_value(), events);
         self.signaling.set_value(Some(client));
+    }
+
+    /// Joins as `nick` (or, joined already, moves) into a new private room of 128 random
+    /// bits, whose link is then shown to share; with `pair`, asks for a pairing code into it
+    /// as soon as it is in.
+    pub fn new_room(self, nick: String, pair: bool) {
+        let room = RoomId::from_random_bytes(random_bytes());
+        self.pair_when_in.set_value(pair);
+        self.go_to(nick, Place::Room(room));
+    }
+
+    /// Asks for a pairing code into this room, or into a new room when in the lobby.
+    pub fn pair(self) {
+        let in_room = self.joining_a_room();
+        if in_room {
+            self.state.room_error.set(None);
+            self.signaling.with_value(|client| {
+                if let Some(client) = client {
+                    client.make_code();
+                }
+            });
+        } else if let Some(nick) = self.state.me.get_untracked() {
+            self.new_room(nick, true);
+        }
+    }
+
+    /// Joins as `nick` (or, joined already, moves) into the room that the pairing code
+    /// `typed` leads to; a code of the wrong shape is refused here, with a sentence.
+    pub fn enter_code(self, nick: String, typed: &str) {
+        match PairCode::parse(typed) {
+            Ok(code) => self.go_to(nick, Place::Code(code)),
+            Err(error) => {
+                let message = sentence(&error.to_string());
+                if self.state.phase.get_untracked() == Phase::Joined {
+                    self.state.room_error.set(Some(message));
+                } else {
+                    self.state.join_error.set(Some(message));
+                }
+            }
+        }
+    }
+
+    /// Copies `text` (the room's link) to the clipboard.
+    ///
+    /// # Errors
+    /// When the browser does not let the page write to the clipboard.
+    pub async fn copy(self, text: &str) -> Result<(), JsError> {
+        crate::web::address::copy(text).await
+    }
+
+    /// Leaves the private room for the lobby.
+    pub fn leave_room(self) {
+        if let Some(nick) = self.state.me.get_untracked() {
+            self.go_to(nick, Place::Lobby);
+        }
+    }
+
+    /// Says goodbye where the page is, if it is anywhere, and joins as `nick` in `place`.
+    /// Transfers under way go on: their bytes never passed through the server.
+    fn go_to(self, nick: String, place: Place) {
+        self.signaling.with_value(|client| {
+            if let Some(client) = client {
+                client.leave();
+            }
+        });
+        self.signaling.set_value(None);
+        let room = match &place {
+            Place::Room(room) => Some(room.clone()),
+            Place::Lobby | Place::Code(_) => None,
+        };
+        show_room(room.as_ref());
+        self.state.room_link.set(room.as_ref().map(room_link));
+        self.roster.set_value(Roster::new());
+        self.state.users.set(Vec::new());
+        self.state.selected.set(None);
+        self.place.set_value(place);
+        self.join(nick);
     }
 
     /// Joins again under the nick this tab had before it was reloaded, if it had one: a
@@ -377,7 +508,22 @@ impl Session {
                 users,
                 ice_servers,
                 relay_only,
+                room,
             } => {
+                // A code led here: the room goes into the address, so a reload comes back.
+                if let Some(room) = room {
+                    show_room(Some(&room));
+                    state.room_link.set(Some(room_link(&room)));
+                    self.place.set_value(Place::Room(room));
+                }
+                if self.pair_when_in.get_value() {
+                    self.pair_when_in.set_value(false);
+                    self.signaling.with_value(|client| {
+                        if let Some(client) = client {
+                            client.make_code();
+                        }
+                    });
+                }
                 state.relay_offered.set(
                     ice_servers
                         .iter()
@@ -419,9 +565,29 @@ impl Session {
             }
             SignalingEvent::Refused { code, message } => {
                 state.join_error.set(Some(refusal(code, &message, typed)));
+                // A code that led nowhere is not tried again by the next join.
+                self.place.update_value(|place| {
+                    if matches!(place, Place::Code(_)) {
+                        *place = Place::Lobby;
+                    }
+                });
                 state.connection_lost.set(false);
                 state.phase.set(Phase::Join);
                 self.signaling.set_value(None);
+            }
+            SignalingEvent::PairCode {
+                code,
+                expires_in_secs,
+            } => {
+                state.room_error.set(None);
+                state
+                    .pair_code
+                    .set(Some((code.grouped(), expires_in_secs.div_ceil(60))));
+            }
+            SignalingEvent::Said(code, message) => {
+                if code == ErrorCode::NoCode {
+                    state.room_error.set(Some(sentence(&message)));
+                }
             }
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),

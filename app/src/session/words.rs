@@ -1,4 +1,5 @@
-//! What the session says to people: announcements of transfer news, and why joining failed.
+//! What the session says to people: announcements of transfer news, and why joining (or a
+//! request in a room) failed.
 
 use ferry_protocol::ErrorCode;
 
@@ -26,6 +27,13 @@ pub(super) fn announce(news: &[(String, String)]) -> String {
     each.join("; ")
 }
 
+/// Capitalizes a message and ends it with a full stop.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
 /// What to tell the user when joining fails.
 pub(super) fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> String {
     match code {
@@ -41,6 +49,12 @@ pub(super) fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> Str
         Some(ErrorCode::UnsupportedVersion) => {
             "This page is out of date. Reload it to get the current Ferry.".to_owned()
         }
+        Some(ErrorCode::WrongCode) => "No room has that code: it may be mistyped, used already \
+             or expired. Check the digits, or ask for a new code."
+            .to_owned(),
+        Some(
+            ErrorCode::TooManyTries | ErrorCode::RoomFull | ErrorCode::NoLobby | ErrorCode::NoCode,
+        ) => sentence(message),
         Some(_) => format!("The server refused: {message}."),
         None => message.to_owned(),
     }

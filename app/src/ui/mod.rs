@@ -5,6 +5,7 @@ mod join;
 mod offer;
 mod people;
 mod privacy;
+mod room;
 mod send;
 mod transfers;
 
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(session);
     session.prepare_storage();
+    session.learn_lobby();
     session.rejoin();
 
     // Files dropped anywhere on the page are chosen for sending.

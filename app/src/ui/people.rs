@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::privacy::Privacy;
+use super::room::Room;
 use crate::session::AppState;
 
 /// The list of other users, each a toggle button; the pressed one receives the files.
@@ -18,6 +19,7 @@ pub fn People() -> impl IntoView {
                 <span class="tag">"you"</span>
             </p>
             <Privacy/>
+            <Room/>
             <ul class="users" aria-label="Online users">
                 <For
                     each=move || state.users.get()

@@ -12,6 +12,7 @@
 //! leaves no callbacks behind, however many chunks it moved. One-shot waits (timers, channel
 //! opening) use promises or futures channels instead of closures.
 
+pub mod address;
 pub mod channel;
 pub mod chosen;
 pub mod engine;

@@ -1,6 +1,7 @@
-//! The signaling client: joins with a nickname, keeps the user online with heartbeats, relays
-//! SDP and ICE for [`super::peer::PeerLink`]s, and reconnects by itself with backoff when the
-//! connection drops, reclaiming its nick with its token.
+//! The signaling client: joins with a nickname in a place (the lobby, a room, or the room a
+//! pairing code leads to), keeps the user online with heartbeats, relays SDP and ICE for
+//! [`super::peer::PeerLink`]s, asks for pairing codes, and reconnects by itself with backoff
+//! when the connection drops, reclaiming its nick in its place with its token.
 //!
 //! Losing this connection never touches peer connections: transfers in flight carry on, since
 //! their bytes never pass through the server.
@@ -10,8 +11,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ferry_protocol::{
-    ClientMessage, ErrorCode, IceServer, Nick, PROTOCOL_VERSION, PeerId, ServerMessage,
-    SessionToken, SignalPayload, UserInfo, Wire,
+    ClientMessage, ErrorCode, IceServer, Nick, PROTOCOL_VERSION, PairCode, PeerId, Place, RoomId,
+    ServerMessage, SessionToken, SignalPayload, UserInfo, Wire,
 };
 use futures::channel::mpsc;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -38,7 +39,18 @@ pub enum SignalingEvent {
         ice_servers: Vec<IceServer>,
         /// The server wants relayed connections only.
         relay_only: bool,
+        /// The room joined by a pairing code, to keep in the address.
+        room: Option<RoomId>,
     },
+    /// A pairing code for this session's room.
+    PairCode {
+        /// The digits to show.
+        code: PairCode,
+        /// How long it stays good, in seconds.
+        expires_in_secs: u64,
+    },
+    /// The server refused a request after joining (a pairing code, say); the session goes on.
+    Said(ErrorCode, String),
     /// Fresh TURN credentials for open and new peer connections.
     IceServers(Vec<IceServer>),
     /// Joining was refused, or the server could not be reached at first; the client stopped.
@@ -84,12 +96,17 @@ pub struct Signaling {
 }
 
 impl Signaling {
-    /// Connects to `url` (a `ws:` or `wss:` URL) and joins as `nick`.
-    pub fn start(url: String, nick: String, events: SignalingEvents) -> Self {
+    /// Connects to `url` (a `ws:` or `wss:` URL) and joins as `nick` in `place`.
+    pub fn start(url: String, nick: String, place: Place, events: SignalingEvents) -> Self {
         let (outbox, queue) = mpsc::unbounded();
         let stopped = Rc::new(Cell::new(false));
-        spawn_local(run(url, nick, events, queue, Rc::clone(&stopped)));
+        spawn_local(run(url, nick, place, events, queue, Rc::clone(&stopped)));
         Self { outbox, stopped }
+    }
+
+    /// Asks for a pairing code into this session's room.
+    pub fn make_code(&self) {
+        let _ = self.outbox.unbounded_send(ClientMessage::MakeCode);
     }
 
     /// Relays `payload` for the peer connection on `lane` to `to`; queued while the
@@ -137,6 +154,9 @@ enum Outcome {
 /// State kept across connections.
 struct Session {
     token: Option<SessionToken>,
+    /// Where to join: a pairing code is replaced by its room once it led there, since a code
+    /// works only once.
+    place: Place,
     joined_once: bool,
     backoff: Backoff,
 }
@@ -144,12 +164,14 @@ struct Session {
 async fn run(
     url: String,
     nick: String,
+    place: Place,
     events: SignalingEvents,
     mut outbox: mpsc::UnboundedReceiver<ClientMessage>,
     stopped: Rc<Cell<bool>>,
 ) {
     let mut session = Session {
         token: None,
+        place,
         joined_once: false,
         backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
     };
@@ -200,6 +222,7 @@ async fn connect_once(
         version: PROTOCOL_VERSION,
         nick: nick.to_owned(),
         token: session.token.clone(),
+        place: session.place.clone(),
     };
     if write.send(Message::Text(encode(&join))).await.is_err() {
         return Outcome::Lost;
@@ -214,8 +237,12 @@ async fn connect_once(
                 ice_servers,
                 relay_only,
                 heartbeat_secs,
+                room,
                 ..
             }) => {
+                if let Some(room) = &room {
+                    session.place = Place::Room(room.clone());
+                }
                 session.token = Some(token);
                 session.joined_once = true;
                 session.backoff.reset();
@@ -225,6 +252,7 @@ async fn connect_once(
                     users,
                     ice_servers,
                     relay_only,
+                    room,
                 });
                 break heartbeat_secs;
             }
@@ -294,7 +322,17 @@ fn dispatch(message: ServerMessage, events: &SignalingEvents) -> Option<Outcome>
             log(&format!("the server ended the session: {message}"));
             return Some(Outcome::Lost);
         }
-        ServerMessage::Error { message, .. } => log(&format!("the server said: {message}")),
+        ServerMessage::PairCode {
+            code,
+            expires_in_secs,
+        } => events(SignalingEvent::PairCode {
+            code,
+            expires_in_secs,
+        }),
+        ServerMessage::Error { code, message } => {
+            log(&format!("the server said: {message}"));
+            events(SignalingEvent::Said(code, message));
+        }
         ServerMessage::Welcome { .. } => log("unexpected second welcome"),
     }
     None

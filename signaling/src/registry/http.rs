@@ -1,7 +1,8 @@
-//! Classic HTTP registrations (reg.cgi's `?username=NICK&identity=ID`) in the shared nick
-//! namespace, under the same lookalike rules as WebSocket users, and bounded: a registration
-//! never replaces or removes one held by another identity, only the address that registered a
-//! nick can remove it (`identity=0`), and one address can hold only a few.
+//! Classic HTTP registrations (reg.cgi's `?username=NICK&identity=ID`) in the lobby's nick
+//! namespace (the lobby of the caller's network, when the lobby is scoped so), under the same
+//! lookalike rules as WebSocket users, and bounded: a registration never replaces or removes
+//! one held by another identity, only the address that registered a nick can remove it
+//! (`identity=0`), and one address can hold only a few. A server without a lobby takes none.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use ferry_protocol::Nick;
 use tokio::time::Instant;
 
-use super::{Holder, Registry};
+use super::{Holder, PlaceKey, Registry};
 use crate::presence::Presence;
 
 /// How many classic registrations there may be.
@@ -40,6 +41,9 @@ pub(crate) enum HttpRefusal {
     /// The request names no valid nick and identity.
     #[error("the nick or identity is not valid")]
     Invalid,
+    /// The server has no lobby for registrations to be in.
+    #[error("this server has no lobby")]
+    NoLobby,
 }
 
 /// One registration: the nick as typed, the identity it points to, and the address it came
@@ -54,7 +58,8 @@ pub(super) struct Registration {
 /// The registrations' presence and counts.
 #[derive(Debug)]
 pub(super) struct Registrations {
-    presence: Presence<String>,
+    /// Each registration's last sign of life, by its lobby and the key its nick is held under.
+    presence: Presence<(PlaceKey, String)>,
     per_ip: HashMap<Option<IpAddr>, usize>,
     pub(super) total: usize,
     limits: HttpLimits,
@@ -79,8 +84,8 @@ impl Registrations {
         }
     }
 
-    /// The keys of registrations that expired at `now`, no longer counted.
-    pub(super) fn expire(&mut self, now: Instant) -> Vec<String> {
+    /// The lobbies and keys of registrations that expired at `now`, no longer counted.
+    pub(super) fn expire(&mut self, now: Instant) -> Vec<(PlaceKey, String)> {
         self.presence.expire(now)
     }
 
@@ -109,10 +114,12 @@ impl Registry {
         from: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), HttpRefusal> {
-        self.forget_expired_http_of(&nick, now);
+        let lobby = self.lobby_of(from).ok_or(HttpRefusal::NoLobby)?;
+        self.forget_expired_http_of(&lobby, &nick, now);
         let found = self
-            .names
-            .find(nick.as_str())
+            .places
+            .get(&lobby)
+            .and_then(|place| place.names.find(nick.as_str()))
             .map(|(key, holder)| (key.to_owned(), holder));
         match found {
             None => {
@@ -125,7 +132,7 @@ impl Registry {
                 }
                 tracing::debug!(%nick, identity, "HTTP registration");
                 self.http.count(from);
-                let key = self.names.hold(
+                let key = self.places.entry(lobby.clone()).or_default().names.hold(
                     nick.as_str(),
                     Holder::Http(Registration {
                         nick: nick.clone(),
@@ -133,11 +140,11 @@ impl Registry {
                         from,
                     }),
                 );
-                self.http.presence.touch(key, now);
+                self.http.presence.touch((lobby, key), now);
                 Ok(())
             }
             Some((key, Holder::Http(held))) if held.identity == identity => {
-                self.http.presence.touch(key, now);
+                self.http.presence.touch((lobby, key), now);
                 Ok(())
             }
             Some(_) => Err(HttpRefusal::Taken),
@@ -151,15 +158,17 @@ impl Registry {
         nick: &Nick,
         from: Option<IpAddr>,
     ) -> Result<(), HttpRefusal> {
+        let lobby = self.lobby_of(from).ok_or(HttpRefusal::NoLobby)?;
         let found = self
-            .names
-            .find(nick.as_str())
+            .places
+            .get(&lobby)
+            .and_then(|place| place.names.find(nick.as_str()))
             .map(|(key, holder)| (key.to_owned(), holder));
         match found {
             Some((_, Holder::Ws(_))) => Err(HttpRefusal::Taken),
             Some((_, Holder::Http(held))) if held.from != from => Err(HttpRefusal::NotYours),
             Some((key, Holder::Http(_))) => {
-                self.remove_http(&key);
+                self.remove_http(&lobby, &key);
                 tracing::debug!(%nick, "HTTP registration removed");
                 Ok(())
             }
@@ -167,22 +176,35 @@ impl Registry {
         }
     }
 
-    /// The identity of whoever holds `nick` (or a lookalike) at `now`: a WebSocket user's
-    /// peer id or an HTTP registration's identity.
-    pub(crate) fn identity(&self, nick: &Nick, now: Instant) -> Option<String> {
-        match self.names.find(nick.as_str())? {
+    /// The identity of whoever holds `nick` (or a lookalike) in the lobby of `from` at `now`:
+    /// a WebSocket user's peer id or an HTTP registration's identity.
+    pub(crate) fn identity(
+        &self,
+        nick: &Nick,
+        from: Option<IpAddr>,
+        now: Instant,
+    ) -> Option<String> {
+        let lobby = self.lobby_of(from)?;
+        match self.places.get(&lobby)?.names.find(nick.as_str())? {
             (_, Holder::Ws(id)) => Some(id.to_string()),
             (key, Holder::Http(held)) => self
                 .http
                 .presence
-                .is_live(&key.to_owned(), now)
+                .is_live(&(lobby.clone(), key.to_owned()), now)
                 .then(|| held.identity.clone()),
         }
     }
 
-    /// Everyone online at `now`, of both kinds, as (nick, identity) sorted by nick.
-    pub(crate) fn online(&self, now: Instant) -> Vec<(Nick, String)> {
-        let mut online: Vec<(Nick, String)> = self
+    /// Everyone online in the lobby of `from` at `now`, of both kinds, as (nick, identity)
+    /// sorted by nick.
+    pub(crate) fn online(&self, from: Option<IpAddr>, now: Instant) -> Vec<(Nick, String)> {
+        let Some(lobby) = self.lobby_of(from) else {
+            return Vec::new();
+        };
+        let Some(place) = self.places.get(&lobby) else {
+            return Vec::new();
+        };
+        let mut online: Vec<(Nick, String)> = place
             .names
             .iter()
             .filter_map(|(key, holder)| match holder {
@@ -193,7 +215,7 @@ impl Registry {
                 Holder::Http(held) => self
                     .http
                     .presence
-                    .is_live(key, now)
+                    .is_live(&(lobby.clone(), key.clone()), now)
                     .then(|| (held.nick.clone(), held.identity.clone())),
             })
             .collect();
@@ -201,25 +223,39 @@ impl Registry {
         online
     }
 
-    /// Frees `nick` (or its lookalike) if an HTTP registration that has expired still holds
-    /// it.
-    pub(super) fn forget_expired_http_of(&mut self, nick: &Nick, now: Instant) {
-        let expired = match self.names.find(nick.as_str()) {
-            Some((key, Holder::Http(_))) if !self.http.presence.is_live(&key.to_owned(), now) => {
+    /// Frees `nick` (or its lookalike) in place `place` if an HTTP registration that has
+    /// expired still holds it.
+    pub(super) fn forget_expired_http_of(&mut self, place: &PlaceKey, nick: &Nick, now: Instant) {
+        let expired = match self
+            .places
+            .get(place)
+            .and_then(|gathering| gathering.names.find(nick.as_str()))
+        {
+            Some((key, Holder::Http(_)))
+                if !self
+                    .http
+                    .presence
+                    .is_live(&(place.clone(), key.to_owned()), now) =>
+            {
                 Some(key.to_owned())
             }
             _ => None,
         };
         if let Some(key) = expired {
-            self.remove_http(&key);
+            self.remove_http(place, &key);
         }
     }
 
-    /// Removes the registration under `key` and uncounts it.
-    pub(super) fn remove_http(&mut self, key: &String) {
-        if let Some(Holder::Http(held)) = self.names.free(key) {
+    /// Removes the registration under `key` in place `place` and uncounts it.
+    pub(super) fn remove_http(&mut self, place: &PlaceKey, key: &str) {
+        let freed = self
+            .places
+            .get_mut(place)
+            .and_then(|gathering| gathering.names.free(key));
+        if let Some(Holder::Http(held)) = freed {
             self.http.uncount(held.from);
         }
-        self.http.presence.remove(key);
+        self.http.presence.remove(&(place.clone(), key.to_owned()));
+        self.drop_if_empty(place);
     }
 }

@@ -76,7 +76,13 @@ struct World {
 impl World {
     fn new() -> Self {
         Self {
-            registry: Registry::new(TTL, IceConfig::default(), 30, &Limits::default()),
+            registry: Registry::new(
+                TTL,
+                IceConfig::default(),
+                30,
+                LobbyScope::Everyone,
+                &Limits::default(),
+            ),
             clients: (0..CLIENTS).map(|_| Client::default()).collect(),
             now: Instant::now(),
             next_conn: 1,
@@ -109,6 +115,7 @@ impl World {
         let joined = self.registry.join(
             nick,
             token.as_ref(),
+            &Place::Lobby,
             fresh,
             Connection::new(conn, tx, kick_tx, None, SignalLimits::default(), self.now),
             self.now,
@@ -222,7 +229,7 @@ impl World {
     fn check(&self) -> Result<(), TestCaseError> {
         let listed: BTreeSet<(String, String)> = self
             .registry
-            .users()
+            .listed(&PlaceKey::Lobby(None))
             .into_iter()
             .map(|user| (user.id.to_string(), user.nick.as_str().to_owned()))
             .collect();

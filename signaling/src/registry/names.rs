@@ -58,6 +58,11 @@ impl Names {
         Some(held.holder)
     }
 
+    /// Whether no nick is held.
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
     /// Every held nick's key and holder.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&String, &Holder)> {
         self.held.iter().map(|(key, held)| (key, &held.holder))

@@ -33,7 +33,13 @@ fn connection_with_budget(id: ConnId, budget: usize) -> (Connection, Peer) {
 }
 
 fn registry() -> Registry {
-    Registry::new(TTL, IceConfig::default(), 30, &Limits::default())
+    Registry::new(
+        TTL,
+        IceConfig::default(),
+        30,
+        LobbyScope::Everyone,
+        &Limits::default(),
+    )
 }
 
 fn fresh(byte: u8) -> Fresh {
@@ -82,7 +88,7 @@ fn http_and_websocket_users_share_one_nick_namespace() {
         Ok(())
     );
     let (conn, _peer) = connection(1);
-    let refused = registry.join(nick("аna"), None, fresh(1), conn, now);
+    let refused = registry.join(nick("аna"), None, &Place::Lobby, fresh(1), conn, now);
     assert_eq!(refused.map_err(|r| r.code), Err(ErrorCode::NickTaken));
 
     // Once the registration has expired, the nick is free for a WebSocket user, who then
@@ -91,7 +97,7 @@ fn http_and_websocket_users_share_one_nick_namespace() {
     let (conn, _peer) = connection(2);
     assert!(
         registry
-            .join(nick("ANA"), None, fresh(2), conn, later)
+            .join(nick("ANA"), None, &Place::Lobby, fresh(2), conn, later)
             .is_ok()
     );
     assert_eq!(
@@ -103,7 +109,7 @@ fn http_and_websocket_users_share_one_nick_namespace() {
         Err(HttpRefusal::Taken)
     );
     assert_eq!(
-        registry.identity(&nick("ａｎａ"), later),
+        registry.identity(&nick("ａｎａ"), None, later),
         Some(fresh(2).id.to_string())
     );
 }
@@ -114,11 +120,11 @@ fn lookalikes_of_a_held_nick_are_taken() {
     let mut registry = registry();
     let (conn, _ana) = connection(1);
     registry
-        .join(nick("anna"), None, fresh(1), conn, now)
+        .join(nick("anna"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     for lookalike in ["Anna", "\u{430}nn\u{430}", "ａｎｎａ", "ANNA"] {
         let (conn, _peer) = connection(2);
-        let refused = registry.join(nick(lookalike), None, fresh(2), conn, now);
+        let refused = registry.join(nick(lookalike), None, &Place::Lobby, fresh(2), conn, now);
         assert_eq!(
             refused.map_err(|r| r.code),
             Err(ErrorCode::NickTaken),
@@ -147,9 +153,12 @@ fn only_the_address_that_registered_a_nick_can_remove_it() {
         registry.register_http(nick("ana"), "b2", ip(2), now),
         Err(HttpRefusal::Taken)
     );
-    assert_eq!(registry.identity(&nick("ana"), now).as_deref(), Some("a1"));
+    assert_eq!(
+        registry.identity(&nick("ana"), None, now).as_deref(),
+        Some("a1")
+    );
     assert_eq!(registry.unregister_http(&nick("ana"), ip(1)), Ok(()));
-    assert_eq!(registry.identity(&nick("ana"), now), None);
+    assert_eq!(registry.identity(&nick("ana"), None, now), None);
 }
 
 #[test]
@@ -159,6 +168,7 @@ fn registrations_are_counted_per_address_and_in_all() {
         TTL,
         IceConfig::default(),
         30,
+        LobbyScope::Everyone,
         &Limits {
             http_registrations: HttpLimits {
                 per_ip: 2,
@@ -196,11 +206,11 @@ fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_ann
     let mut registry = registry();
     let (conn, mut ana) = connection(1);
     let ana_id = registry
-        .join(nick("ana"), None, fresh(1), conn, now)
+        .join(nick("ana"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     let (conn, mut bo) = connection(2);
     let bo_id = registry
-        .join(nick("bo"), None, fresh(2), conn, now)
+        .join(nick("bo"), None, &Place::Lobby, fresh(2), conn, now)
         .unwrap();
     // Both joined before any announcement: both welcomes list nobody yet.
     for peer in [&mut ana, &mut bo] {
@@ -231,7 +241,7 @@ fn arrivals_and_departures_are_announced_together_and_welcomes_list_the_last_ann
     // A later welcome lists both, and nothing more is announced until something changes.
     let (conn, mut cy) = connection(3);
     registry
-        .join(nick("cy"), None, fresh(3), conn, now)
+        .join(nick("cy"), None, &Place::Lobby, fresh(3), conn, now)
         .unwrap();
     match &received(&mut cy)[..] {
         [ServerMessage::Welcome { users, .. }] => assert_eq!(users.len(), 2),
@@ -263,13 +273,13 @@ fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_recla
     let grace = Limits::default().linger_grace;
     let (conn, mut ana) = connection(1);
     let ana_id = registry
-        .join(nick("ana"), None, fresh(1), conn, now)
+        .join(nick("ana"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     let (conn, _bo) = connection(2);
     let bo_fresh = fresh(2);
     let bo_token = bo_fresh.token.clone();
     let bo_id = registry
-        .join(nick("bo"), None, bo_fresh, conn, now)
+        .join(nick("bo"), None, &Place::Lobby, bo_fresh, conn, now)
         .unwrap();
     registry.announce();
     assert_eq!(received(&mut ana).len(), 2, "welcome and the arrivals");
@@ -299,7 +309,14 @@ fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_recla
     assert_eq!(received(&mut ana), vec![left]);
     let (conn, mut cy) = connection(3);
     registry
-        .join(nick("cy"), None, fresh(3), conn, dropped_at + grace)
+        .join(
+            nick("cy"),
+            None,
+            &Place::Lobby,
+            fresh(3),
+            conn,
+            dropped_at + grace,
+        )
         .unwrap();
     match &received(&mut cy)[..] {
         [ServerMessage::Welcome { users, .. }] => {
@@ -311,7 +328,14 @@ fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_recla
     // Bo comes back with the token, under the same id, and is announced again.
     let back_at = dropped_at + grace + Duration::from_secs(5);
     let (conn, _bo_again) = connection(4);
-    let resumed = registry.join(nick("bo"), Some(&bo_token), fresh(4), conn, back_at);
+    let resumed = registry.join(
+        nick("bo"),
+        Some(&bo_token),
+        &Place::Lobby,
+        fresh(4),
+        conn,
+        back_at,
+    );
     assert_eq!(resumed, Ok(bo_id.clone()));
     registry.announce();
     assert!(
@@ -331,7 +355,7 @@ fn a_lingering_session_is_offline_for_signals_unlisted_after_the_grace_and_recla
     registry.sweep(back_at + TTL);
     registry.announce();
     assert!(received(&mut ana).is_empty());
-    assert_eq!(registry.online(back_at + TTL).len(), 2);
+    assert_eq!(registry.online(None, back_at + TTL).len(), 2);
 }
 
 #[test]
@@ -340,15 +364,17 @@ fn only_the_current_connection_can_end_a_session() {
     let mut registry = registry();
     let (conn, mut ana) = connection(1);
     registry
-        .join(nick("ana"), None, fresh(1), conn, now)
+        .join(nick("ana"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     let (conn, _old) = connection(2);
     let bo = fresh(2);
     let token = bo.token.clone();
-    let bo_id = registry.join(nick("bo"), None, bo, conn, now).unwrap();
+    let bo_id = registry
+        .join(nick("bo"), None, &Place::Lobby, bo, conn, now)
+        .unwrap();
     registry.announce();
     let (conn, _new) = connection(3);
-    let resumed = registry.join(nick("bo"), Some(&token), fresh(3), conn, now);
+    let resumed = registry.join(nick("bo"), Some(&token), &Place::Lobby, fresh(3), conn, now);
     assert_eq!(resumed, Ok(bo_id.clone()));
 
     // The old connection's end changes nothing; the new one's leave is announced.
@@ -374,7 +400,7 @@ fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
     let mut registry = registry();
     let (conn, mut ana) = connection_with_budget(1, 4096);
     registry
-        .join(nick("ana"), None, fresh(1), conn, now)
+        .join(nick("ana"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     // Ana reads nothing while people come and go, each announced to her.
     let mut announced = 0;
@@ -386,6 +412,7 @@ fn a_client_that_does_not_read_is_cut_off_at_its_byte_budget() {
             .join(
                 nick(&format!("someone{byte}")),
                 None,
+                &Place::Lobby,
                 fresh(byte),
                 conn,
                 now,
@@ -405,11 +432,11 @@ fn signals_past_what_a_reader_takes_are_refused_to_their_sender_and_the_reader_s
     let mut registry = registry();
     let (conn, mut ana) = connection_with_budget(1, 4096);
     let ana_id = registry
-        .join(nick("ana"), None, fresh(1), conn, now)
+        .join(nick("ana"), None, &Place::Lobby, fresh(1), conn, now)
         .unwrap();
     let (conn, _bo) = connection(2);
     let bo_id = registry
-        .join(nick("bo"), None, fresh(2), conn, now)
+        .join(nick("bo"), None, &Place::Lobby, fresh(2), conn, now)
         .unwrap();
     let big = SignalPayload::Offer {
         sdp: "x".repeat(1000),
@@ -477,9 +504,9 @@ mod lookalike_namespace {
 
             let mut sessions = registry();
             let (conn, _first) = connection(1);
-            sessions.join(first.clone(), None, fresh(1), conn, now).unwrap();
+            sessions.join(first.clone(), None, &Place::Lobby, fresh(1), conn, now).unwrap();
             let (conn, _second) = connection(2);
-            let joined = sessions.join(second.clone(), None, fresh(2), conn, now);
+            let joined = sessions.join(second.clone(), None, &Place::Lobby, fresh(2), conn, now);
             prop_assert_eq!(joined.is_ok(), !alike);
 
             let mut registrations = registry();
@@ -488,4 +515,59 @@ mod lookalike_namespace {
             prop_assert_eq!(registered.is_ok(), !alike);
         }
     }
+}
+
+#[test]
+fn a_room_is_kept_while_someone_is_in_it_lingering_or_not_and_dropped_with_the_last() {
+    let now = Instant::now();
+    let mut registry = registry();
+    let room = Place::Room(RoomId::from_random_bytes([9; RoomId::BYTES]));
+    let (conn, _ana) = connection(1);
+    let ana = registry
+        .join(nick("ana"), None, &room, fresh(1), conn, now)
+        .unwrap();
+    let (conn, _bo) = connection(2);
+    let bo = registry
+        .join(nick("bo"), None, &room, fresh(2), conn, now)
+        .unwrap();
+    let code = registry
+        .make_code(&ana, 1, [42, 0, 0, 0, 0, 0, 0, 0], now)
+        .unwrap();
+    registry.announce();
+    assert_eq!(registry.places.len(), 1);
+
+    registry.leave(&bo, 2);
+    registry.linger(&ana, 1, now);
+    assert_eq!(
+        registry.places.len(),
+        1,
+        "a lingering member keeps the room"
+    );
+    registry.sweep(now + TTL);
+    registry.announce();
+    assert!(registry.places.is_empty(), "{:?}", registry.places.keys());
+    assert!(registry.changed.is_empty());
+    assert!(registry.sessions.is_empty());
+    // Its code went with its maker.
+    assert_eq!(
+        code,
+        ServerMessage::PairCode {
+            code: PairCode::from_number(42),
+            expires_in_secs: 600,
+        }
+    );
+    let (conn, _cy) = connection(3);
+    let refused = registry.join(
+        nick("cy"),
+        None,
+        &Place::Code(PairCode::from_number(42)),
+        fresh(3),
+        conn,
+        now + TTL,
+    );
+    assert_eq!(
+        refused.map_err(|refusal| refusal.code),
+        Err(ErrorCode::WrongCode)
+    );
+    assert!(registry.places.is_empty());
 }

@@ -55,9 +55,13 @@ pub(crate) async fn upgrade(
     };
     // The connection keeps its place among the open ones for as long as the WebSocket lives;
     // without one (a router driven by `oneshot`) there is nothing to keep.
-    let from = accepted
-        .as_ref()
-        .map(|Extension(accepted)| accepted.peer().ip());
+    let from = crate::address::client(
+        accepted
+            .as_ref()
+            .map(|Extension(accepted)| accepted.peer().ip()),
+        request.headers(),
+        state.config().trust_proxy,
+    );
     let slot = accepted.map(|Extension(accepted)| accepted.slot());
     let limits = state.config().limits;
     let ws_config = WebSocketConfig::default()

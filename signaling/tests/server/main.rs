@@ -17,5 +17,6 @@ mod lifecycle;
 mod lookalikes;
 mod presence;
 mod relay;
+mod rooms;
 mod tls;
 mod turn;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use ferry_protocol::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken, SignalPayload,
-    UserInfo,
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Place, RoomId, ServerMessage, SessionToken,
+    SignalPayload, UserInfo,
 };
 use ferry_signaling::Config;
 use futures::{SinkExt, StreamExt};
@@ -111,6 +111,7 @@ pub struct Welcome {
     pub heartbeat_secs: u64,
     pub ice_servers: Vec<ferry_protocol::IceServer>,
     pub relay_only: bool,
+    pub room: Option<RoomId>,
 }
 
 impl Client {
@@ -143,8 +144,24 @@ impl Client {
         origin: Option<&str>,
         host: Option<&str>,
     ) -> Result<Self, tungstenite::Error> {
+        Self::try_connect_with(server, &[("origin", origin), ("host", host)]).await
+    }
+
+    /// Opens a WebSocket to `server` through a proxy that says the client is `client`
+    /// (`X-Forwarded-For`).
+    pub async fn connect_forwarded(server: &TestServer, client: &str) -> anyhow::Result<Self> {
+        Self::try_connect_with(server, &[("x-forwarded-for", Some(client))])
+            .await
+            .map_err(|err| anyhow!("connecting to {}: {err}", server.addr))
+    }
+
+    /// Opens a WebSocket with these extra request headers.
+    async fn try_connect_with(
+        server: &TestServer,
+        headers: &[(&'static str, Option<&str>)],
+    ) -> Result<Self, tungstenite::Error> {
         let mut request = server.ws_url().into_client_request()?;
-        for (name, value) in [("origin", origin), ("host", host)] {
+        for &(name, value) in headers {
             if let Some(value) = value {
                 let value = HeaderValue::from_str(value).map_err(tungstenite::http::Error::from)?;
                 request.headers_mut().insert(name, value);
@@ -185,13 +202,44 @@ impl Client {
         Ok((client, welcome))
     }
 
+    /// Connects and joins as `nick` in `place`, as [`Client::join`] does in the lobby.
+    pub async fn join_in(
+        server: &TestServer,
+        nick: &str,
+        place: &Place,
+    ) -> anyhow::Result<(Self, Welcome)> {
+        let mut client = Self::connect(server).await?;
+        let welcome = client.join_as_in(nick, None, place).await?;
+        let announced = client.recv().await?;
+        if !arrived(&announced, &welcome.id) {
+            bail!("{nick}: expected the announcement of its own arrival, got {announced:?}");
+        }
+        Ok((client, welcome))
+    }
+
     /// Sends a join on this connection and expects a welcome.
     pub async fn join_as(
         &mut self,
         nick: &str,
         token: Option<SessionToken>,
     ) -> anyhow::Result<Welcome> {
-        self.send(&join(nick, token)).await?;
+        self.join_as_in(nick, token, &Place::Lobby).await
+    }
+
+    /// Sends a join into `place` on this connection and expects a welcome.
+    pub async fn join_as_in(
+        &mut self,
+        nick: &str,
+        token: Option<SessionToken>,
+        place: &Place,
+    ) -> anyhow::Result<Welcome> {
+        self.send(&ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            nick: nick.into(),
+            token,
+            place: place.clone(),
+        })
+        .await?;
         match self.recv().await? {
             ServerMessage::Welcome {
                 id,
@@ -202,6 +250,7 @@ impl Client {
                 ice_servers,
                 relay_only,
                 heartbeat_secs,
+                room,
             } => {
                 let nick = nick.to_string();
                 self.id = Some(id.clone());
@@ -214,6 +263,7 @@ impl Client {
                     heartbeat_secs,
                     ice_servers,
                     relay_only,
+                    room,
                 })
             }
             other => bail!("expected a welcome for {nick}, got {other:?}"),
@@ -349,6 +399,7 @@ pub fn join(nick: &str, token: Option<SessionToken>) -> ClientMessage {
         version: PROTOCOL_VERSION,
         nick: nick.into(),
         token,
+        place: Place::Lobby,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Ferry's signaling load benchmark: a crowd joins the real server binary at once, some of
 //! them relay signals to each other at a steady rate, then everyone leaves; it prints joins per
 //! second, relay latency, the server's memory per joined connection and after everyone left.
+//! With `--rooms N` the same crowd then comes again split into N private rooms, so the two
+//! are compared in one run.
 //!
 //! Everything runs on loopback, bounded in count and time. It measures and asserts nothing
 //! but that the crowd was served: nobody kicked, everyone ended with the full list. Build the
@@ -15,7 +17,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
-use ferry_protocol::{ClientMessage, PROTOCOL_VERSION, PeerId, ServerMessage, SignalPayload};
+use ferry_protocol::{
+    ClientMessage, PROTOCOL_VERSION, PeerId, Place, RoomId, ServerMessage, SignalPayload,
+};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -55,6 +59,9 @@ struct Args {
     /// crowd needs no more memory for the next.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// After the lobby crowd, the same crowd again in this many private rooms (0: none).
+    #[arg(long, default_value_t = 0)]
+    rooms: usize,
     /// The server binary [default: <repo>/target/release/ferry-signaling].
     #[arg(long)]
     server: Option<PathBuf>,
@@ -65,6 +72,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// One joined member of the crowd.
 struct Member {
     id: PeerId,
+    /// Its room, when the crowd is in rooms.
+    room: Option<usize>,
     write: SplitSink<Socket, Message>,
     read: SplitStream<Socket>,
 }
@@ -80,8 +89,49 @@ async fn main() {
     }
 }
 
+/// Where the crowd meets: all in the lobby, or spread over this many rooms.
+#[derive(Clone, Copy, Debug)]
+enum Spread {
+    Lobby,
+    Rooms(usize),
+}
+
+impl Spread {
+    /// The room of member `index`.
+    fn room_of(self, index: usize) -> Option<usize> {
+        match self {
+            Self::Lobby => None,
+            Self::Rooms(rooms) => Some(index % rooms),
+        }
+    }
+
+    /// How many of `users` are in member `index`'s place.
+    fn together(self, index: usize, users: usize) -> usize {
+        match self {
+            Self::Lobby => users,
+            Self::Rooms(rooms) => users / rooms + usize::from(index % rooms < users % rooms),
+        }
+    }
+
+    /// The place member `index` joins.
+    fn place(self, index: usize) -> Place {
+        match self.room_of(index) {
+            None => Place::Lobby,
+            Some(room) => {
+                let mut bytes = [0; RoomId::BYTES];
+                bytes[..8].copy_from_slice(&(room as u64).to_le_bytes());
+                Place::Room(RoomId::from_random_bytes(bytes))
+            }
+        }
+    }
+}
+
 async fn load(args: Args) -> Result<()> {
     ensure!(args.users >= 2, "--users must be at least 2");
+    ensure!(
+        args.rooms == 0 || args.users / args.rooms >= 2,
+        "--rooms needs at least two users each"
+    );
     ensure!(
         args.relay_pairs * 2 <= args.users,
         "--relay-pairs needs two users each"
@@ -107,58 +157,82 @@ async fn load(args: Args) -> Result<()> {
         if args.rounds > 1 {
             println!("round {round}:");
         }
-        let (members, joined_in, mut welcomes) = join_crowd(&server, &args).await?;
-        welcomes.sort_by(f64::total_cmp);
-        println!(
-            "joins: {} users joined and saw everyone in {:.2} s: {:.0} joins/s; server CPU {:.1} s, \
-             this crowd's {:.1} s",
-            args.users,
-            joined_in.as_secs_f64(),
-            args.users as f64 / joined_in.as_secs_f64(),
-            server.cpu_seconds()?,
-            cpu_seconds("self")?
-        );
-        println!(
-            "welcomes: from join sent to welcome read, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
-             nobody refused",
-            percentile(&welcomes, 0.50),
-            percentile(&welcomes, 0.99),
-            welcomes.last().copied().unwrap_or(0.0)
-        );
-        tokio::time::sleep(SETTLE).await;
-        let joined_rss = server.rss()?;
-        println!(
-            "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection",
-            mb(joined_rss),
-            joined_rss.saturating_sub(baseline) as f64 / 1024.0 / args.users as f64
-        );
-
-        let (members, latencies) = relay(members, &args).await?;
-        println!(
-            "relay: {} signals at {}/s over {} pairs: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            latencies.len(),
-            args.relay_rate,
-            args.relay_pairs,
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            latencies.last().copied().unwrap_or(0.0)
-        );
-
-        leave(members).await;
-        tokio::time::sleep(SETTLE).await;
-        let left_rss = server.rss()?;
-        println!(
-            "memory: RSS {:.1} MB after everyone left ({:+.1} MB from the start)",
-            mb(left_rss),
-            (left_rss as f64 - baseline as f64) / 1e6
-        );
+        crowd(&server, &args, Spread::Lobby, baseline).await?;
+        if args.rooms > 0 {
+            println!("the same crowd in {} rooms:", args.rooms);
+            crowd(&server, &args, Spread::Rooms(args.rooms), baseline).await?;
+        }
     }
     server.stop().await
 }
 
+/// One crowd, spread as `spread`: joins, relays, leaves, and what each cost.
+async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> Result<()> {
+    let cpu_before = server.cpu_seconds()?;
+    let (members, joined_in, mut welcomes) = join_crowd(server, args, spread).await?;
+    welcomes.sort_by(f64::total_cmp);
+    println!(
+        "joins: {} users joined and saw everyone in their place in {:.2} s: {:.0} joins/s; \
+         server CPU {:.1} s, this crowd's {:.1} s",
+        args.users,
+        joined_in.as_secs_f64(),
+        args.users as f64 / joined_in.as_secs_f64(),
+        server.cpu_seconds()? - cpu_before,
+        cpu_seconds("self")?
+    );
+    println!(
+        "welcomes: from join sent to welcome read, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
+         nobody refused",
+        percentile(&welcomes, 0.50),
+        percentile(&welcomes, 0.99),
+        welcomes.last().copied().unwrap_or(0.0)
+    );
+    tokio::time::sleep(SETTLE).await;
+    let joined_rss = server.rss()?;
+    let grown = joined_rss.saturating_sub(baseline) as f64;
+    println!(
+        "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection{}",
+        mb(joined_rss),
+        grown / 1024.0 / args.users as f64,
+        match spread {
+            Spread::Lobby => String::new(),
+            Spread::Rooms(rooms) => format!(
+                ", {:.1} KiB per room of {}",
+                grown / 1024.0 / rooms as f64,
+                args.users / rooms
+            ),
+        }
+    );
+
+    let (members, latencies) = relay(members, args).await?;
+    println!(
+        "relay: {} signals at {}/s over {} pairs: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        args.relay_rate,
+        args.relay_pairs,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0)
+    );
+
+    leave(members).await;
+    tokio::time::sleep(SETTLE).await;
+    let left_rss = server.rss()?;
+    println!(
+        "memory: RSS {:.1} MB after everyone left ({:+.1} MB from the start)",
+        mb(left_rss),
+        (left_rss as f64 - baseline as f64) / 1e6
+    );
+    Ok(())
+}
+
 /// Connects and joins the whole crowd at once; returns everyone once each has the full
 /// list, how long that took, and each member's wait for its welcome in milliseconds.
-async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Duration, Vec<f64>)> {
+async fn join_crowd(
+    server: &Server,
+    args: &Args,
+    spread: Spread,
+) -> Result<(Vec<Member>, Duration, Vec<f64>)> {
     let started = Instant::now();
     let connecting = Arc::new(Semaphore::new(args.connecting));
     let (done, mut finished) = mpsc::unbounded_channel();
@@ -166,7 +240,7 @@ async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Durati
         let (url, connecting, done) = (server.url.clone(), Arc::clone(&connecting), done.clone());
         let users = args.users;
         tokio::spawn(async move {
-            let _ = done.send(join_one(&url, index, users, &connecting).await);
+            let _ = done.send(join_one(&url, index, users, spread, &connecting).await);
         });
     }
     drop(done);
@@ -180,7 +254,7 @@ async fn join_crowd(server: &Server, args: &Args) -> Result<(Vec<Member>, Durati
     Ok((members, started.elapsed(), welcomes))
 }
 
-/// One member: connects, joins, and reads until it knows everyone else; returns it and how
+/// One member: connects, joins its place, and reads until it knows everyone there; returns it and how
 /// long its welcome took after its join was sent. It counts users rather than parsing every
 /// list, so the crowd does not need more CPU than the server: a welcome lists everyone
 /// announced before it, and each announcement who came and went since. A refusal, or any
@@ -189,8 +263,10 @@ async fn join_one(
     url: &str,
     index: usize,
     users: usize,
+    spread: Spread,
     connecting: &Semaphore,
 ) -> Result<(Member, Duration)> {
+    let together = spread.together(index, users);
     let socket = {
         let _turn = connecting.acquire().await?;
         tokio_tungstenite::connect_async(url)
@@ -203,6 +279,7 @@ async fn join_one(
         version: PROTOCOL_VERSION,
         nick: format!("user{index}"),
         token: None,
+        place: spread.place(index),
     };
     write
         .send(Message::text(serde_json::to_string(&join)?))
@@ -211,7 +288,7 @@ async fn join_one(
     let mut welcomed_after = None;
     let mut id = None;
     let mut known: i64 = 0;
-    while known < users as i64 {
+    while known < together as i64 {
         let text = match read.next().await {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -232,7 +309,16 @@ async fn join_one(
     }
     let id = id.context("no welcome")?;
     let welcomed_after = welcomed_after.context("no welcome")?;
-    Ok((Member { id, write, read }, welcomed_after))
+    let room = spread.room_of(index);
+    Ok((
+        Member {
+            id,
+            room,
+            write,
+            read,
+        },
+        welcomed_after,
+    ))
 }
 
 /// How many users a piece of a welcome or announcement lists: every entry is an object, and
@@ -258,13 +344,30 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
     let clock = Instant::now();
     let received = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    let rest = members.split_off(pairs * 2);
-    let mut pair_members = members.into_iter();
+    // Pairs are made within a room: a signal to someone elsewhere would be refused.
+    members.sort_by_key(|member| member.room);
+    let mut paired = Vec::with_capacity(pairs * 2);
+    let mut rest = Vec::new();
+    let mut members = members.into_iter().peekable();
+    while let Some(first) = members.next() {
+        if paired.len() < pairs * 2 && members.peek().is_some_and(|next| next.room == first.room) {
+            paired.push(first);
+            paired.extend(members.next());
+        } else {
+            rest.push(first);
+        }
+    }
+    ensure!(
+        paired.len() == pairs * 2,
+        "too few members in one room for the pairs"
+    );
+    let mut pair_members = paired.into_iter();
     while let (Some(sender), Some(receiver)) = (pair_members.next(), pair_members.next()) {
         let received = Arc::clone(&received);
         tasks.spawn(async move {
             let Member {
                 id: sender_id,
+                room,
                 write: mut sender_write,
                 read: sender_read,
             } = sender;
@@ -272,6 +375,7 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
                 id: receiver_id,
                 write: receiver_write,
                 read: mut receiver_read,
+                ..
             } = receiver;
             let sending = async {
                 let mut ticks = tokio::time::interval(interval);
@@ -314,11 +418,13 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
             let members = [
                 Member {
                     id: sender_id,
+                    room,
                     write: sender_write,
                     read: sender_read,
                 },
                 Member {
                     id: receiver_id,
+                    room,
                     write: receiver_write,
                     read: receiver_read,
                 },

@@ -9,6 +9,7 @@ mod browsers;
 mod folders;
 mod reach;
 mod resume;
+mod rooms;
 
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ferry_protocol::IceServer;
+use ferry_protocol::{IceServer, LobbyScope};
 use ferry_signaling::{
-    Config, HttpLimits, IceConfig, Limits, SignalLimits, Tls, TurnRest, TurnSecret,
+    Config, HttpLimits, IceConfig, Limits, PairLimits, SignalLimits, Tls, TurnRest, TurnSecret,
 };
 
 /// Ferry's signaling server: nicknames, presence, the user list and the WebRTC offer/answer
@@ -55,6 +55,30 @@ pub struct Args {
     /// ~/.local/share/ferry].
     #[arg(long, env = "FERRY_DATA_DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Who meets in the lobby: everyone on the server, people whose connections come from
+    /// the same public address (every private, loopback and link-local address counting as
+    /// one network), or nobody (private rooms only).
+    #[arg(long, env = "FERRY_LOBBY", value_enum, default_value_t = Lobby::Everyone)]
+    lobby: Lobby,
+
+    /// A reverse proxy in front says where clients come from: take the client's address from
+    /// the last X-Forwarded-For entry. Only when nothing reaches the server but that proxy.
+    #[arg(long, env = "FERRY_TRUST_PROXY")]
+    trust_proxy: bool,
+
+    /// People one private room takes.
+    #[arg(long, env = "FERRY_ROOM_SIZE", default_value_t = Limits::default().room_size, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+    room_size: usize,
+
+    /// Wrong pairing codes one address (an IPv6 /64) may try per minute.
+    #[arg(long, env = "FERRY_PAIR_TRIES_PER_ADDRESS", default_value_t = PairLimits::default().tries_per_address)]
+    pair_tries_per_address: usize,
+
+    /// Wrong pairing codes everyone together may try per minute; with a 10-minute code, an
+    /// attacker finds a given code with probability at most 10 × this / 1,000,000.
+    #[arg(long, env = "FERRY_PAIR_TRIES_TOTAL", default_value_t = PairLimits::default().tries_total)]
+    pair_tries_total: usize,
 
     /// Print the URLs without QR codes.
     #[arg(long)]
@@ -202,6 +226,17 @@ pub struct Args {
     signal_bytes_per_sec: u32,
 }
 
+/// Who meets in the lobby (`--lobby`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Lobby {
+    /// Everyone on the server.
+    Everyone,
+    /// People from the same public address.
+    Network,
+    /// Nobody: private rooms only.
+    Off,
+}
+
 /// How the server speaks to browsers, decided from the flags and the listen address.
 #[derive(Debug)]
 pub enum Security {
@@ -281,6 +316,12 @@ impl Args {
             },
             public_urls: self.public_urls.clone(),
             allowed_origins: self.allowed_origins.clone(),
+            lobby: match self.lobby {
+                Lobby::Everyone => LobbyScope::Everyone,
+                Lobby::Network => LobbyScope::Network,
+                Lobby::Off => LobbyScope::Off,
+            },
+            trust_proxy: self.trust_proxy,
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 messages_per_sec: self.messages_per_sec,
@@ -307,6 +348,12 @@ impl Args {
                     waiting: self.signal_bytes_waiting,
                     per_sec_per_sender: self.signal_bytes_per_sec_per_sender,
                     per_sec: self.signal_bytes_per_sec,
+                },
+                room_size: self.room_size,
+                pairing: PairLimits {
+                    tries_per_address: self.pair_tries_per_address,
+                    tries_total: self.pair_tries_total,
+                    ..PairLimits::default()
                 },
             },
             tls,

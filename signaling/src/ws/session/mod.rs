@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ferry_protocol::{
-    ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, ServerMessage, SessionToken,
+    ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, Place, ServerMessage, SessionToken,
     SignalPayload, Wire,
 };
 use futures::StreamExt;
@@ -277,7 +277,8 @@ impl Reader {
                     version,
                     nick,
                     token,
-                } => self.join(version, &nick, token),
+                    place,
+                } => self.join(version, &nick, token, &place),
                 _ => self.refuse(Refusal::new(
                     ErrorCode::NotJoined,
                     "send a join message first",
@@ -290,6 +291,23 @@ impl Reader {
                 "this connection has already joined",
             )),
             ClientMessage::Heartbeat => None,
+            ClientMessage::MakeCode => {
+                let numbers = match crate::pairing::numbers() {
+                    Ok(numbers) => numbers,
+                    Err(err) => {
+                        tracing::error!(error = %err, "no random numbers for a pairing code");
+                        return Some(Ending::Internal);
+                    }
+                };
+                let made = self
+                    .state
+                    .registry()
+                    .make_code(&id, self.conn, numbers, Instant::now());
+                match made {
+                    Ok(message) => self.queue(Outbound::Text(encode(&message))),
+                    Err(refusal) => self.refuse(refusal),
+                }
+            }
             ClientMessage::Signal { to, payload, lane } => {
                 // A candidate the filter drops is simply not relayed.
                 let payload = self.filter(payload)?;
@@ -354,7 +372,13 @@ impl Reader {
         }
     }
 
-    fn join(&mut self, version: u32, nick: &str, token: Option<SessionToken>) -> Option<Ending> {
+    fn join(
+        &mut self,
+        version: u32,
+        nick: &str,
+        token: Option<SessionToken>,
+        place: &Place,
+    ) -> Option<Ending> {
         if version != PROTOCOL_VERSION {
             return Some(Ending::Fatal {
                 refusal: Some(Refusal::new(
@@ -389,10 +413,10 @@ impl Reader {
             self.state.config().limits.signals,
             Instant::now(),
         );
-        let joined = self
-            .state
-            .registry()
-            .join(nick, token.as_ref(), fresh, conn, Instant::now());
+        let joined =
+            self.state
+                .registry()
+                .join(nick, token.as_ref(), place, fresh, conn, Instant::now());
         match joined {
             Ok(id) => {
                 self.joined = Some(id);
