@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use ferry_protocol::LobbyScope;
 use ferry_signaling::names::Machine;
 use ferry_signaling::{CandidateFilter, IceConfig, Tls, certs};
 use tempfile::TempDir;
@@ -35,6 +36,8 @@ pub struct Setup {
     pub ice: IceConfig,
     /// An emulated wide-area link between the browsers, when set.
     pub wan: Option<Link>,
+    /// Who meets in the lobby.
+    pub lobby: LobbyScope,
 }
 
 impl Default for Setup {
@@ -44,6 +47,7 @@ impl Default for Setup {
             self_signed: false,
             ice: IceConfig::default(),
             wan: None,
+            lobby: LobbyScope::Everyone,
         }
     }
 }
@@ -160,6 +164,7 @@ impl Server {
             ice: self.setup.ice.clone(),
             tls: self.tls.clone(),
             candidates,
+            lobby: self.setup.lobby,
             ..Default::default()
         };
         let shutdown = async move {

@@ -157,17 +157,35 @@ async fn load(args: Args) -> Result<()> {
         if args.rounds > 1 {
             println!("round {round}:");
         }
-        crowd(&server, &args, Spread::Lobby, baseline).await?;
+        let lobby = crowd(&server, &args, Spread::Lobby, baseline).await?;
         if args.rooms > 0 {
             println!("the same crowd in {} rooms:", args.rooms);
-            crowd(&server, &args, Spread::Rooms(args.rooms), baseline).await?;
+            let rooms = crowd(&server, &args, Spread::Rooms(args.rooms), baseline).await?;
+            println!(
+                "rooms against the lobby, same run: welcome p99 {:.0} against {:.0} ms, relay p99 \
+                 {:.2} against {:.2} ms, RSS joined {:.1} against {:.1} MB ({:+.2} KiB per room)",
+                rooms.welcome_p99,
+                lobby.welcome_p99,
+                rooms.relay_p99,
+                lobby.relay_p99,
+                mb(rooms.joined_rss),
+                mb(lobby.joined_rss),
+                (rooms.joined_rss as f64 - lobby.joined_rss as f64) / 1024.0 / args.rooms as f64
+            );
         }
     }
     server.stop().await
 }
 
+/// What one crowd measured, to compare crowds of one run.
+struct Figures {
+    welcome_p99: f64,
+    relay_p99: f64,
+    joined_rss: u64,
+}
+
 /// One crowd, spread as `spread`: joins, relays, leaves, and what each cost.
-async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> Result<()> {
+async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> Result<Figures> {
     let cpu_before = server.cpu_seconds()?;
     let (members, joined_in, mut welcomes) = join_crowd(server, args, spread).await?;
     welcomes.sort_by(f64::total_cmp);
@@ -191,17 +209,9 @@ async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> R
     let joined_rss = server.rss()?;
     let grown = joined_rss.saturating_sub(baseline) as f64;
     println!(
-        "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection{}",
+        "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection",
         mb(joined_rss),
         grown / 1024.0 / args.users as f64,
-        match spread {
-            Spread::Lobby => String::new(),
-            Spread::Rooms(rooms) => format!(
-                ", {:.1} KiB per room of {}",
-                grown / 1024.0 / rooms as f64,
-                args.users / rooms
-            ),
-        }
     );
 
     let (members, latencies) = relay(members, args).await?;
@@ -223,7 +233,11 @@ async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> R
         mb(left_rss),
         (left_rss as f64 - baseline as f64) / 1e6
     );
-    Ok(())
+    Ok(Figures {
+        welcome_p99: percentile(&welcomes, 0.99),
+        relay_p99: percentile(&latencies, 0.99),
+        joined_rss,
+    })
 }
 
 /// Connects and joins the whole crowd at once; returns everyone once each has the full

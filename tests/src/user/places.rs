@@ -24,6 +24,47 @@ impl User {
         self.room_link().await
     }
 
+    /// On the join screen of a server without a lobby: types `nick`, presses "Create a room",
+    /// and waits until the room's link is shown; returns it.
+    pub async fn create_room(&self, nick: &str) -> Result<String> {
+        self.submit_nick_with(nick, "Create a room").await?;
+        self.wait_joined(nick).await?;
+        self.room_link().await
+    }
+
+    /// Whether the page offers a button named `name`.
+    pub async fn offers(&self, name: &str) -> Result<bool> {
+        Ok(self.named(Role::Button, name).await?.is_some())
+    }
+
+    /// Waits until the page offers a button named `name`.
+    pub async fn wait_offered(&self, name: &str) -> Result<()> {
+        self.wait(&format!("the {name} button"), DEADLINE, async |user| {
+            Ok(user.offers(name).await?.then_some(()))
+        })
+        .await
+    }
+
+    /// What the page's alert says, once it says something.
+    pub async fn wait_alert(&self) -> Result<String> {
+        self.wait("an alert", DEADLINE, async |user| user.alert_text().await)
+            .await
+    }
+
+    /// In a room: presses "Leave room" and waits until the page is in the lobby.
+    pub async fn leave_room(&self) -> Result<()> {
+        self.press("the Leave room button", async |user| {
+            user.named(Role::Button, "Leave room").await
+        })
+        .await?;
+        self.wait("the lobby", DEADLINE, async |user| {
+            let in_lobby = user.offers("New private room").await?
+                && user.named(Role::List, "Online users").await?.is_some();
+            Ok(in_lobby.then_some(()))
+        })
+        .await
+    }
+
     /// On the join screen: types `nick` and the pairing code `code`, presses "Join with code",
     /// and waits until the list of online users is shown.
     pub async fn join_with_code(&self, nick: &str, code: &str) -> Result<()> {

@@ -2,7 +2,8 @@
 //! other there, and send files there as anywhere; someone in the lobby sees none of it.
 
 use anyhow::{Result, ensure};
-use ferry_e2e::{Harness, Kind, random_file, run};
+use ferry_e2e::{Harness, Kind, Setup, random_file, run, run_with};
+use ferry_protocol::LobbyScope;
 
 use crate::{expect_downloads, expect_received};
 
@@ -47,7 +48,46 @@ async fn a_room_link_brings_bo_to_ana_alone_and_a_reload_keeps_ana_in_the_room()
             ana.room_link().await? == link,
             "after a reload Ana is elsewhere"
         );
-        cy.wait_online_users(&[]).await
+        cy.wait_online_users(&[]).await?;
+
+        // Leaving the room is coming back to the lobby.
+        bo.leave_room().await?;
+        bo.wait_online_users(&["cy"]).await?;
+        cy.wait_online_users(&["bo"]).await?;
+        ana.wait_online_users(&[]).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_lobby_the_page_opens_on_making_a_room_and_a_broken_link_says_so() -> Result<()> {
+    let setup = Setup {
+        lobby: LobbyScope::Off,
+        ..Setup::default()
+    };
+    run_with(setup, async |h: &Harness| {
+        let broken = format!("{}#room=0123456789", h.server().url());
+        let ana = h.open_user_at("Ana", Kind::Firefox, &broken).await?;
+        let alert = ana.wait_alert().await?;
+        ensure!(
+            alert.starts_with("This room link is broken"),
+            "a cut room link should say so, but the page says {alert:?}"
+        );
+        ana.open_again(&h.server().url()).await?;
+        ana.wait_offered("Create a room").await?;
+        ensure!(
+            !ana.offers("Join").await? && !ana.offers("New private room").await?,
+            "a server without a lobby should offer no way into one"
+        );
+        let link = ana.create_room("ana").await?;
+        ensure!(
+            !ana.offers("Leave room").await?,
+            "there is no lobby to go back to"
+        );
+        let bo = h.open_user_at("Bo", Kind::Chromium, &link).await?;
+        bo.join_room("bo").await?;
+        ana.wait_online_users(&["bo"]).await?;
+        bo.wait_online_users(&["ana"]).await
     })
     .await
 }
