@@ -113,6 +113,17 @@ impl User {
         .await
     }
 
+    /// Whether the room shows its link as a QR code: an image of that name holding a drawing.
+    pub async fn shows_qr_code(&self) -> Result<bool> {
+        let found = self
+            .client()
+            .find_all(Locator::Css(
+                "[role=img][aria-label='QR code of the room link'] svg path",
+            ))
+            .await?;
+        Ok(!found.is_empty())
+    }
+
     /// Presses "Pair with a code" and returns the code once shown (digits only).
     pub async fn pair_with_code(&self) -> Result<String> {
         self.press("the Pair with a code button", async |user| {

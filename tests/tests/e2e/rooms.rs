@@ -23,6 +23,10 @@ async fn a_room_link_brings_bo_to_ana_alone_and_a_reload_keeps_ana_in_the_room()
         );
         ana.wait_online_users(&[]).await?;
         cy.wait_online_users(&[]).await?;
+        ensure!(
+            ana.shows_qr_code().await?,
+            "the room shows no QR code of its link"
+        );
 
         let bo = h.open_user_at("Bo", Kind::Firefox, &link).await?;
         bo.join_room("bo").await?;
