@@ -1,10 +1,13 @@
 //! Presence cannot lie: random sequences of joins, leaves, dropped connections, reclaims,
-//! takeovers, clients too slow to read and expiry, after each of which every client that is
-//! welcomed and has read what it was sent sees exactly the people the server lists.
+//! takeovers, moves between the lobby and two rooms, clients too slow to read and expiry,
+//! after each of which every client that is welcomed and has read what it was sent sees
+//! exactly the people the server lists in its place.
 //!
 //! Each client reads its connection's queue as the app does ([`Roster`]: a welcome replaces
 //! the list, a batch takes departures off and puts arrivals on), keeps its token across
-//! connections and rejoins with it, as the app's signaling client does.
+//! connections and rejoins with it, as the app's signaling client does; a move starts afresh
+//! elsewhere, without a token, as the app's does. Two clients share each nick, so a nick is
+//! taken in one place and free in another.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,6 +25,9 @@ const TTL: Duration = Duration::from_secs(120);
 /// How many clients take part; few, so that their nicks and sessions meet often.
 const CLIENTS: usize = 4;
 
+/// How many places there are: the lobby and two rooms.
+const PLACES: usize = 3;
+
 /// What happens next.
 #[derive(Clone, Debug)]
 enum Step {
@@ -34,6 +40,8 @@ enum Step {
     TakeOver(usize),
     /// Client `n` closes its connection cleanly (a close frame, or `leave`).
     Leave(usize),
+    /// Client `n` leaves where it is, if anywhere, and joins place `p` afresh.
+    Move(usize, usize),
     /// Client `n`'s connection breaks without a word.
     Drop(usize),
     /// Client `n` reads what was queued for it so far.
@@ -47,6 +55,8 @@ enum Step {
 /// One client: its connection, if it has one, and what it knows.
 #[derive(Debug, Default)]
 struct Client {
+    /// Where it joins: the lobby (0) or a room.
+    place: usize,
     token: Option<SessionToken>,
     connection: Option<Open>,
     roster: Roster,
@@ -110,12 +120,12 @@ impl World {
         let (tx, rx) = crate::outbound::queue(budget);
         let (kick_tx, kick) = oneshot::channel();
         let fresh = self.fresh();
-        let nick = Nick::new(&format!("client{n}")).unwrap();
+        let nick = Nick::new(&format!("client{}", n % 2)).unwrap();
         let token = self.clients[n].token.clone();
         let joined = self.registry.join(
             nick,
             token.as_ref(),
-            &Place::Lobby,
+            &place(self.clients[n].place),
             fresh,
             Connection::new(conn, tx, kick_tx, None, SignalLimits::default(), self.now),
             self.now,
@@ -160,6 +170,21 @@ impl World {
                 {
                     self.registry.linger(&id, conn, self.now);
                 }
+            }
+            Step::Move(n, p) => {
+                if let Some(Open {
+                    conn, id: Some(id), ..
+                }) = self.clients[n].connection.take()
+                {
+                    self.registry.leave(&id, conn);
+                }
+                let client = &mut self.clients[n];
+                client.place = p;
+                client.token = None;
+                let open = self.connect(n, 1 << 20);
+                let client = &mut self.clients[n];
+                client.welcomed = false;
+                client.connection = open;
             }
             Step::Read(n) => self.read(n),
             Step::Wait(secs) => {
@@ -225,15 +250,19 @@ impl World {
     }
 
     /// After an announcement that every client read: each welcomed client lists exactly the
-    /// others the server lists.
+    /// others the server lists in its place.
     fn check(&self) -> Result<(), TestCaseError> {
-        let listed: BTreeSet<(String, String)> = self
-            .registry
-            .listed(&PlaceKey::Lobby(None))
-            .into_iter()
-            .map(|user| (user.id.to_string(), user.nick.as_str().to_owned()))
-            .collect();
         for (n, client) in self.clients.iter().enumerate() {
+            let key = match place(client.place) {
+                Place::Room(room) => PlaceKey::Room(room),
+                Place::Lobby | Place::Code(_) => PlaceKey::Lobby(None),
+            };
+            let listed: BTreeSet<(String, String)> = self
+                .registry
+                .listed(&key)
+                .into_iter()
+                .map(|user| (user.id.to_string(), user.nick.as_str().to_owned()))
+                .collect();
             let Some(open) = &client.connection else {
                 continue;
             };
@@ -258,12 +287,21 @@ impl World {
     }
 }
 
+/// Place `p`: the lobby for 0, else a room.
+fn place(p: usize) -> Place {
+    match u8::try_from(p) {
+        Ok(0) | Err(_) => Place::Lobby,
+        Ok(byte) => Place::Room(RoomId::from_random_bytes([byte; RoomId::BYTES])),
+    }
+}
+
 fn step() -> impl Strategy<Value = Step> {
     let client = 0..CLIENTS;
     prop_oneof![
         4 => (client.clone(), prop::bool::weighted(0.2)).prop_map(|(n, slow)| Step::Join(n, slow)),
         1 => client.clone().prop_map(Step::TakeOver),
         1 => client.clone().prop_map(Step::Leave),
+        1 => (client.clone(), 0..PLACES).prop_map(|(n, p)| Step::Move(n, p)),
         2 => client.clone().prop_map(Step::Drop),
         3 => client.prop_map(Step::Read),
         1 => (1..=130u64).prop_map(Step::Wait),
