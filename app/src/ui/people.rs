@@ -48,7 +48,11 @@ pub fn People() -> impl IntoView {
                 />
             </ul>
             <p class="hint" hidden=move || !state.users.get().is_empty()>
-                "Nobody else is here yet. Open this page in another browser or share its address."
+                {move || if state.room_link.get().is_some() {
+                    "Nobody else is in this room yet. Share its link, its QR code or a pairing code."
+                } else {
+                    "Nobody else is here yet. Open this page in another browser or share its address."
+                }}
             </p>
         </section>
     }
