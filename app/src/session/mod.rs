@@ -3,14 +3,13 @@
 //! ([`Session`]'s methods). The views read the state and call the session, nothing else; no
 //! browser object sits in a signal.
 
+mod places;
 mod words;
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ferry_protocol::{
-    ErrorCode, LobbyScope, PairCode, PeerId, Place, RoomId, Roster, TransferId, UserInfo,
-};
+use ferry_protocol::{LobbyScope, PeerId, Place, Roster, TransferId, UserInfo};
 use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
@@ -19,12 +18,12 @@ use self::words::{announce, refusal};
 use crate::core::offer::IncomingOffer;
 use crate::core::paths::summary;
 use crate::core::rows::FileRow;
-use crate::web::address::{room_in_address, room_link, server_info, show_room};
+use crate::web::address::{room_in_address, room_link};
 use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 use crate::web::sink::{has_save_picker, pick_location};
-use crate::web::{JsError, log, prefs, random_bytes};
+use crate::web::{JsError, log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
 const HIDE_IP_KEY: &str = "ferry.hide-ip";
@@ -250,21 +249,6 @@ impl Session {
         self.state
     }
 
-    /// Asks the server about its lobby, so the join screen offers what it has.
-    pub fn learn_lobby(self) {
-        leptos::task::spawn_local(async move {
-            if let Some(info) = server_info().await {
-                self.state.lobby.set(info.lobby);
-            }
-        });
-    }
-
-    /// Whether the next join goes into a private room named by the page's address.
-    pub fn joining_a_room(self) -> bool {
-        self.place
-            .with_value(|place| matches!(place, Place::Room(_)))
-    }
-
     /// Connects to the server and joins as `nick` where the page is (the lobby, or the room
     /// its address names).
     pub fn join(self, nick: String) {
@@ -277,83 +261,6 @@ impl Session {
         let events = Rc::new(move |event| self.on_signaling(&typed, event));
         let client = Signaling::start(same_origin_url(), nick, self.place.get_value(), events);
         self.signaling.set_value(Some(client));
-    }
-
-    /// Joins as `nick` (or, joined already, moves) into a new private room of 128 random
-    /// bits, whose link is then shown to share; with `pair`, asks for a pairing code into it
-    /// as soon as it is in.
-    pub fn new_room(self, nick: String, pair: bool) {
-        let room = RoomId::from_random_bytes(random_bytes());
-        self.pair_when_in.set_value(pair);
-        self.go_to(nick, Place::Room(room));
-    }
-
-    /// Asks for a pairing code into this room, or into a new room when in the lobby.
-    pub fn pair(self) {
-        let in_room = self.joining_a_room();
-        if in_room {
-            self.state.room_error.set(None);
-            self.signaling.with_value(|client| {
-                if let Some(client) = client {
-                    client.make_code();
-                }
-            });
-        } else if let Some(nick) = self.state.me.get_untracked() {
-            self.new_room(nick, true);
-        }
-    }
-
-    /// Joins as `nick` (or, joined already, moves) into the room that the pairing code
-    /// `typed` leads to; a code of the wrong shape is refused here, with a sentence.
-    pub fn enter_code(self, nick: String, typed: &str) {
-        match PairCode::parse(typed) {
-            Ok(code) => self.go_to(nick, Place::Code(code)),
-            Err(error) => {
-                let message = sentence(&error.to_string());
-                if self.state.phase.get_untracked() == Phase::Joined {
-                    self.state.room_error.set(Some(message));
-                } else {
-                    self.state.join_error.set(Some(message));
-                }
-            }
-        }
-    }
-
-    /// Copies `text` (the room's link) to the clipboard.
-    ///
-    /// # Errors
-    /// When the browser does not let the page write to the clipboard.
-    pub async fn copy(self, text: &str) -> Result<(), JsError> {
-        crate::web::address::copy(text).await
-    }
-
-    /// Leaves the private room for the lobby.
-    pub fn leave_room(self) {
-        if let Some(nick) = self.state.me.get_untracked() {
-            self.go_to(nick, Place::Lobby);
-        }
-    }
-
-    /// Says goodbye where the page is, if it is anywhere, and joins as `nick` in `place`.
-    /// Transfers under way go on: their bytes never passed through the server.
-    fn go_to(self, nick: String, place: Place) {
-        self.signaling.with_value(|client| {
-            if let Some(client) = client {
-                client.leave();
-            }
-        });
-        self.signaling.set_value(None);
-        let room = match &place {
-            Place::Room(room) => Some(room.clone()),
-            Place::Lobby | Place::Code(_) => None,
-        };
-        show_room(room.as_ref());
-        self.state.room_link.set(room.as_ref().map(room_link));
-        self.roster.set_value(Roster::new());
-        self.state.users.set(Vec::new());
-        self.state.selected.set(None);
-        self.place.set_value(place);
-        self.join(nick);
     }
 
     /// Joins again under the nick this tab had before it was reloaded, if it had one: a
@@ -510,20 +417,7 @@ impl Session {
                 relay_only,
                 room,
             } => {
-                // A code led here: the room goes into the address, so a reload comes back.
-                if let Some(room) = room {
-                    show_room(Some(&room));
-                    state.room_link.set(Some(room_link(&room)));
-                    self.place.set_value(Place::Room(room));
-                }
-                if self.pair_when_in.get_value() {
-                    self.pair_when_in.set_value(false);
-                    self.signaling.with_value(|client| {
-                        if let Some(client) = client {
-                            client.make_code();
-                        }
-                    });
-                }
+                self.arrived(room);
                 state.relay_offered.set(
                     ice_servers
                         .iter()
@@ -578,17 +472,8 @@ impl Session {
             SignalingEvent::PairCode {
                 code,
                 expires_in_secs,
-            } => {
-                state.room_error.set(None);
-                state
-                    .pair_code
-                    .set(Some((code.grouped(), expires_in_secs.div_ceil(60))));
-            }
-            SignalingEvent::Said(code, message) => {
-                if code == ErrorCode::NoCode {
-                    state.room_error.set(Some(sentence(&message)));
-                }
-            }
+            } => self.got_code(&code, expires_in_secs),
+            SignalingEvent::Said(code, message) => self.refused_in_room(code, &message),
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.connection_lost.set(true),
             SignalingEvent::UsersChanged { joined, left, away } => {

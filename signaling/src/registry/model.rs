@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ferry_protocol::{Roster, ServerMessage};
+use ferry_protocol::{Place, RoomId, Roster, ServerMessage};
 use proptest::prelude::*;
 use tokio::sync::oneshot;
 

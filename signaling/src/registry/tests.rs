@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ferry_protocol::{PairCode, Place, RoomId};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Bytes;
 
 use super::*;
 use crate::Limits;
@@ -461,7 +463,7 @@ fn signals_past_what_a_reader_takes_are_refused_to_their_sender_and_the_reader_s
 #[test]
 fn a_welcome_carries_the_listed_users_without_copying_them() {
     let listed = Bytes::from_static(br#"[{"id":"ab","nick":"x"}]"#);
-    let parts = splice_users(
+    let parts = super::joining::splice_users(
         r#"{"type":"welcome","users":[],"heartbeat_secs":30}"#,
         listed.clone(),
     )
