@@ -26,7 +26,7 @@ mod ice;
 mod negotiation;
 
 pub use self::ice::IcePolicy;
-use self::negotiation::{Negotiation, apply_signal, set_local_description};
+use self::negotiation::{Negotiation, apply_signal, describe_now, described};
 use super::{Context, JsError, Listener, call_method, log, property, wait};
 use crate::core::route::{IceError, NoPath, Route, round_trip_ms, route_from_stats};
 
@@ -120,12 +120,19 @@ impl PeerLink {
                 let negotiation = Rc::clone(&negotiation);
                 let out = Rc::clone(&out);
                 let remote = remote.clone();
+                // The offer is started here, in the event, while the connection is stable:
+                // a remote offer applied before a task got round to it would make it an
+                // answer (sent as what it is by `described` all the same).
+                negotiation.making_offer.set(true);
+                let started = describe_now(&connection);
                 spawn_local(async move {
-                    negotiation.making_offer.set(true);
-                    let result = set_local_description(&connection).await;
+                    let result = match started {
+                        Ok(started) => described(&connection, started).await,
+                        Err(error) => Err(error),
+                    };
                     negotiation.making_offer.set(false);
                     match result {
-                        Ok(sdp) => out(remote, SignalPayload::Offer { sdp }),
+                        Ok(description) => out(remote, description),
                         Err(error) => log(&format!("offer to {remote} failed: {error}")),
                     }
                 });

@@ -4,14 +4,15 @@
 use std::cell::{Cell, RefCell};
 
 use ferry_protocol::{PeerId, SignalPayload};
+use js_sys::Promise;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    RtcIceCandidateInit, RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit,
-    RtcSignalingState,
+    RtcIceCandidateInit, RtcIceGatheringState, RtcPeerConnection, RtcSdpType,
+    RtcSessionDescriptionInit, RtcSignalingState,
 };
 
 use super::SignalOut;
-use crate::web::{JsError, call_method, wait};
+use crate::web::{JsError, call_method, sleep, wait};
 
 /// Negotiation state shared by the link's callbacks and its signal task.
 #[derive(Default)]
@@ -43,10 +44,13 @@ pub(super) async fn apply_signal(
             if negotiation.ignore_offer.get() {
                 return Ok(());
             }
+            if collision {
+                gathered_or_gave_up(connection).await;
+            }
             // On a collision the polite side's pending offer is rolled back implicitly.
             set_remote_description(connection, RtcSdpType::Offer, &sdp).await?;
-            let answer = set_local_description(connection).await?;
-            out(remote.clone(), SignalPayload::Answer { sdp: answer });
+            let answer = described(connection, describe_now(connection)?).await?;
+            out(remote.clone(), answer);
             add_early_candidates(connection, negotiation).await?;
         }
         SignalPayload::Answer { sdp } => {
@@ -69,6 +73,31 @@ pub(super) async fn apply_signal(
         }
     }
     Ok(())
+}
+
+/// How long the polite side waits for its own gathering to complete before it rolls its
+/// offer back.
+const GATHERING_PATIENCE_MS: u32 = 2_000;
+
+/// Waits until the connection has gathered its candidates, or gives up after
+/// [`GATHERING_PATIENCE_MS`].
+///
+/// Chromium rolling back an offer before it has gathered for it (gathering starts only once
+/// the offer is set, so an offer colliding at once has not even begun) stops that gathering
+/// for good: the answer that follows, even an ICE restart after it, gathers no candidate at
+/// all, so the other side has nothing to reach this one with and the two never connect (the
+/// glare wasm test, run on its own, failed every time). Once gathering is complete, the
+/// candidates already sent stay good for the answer, which keeps the same ICE credentials;
+/// the other side adds them once its description is set (`early`). On loopback or a LAN
+/// gathering takes milliseconds.
+async fn gathered_or_gave_up(connection: &RtcPeerConnection) {
+    let mut waited = 0;
+    while connection.ice_gathering_state() != RtcIceGatheringState::Complete
+        && waited < GATHERING_PATIENCE_MS
+    {
+        sleep(10).await;
+        waited += 10;
+    }
 }
 
 /// Adds the candidates that came before the other side's description, now that it is set.
@@ -100,23 +129,42 @@ async fn add_candidate(
     Ok(())
 }
 
-/// Calls the argument-less `setLocalDescription()`, which creates the right offer or answer
-/// for the current state (web-sys only binds the form that takes a description), and returns
-/// the resulting SDP.
-pub(super) async fn set_local_description(
-    connection: &RtcPeerConnection,
-) -> Result<String, JsError> {
+/// Starts the argument-less `setLocalDescription()` now, which creates the right offer or
+/// answer for the state the connection is in when it runs (web-sys only binds the form that
+/// takes a description); [`described`] waits for it.
+///
+/// It must be started in the same turn as whatever decided it (the `negotiationneeded` event,
+/// a remote offer just applied): started a moment later, a remote offer applied in between
+/// turns an intended offer into an answer.
+pub(super) fn describe_now(connection: &RtcPeerConnection) -> Result<Promise, JsError> {
     let promise = call_method(
         connection,
         "setLocalDescription",
         &[],
         "describing the session",
     )?;
-    wait(promise.unchecked_into(), "describing the session").await?;
-    connection
+    Ok(promise.unchecked_into())
+}
+
+/// Waits for a description [`describe_now`] started and returns it as the signal to send:
+/// an offer or an answer, as it turned out, never one labelled as the other.
+pub(super) async fn described(
+    connection: &RtcPeerConnection,
+    started: Promise,
+) -> Result<SignalPayload, JsError> {
+    wait(started, "describing the session").await?;
+    let description = connection
         .local_description()
-        .map(|description| description.sdp())
-        .ok_or_else(|| JsError::plain("describing the session", "no local description"))
+        .ok_or_else(|| JsError::plain("describing the session", "no local description"))?;
+    let sdp = description.sdp();
+    match description.type_() {
+        RtcSdpType::Offer => Ok(SignalPayload::Offer { sdp }),
+        RtcSdpType::Answer => Ok(SignalPayload::Answer { sdp }),
+        other => Err(JsError::plain(
+            "describing the session",
+            format!("a {other:?} description is not sent"),
+        )),
+    }
 }
 
 async fn set_remote_description(
