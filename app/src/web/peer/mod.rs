@@ -120,13 +120,11 @@ impl PeerLink {
                 let negotiation = Rc::clone(&negotiation);
                 let out = Rc::clone(&out);
                 let remote = remote.clone();
-                // The offer is started here, in the event, while the connection is stable:
-                // a remote offer applied before a task got round to it would make it an
-                // answer (sent as what it is by `described` all the same).
-                negotiation.making_offer.set(true);
-                let started = describe_now(&connection);
                 spawn_local(async move {
-                    let result = match started {
+                    negotiation.making_offer.set(true);
+                    // A remote offer applied since the event makes this an answer, which
+                    // `described` sends as what it is.
+                    let result = match describe_now(&connection) {
                         Ok(started) => described(&connection, started).await,
                         Err(error) => Err(error),
                     };
