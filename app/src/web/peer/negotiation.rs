@@ -133,9 +133,9 @@ async fn add_candidate(
 /// answer for the state the connection is in when it runs (web-sys only binds the form that
 /// takes a description); [`described`] waits for it.
 ///
-/// It must be started in the same turn as whatever decided it (the `negotiationneeded` event,
-/// a remote offer just applied): started a moment later, a remote offer applied in between
-/// turns an intended offer into an answer.
+/// Started a moment after whatever decided it (a `negotiationneeded` event handled by a
+/// task), a remote offer applied in between turns an intended offer into an answer: what it
+/// turned out to be is what [`described`] sends.
 pub(super) fn describe_now(connection: &RtcPeerConnection) -> Result<Promise, JsError> {
     let promise = call_method(
         connection,
