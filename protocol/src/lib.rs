@@ -29,6 +29,6 @@ pub use signaling::{
     SignalPayload, UserInfo,
 };
 pub use transfer::{
-    BLOCK_SIZE, DATA_CHANNEL_PREFIX, DigestHex, FileMeta, HeldFile, TRANSFER_CHANNEL_LABEL,
-    TRANSFER_VERSION, TransferMessage,
+    BLOCK_SIZE, DATA_CHANNEL_PREFIX, DigestHex, FileMeta, HeldFile, TEXT_LIMIT,
+    TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferMessage,
 };

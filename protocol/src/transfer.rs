@@ -35,6 +35,18 @@
 //!
 //! Each side checks the other's version in the offer and the accept; a browser running an
 //! older or newer Ferry gets a clear refusal instead of a transfer that fails its checks.
+//!
+//! A control channel may carry a conversation instead of a transfer; its first message says
+//! which. A text ([`TransferMessage::Text`], at most [`TEXT_LIMIT`] characters) is answered
+//! [`TransferMessage::Delivered`]. A verification of the two devices' DTLS keys is a
+//! commit-reveal exchange: the opener commits to a random nonce
+//! ([`TransferMessage::VerifyCommit`]), the other side answers with its own nonce
+//! ([`TransferMessage::VerifyNonce`]), the opener reveals its nonce
+//! ([`TransferMessage::VerifyReveal`]), and each side derives a short code from both nonces
+//! and both certificates' fingerprints as its own session descriptions show them. Each person
+//! compares the two codes and says whether they match ([`TransferMessage::VerifyResult`]).
+//! A server that swapped the fingerprints in the descriptions it relays cannot make the codes
+//! agree except by luck: neither side's nonce is known before the other's is fixed.
 
 use std::fmt;
 
@@ -58,6 +70,9 @@ pub const TRANSFER_VERSION: u32 = 4;
 
 /// The bytes of a block: what is hashed and checked as one, and asked for again when it fails.
 pub const BLOCK_SIZE: u32 = 1024 * 1024;
+
+/// The most characters a [`TransferMessage::Text`] may hold.
+pub const TEXT_LIMIT: usize = 10_000;
 
 /// The version of a peer that does not say: version 1 had no version field.
 fn version_1() -> u32 {
@@ -166,6 +181,36 @@ pub enum TransferMessage {
     },
     /// Either way: the user cancelled. Ends the transfer; partial files are discarded.
     Cancel,
+    /// First message on a control channel that carries no transfer: a text to read, at most
+    /// [`TEXT_LIMIT`] characters.
+    Text {
+        /// The text, as its sender typed it.
+        text: String,
+    },
+    /// The answer to [`TransferMessage::Text`]: it arrived and is shown.
+    Delivered,
+    /// First message on a control channel that carries no transfer: the opener asks to
+    /// verify the two devices and commits to its nonce.
+    VerifyCommit {
+        /// The SHA-256 hash of the opener's nonce, as the app's verification core makes it.
+        commitment: DigestHex,
+    },
+    /// The answer to [`TransferMessage::VerifyCommit`]: the other side's own random nonce.
+    VerifyNonce {
+        /// 32 random bytes.
+        nonce: DigestHex,
+    },
+    /// The opener's answer to [`TransferMessage::VerifyNonce`]: the nonce it committed to.
+    VerifyReveal {
+        /// The 32 bytes whose hash was the commitment.
+        nonce: DigestHex,
+    },
+    /// Either way, after the code is shown: this person compared the two codes and says they
+    /// match, or not.
+    VerifyResult {
+        /// The codes match.
+        matched: bool,
+    },
     /// Either way: a piece of a control message too long for one data-channel message (an
     /// offer of thousands of files, or the answer to resuming it); the pieces' texts, joined,
     /// are the message ([`crate::pieces`]).

@@ -473,6 +473,48 @@ fn transfer_messages() {
 }
 
 #[test]
+fn texts_and_verifications_have_exact_shapes() {
+    check(
+        TransferMessage::Text {
+            text: "the door code is 4711".into(),
+        },
+        r#"{"type":"text","text":"the door code is 4711"}"#,
+    );
+    check(TransferMessage::Delivered, r#"{"type":"delivered"}"#);
+    check(
+        TransferMessage::VerifyCommit {
+            commitment: DigestHex::from_digest([0x0a; 32]),
+        },
+        &format!(
+            r#"{{"type":"verify_commit","commitment":"{}"}}"#,
+            "0a".repeat(32)
+        ),
+    );
+    check(
+        TransferMessage::VerifyNonce {
+            nonce: DigestHex::from_digest([0x0b; 32]),
+        },
+        &format!(r#"{{"type":"verify_nonce","nonce":"{}"}}"#, "0b".repeat(32)),
+    );
+    check(
+        TransferMessage::VerifyReveal {
+            nonce: DigestHex::from_digest([0x0c; 32]),
+        },
+        &format!(
+            r#"{{"type":"verify_reveal","nonce":"{}"}}"#,
+            "0c".repeat(32)
+        ),
+    );
+    check(
+        TransferMessage::VerifyResult { matched: false },
+        r#"{"type":"verify_result","matched":false}"#,
+    );
+    // A nonce that is not 32 bytes of lowercase hex is refused, not truncated or padded.
+    let short = format!(r#"{{"type":"verify_nonce","nonce":"{}"}}"#, "0b".repeat(31));
+    assert!(serde_json::from_str::<TransferMessage>(&short).is_err());
+}
+
+#[test]
 fn file_sizes_beyond_four_gibibytes_survive() {
     let meta = FileMeta {
         name: "big.iso".into(),

@@ -20,4 +20,6 @@ pub mod rows;
 pub mod sdp;
 pub mod stripes;
 pub mod transfer;
+pub mod trust;
+pub mod verify;
 pub mod zip;
