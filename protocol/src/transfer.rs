@@ -189,6 +189,9 @@ pub enum TransferMessage {
     },
     /// The answer to [`TransferMessage::Text`]: it arrived and is shown.
     Delivered,
+    /// First message on a control channel that carries nothing else, answered the same: it
+    /// brings the connection up so each side sees which device the other is on.
+    Hello,
     /// First message on a control channel that carries no transfer: the opener asks to
     /// verify the two devices and commits to its nonce.
     VerifyCommit {

@@ -481,6 +481,7 @@ fn texts_and_verifications_have_exact_shapes() {
         r#"{"type":"text","text":"the door code is 4711"}"#,
     );
     check(TransferMessage::Delivered, r#"{"type":"delivered"}"#);
+    check(TransferMessage::Hello, r#"{"type":"hello"}"#);
     check(
         TransferMessage::VerifyCommit {
             commitment: DigestHex::from_digest([0x0a; 32]),

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod blocks;
 pub mod chunking;
+pub mod comparison;
 pub mod filename;
 pub mod flow;
 pub mod format;

@@ -3,6 +3,7 @@
 //! ([`Session`]'s methods). The views read the state and call the session, nothing else; no
 //! browser object sits in a signal.
 
+mod people;
 mod places;
 mod words;
 
@@ -13,16 +14,19 @@ use ferry_protocol::{LobbyScope, PeerId, Place, Roster, TransferId, UserInfo};
 use leptos::prelude::*;
 use web_sys::{DataTransfer, FileList};
 
+pub use self::people::{TextNote, Verification, outcome_sentence, text_limit_hint};
 pub use self::words::sentence;
 use self::words::{announce, refusal};
 use crate::core::offer::IncomingOffer;
 use crate::core::paths::summary;
 use crate::core::rows::FileRow;
+use crate::core::trust::{Standing, Trust};
 use crate::web::address::{room_in_address, room_link};
 use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 use crate::web::sink::{has_save_picker, pick_location};
+use crate::web::notify::{self, Permission};
 use crate::web::{JsError, log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.
@@ -88,6 +92,18 @@ pub struct AppState {
     pub pair_code: RwSignal<Option<(String, u64)>>,
     /// What went wrong with the last thing asked of the room (a pairing code), as a sentence.
     pub room_error: RwSignal<Option<String>>,
+    /// Where each person on the list stands with this browser's verified people, by nick.
+    pub standing: RwSignal<HashMap<String, Standing>>,
+    /// The verification on screen.
+    pub verification: RwSignal<Option<Verification>>,
+    /// Texts sent and received, newest first.
+    pub texts: RwSignal<Vec<TextNote>>,
+    /// How the last text sent went, as a sentence.
+    pub text_status: RwSignal<Option<String>>,
+    /// Whether this page may show system notifications.
+    pub notify: RwSignal<Permission>,
+    /// This device's key's fingerprint, once loaded.
+    pub device: RwSignal<Option<String>>,
 }
 
 /// Why the chosen files could not be sent; the text is for the user.
@@ -113,6 +129,10 @@ pub struct Session {
     place: StoredValue<Place>,
     /// Whether to ask for a pairing code once the join into a new room is welcomed.
     pair_when_in: StoredValue<bool>,
+    /// The people verified in this browser.
+    trust: StoredValue<Trust>,
+    /// Each person's device, as a connection showed it.
+    devices: StoredValue<HashMap<PeerId, String>>,
 }
 
 impl AppState {
@@ -138,6 +158,12 @@ impl AppState {
             room_link: RwSignal::new(None),
             pair_code: RwSignal::new(None),
             room_error: RwSignal::new(None),
+            standing: RwSignal::new(HashMap::new()),
+            verification: RwSignal::new(None),
+            texts: RwSignal::new(Vec::new()),
+            text_status: RwSignal::new(None),
+            notify: RwSignal::new(notify::permission()),
+            device: RwSignal::new(None),
         }
     }
 
@@ -182,6 +208,8 @@ impl AppState {
                 offers.retain(|offer| offer.id != id);
             }),
             EngineEvent::HeldElsewhere(count) => self.held_elsewhere.set(count),
+            // The session takes these itself (`people.rs`): they need more than plain state.
+            EngineEvent::Device { .. } | EngineEvent::Text { .. } | EngineEvent::Verify { .. } => {}
             EngineEvent::Removed(gone) => {
                 self.row_index.update_value(|index| {
                     index.remove(&gone);
@@ -213,11 +241,18 @@ impl Session {
             });
         });
         // Engine events arrive from tasks outside the component tree; running them under the
-        // app's owner gives the row signals they create an owner that disposes of them.
+        // app's owner gives the row signals they create an owner that disposes of them. They
+        // go to the session, which exists before the engine can report anything.
         let owner = Owner::current();
-        let events = Rc::new(move |event| match &owner {
-            Some(owner) => owner.with(|| state.apply(event)),
-            None => state.apply(event),
+        let session: StoredValue<Option<Session>> = StoredValue::new(None);
+        let events = Rc::new(move |event| {
+            let Some(session) = session.get_value() else {
+                return;
+            };
+            match &owner {
+                Some(owner) => owner.with(|| session.on_engine(event)),
+                None => session.on_engine(event),
+            }
         });
         let engine = Engine::new(EngineConfig::default(), out, events);
         engine.set_hide_ip(state.hide_ip.get_untracked());
@@ -233,7 +268,7 @@ impl Session {
                 Place::Lobby
             }
         };
-        Self {
+        let created = Self {
             state,
             engine: StoredValue::new_local(engine),
             signaling,
@@ -241,7 +276,13 @@ impl Session {
             roster: StoredValue::new(Roster::new()),
             place: StoredValue::new(place),
             pair_when_in: StoredValue::new(false),
-        }
+            trust: StoredValue::new(Trust::from_json(
+                &prefs::text(people::TRUST_KEY).unwrap_or_default(),
+            )),
+            devices: StoredValue::new(HashMap::new()),
+        };
+        session.set_value(Some(created));
+        created
     }
 
     /// The plain state the views read.
@@ -258,9 +299,12 @@ impl Session {
         state.room_error.set(None);
         state.pair_code.set(None);
         let typed = nick.clone();
-        let events = Rc::new(move |event| self.on_signaling(&typed, event));
-        let client = Signaling::start(same_origin_url(), nick, self.place.get_value(), events);
-        self.signaling.set_value(Some(client));
+        leptos::task::spawn_local(async move {
+            self.load_device().await;
+            let events = Rc::new(move |event| self.on_signaling(&typed, event));
+            let client = Signaling::start(same_origin_url(), nick, self.place.get_value(), events);
+            self.signaling.set_value(Some(client));
+        });
     }
 
     /// Joins again under the nick this tab had before it was reloaded, if it had one: a
@@ -450,6 +494,7 @@ impl Session {
                         .map(|user| user.id.clone())
                 });
                 state.users.set(users);
+                self.refresh_standing();
                 state.selected.set(reselected);
                 state.me.set(Some(nick.as_str().to_owned()));
                 prefs::set_tab_text(NICK_KEY, nick.as_str());
@@ -487,6 +532,7 @@ impl Session {
                 state
                     .users
                     .set(self.roster.with_value(|roster| roster.users().to_vec()));
+                self.refresh_standing();
                 if state
                     .selected
                     .get_untracked()

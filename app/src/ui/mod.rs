@@ -4,10 +4,13 @@
 mod join;
 mod offer;
 mod people;
+mod person;
 mod privacy;
 mod room;
 mod send;
+mod texts;
 mod transfers;
+mod verify;
 
 use leptos::ev;
 use leptos::leptos_dom::helpers::window_event_listener;
@@ -59,6 +62,8 @@ pub fn App() -> impl IntoView {
     // A page restored from the back/forward cache has neither its server connection nor its
     // peer connections (closed on `pagehide` above): start it afresh rather than show a
     // page that looks joined and is not.
+    // Back at the page: the notifications it showed have done their job.
+    let looked = window_event_listener(ev::focus, move |_| session.page_shown());
     let back = window_event_listener(ev::pageshow, move |event| {
         if event.persisted() {
             let _ = window().location().reload();
@@ -69,6 +74,7 @@ pub fn App() -> impl IntoView {
         left.remove();
         dropped.remove();
         gone.remove();
+        looked.remove();
         back.remove();
     });
 
@@ -95,12 +101,22 @@ pub fn App() -> impl IntoView {
                 <span class="whoami">
                     "Signed in as " <strong>{move || state.me.get().unwrap_or_default()}</strong>
                 </span>
+                <button
+                    type="button"
+                    class="secondary notify"
+                    hidden=move || !state.notify.get().can_ask()
+                    on:click=move |_| session.ask_to_notify()
+                >
+                    "Notify me"
+                </button>
             </header>
             <main class="layout">
                 <people::People/>
                 <send::SendPanel/>
+                <texts::Texts/>
                 <transfers::Transfers/>
             </main>
+            <verify::VerifyDialog/>
             <offer::OfferDialog/>
             <div class="drop-overlay" aria-hidden="true" hidden=move || !state.dragging.get()>
                 <p>"Drop files to send them"</p>

@@ -8,6 +8,8 @@ use web_sys::HtmlElement;
 use crate::core::format::human_size;
 use crate::core::offer::IncomingOffer;
 use crate::core::paths::join;
+use super::person::{StandingMark, other_device_warning};
+use crate::core::trust::Standing;
 use crate::session::{AppState, Session};
 
 /// How many of an offer's files the dialog lists.
@@ -49,6 +51,11 @@ fn OfferCard(
     return_focus: StoredValue<Option<HtmlElement>, LocalStorage>,
 ) -> impl IntoView {
     let session = expect_context::<Session>();
+    let state = expect_context::<AppState>();
+    // A verified nick on another device is said before anything can be accepted.
+    let other_device = state.standing.with_untracked(|standing| {
+        standing.get(&offer.from).copied() == Some(Standing::OtherDevice)
+    });
     // Where focus was before the first of a run of offers took it (not a previous dialog).
     let focused = document()
         .active_element()
@@ -109,9 +116,13 @@ fn OfferCard(
             <h2>"Incoming files"</h2>
             <p id="offer-summary">
                 <strong>{offer.from.clone()}</strong>
+                <StandingMark nick=offer.from.clone()/>
                 " wants to send you "
                 {summary}
             </p>
+            {other_device.then(|| view! {
+                <p class="warning" role="alert">{other_device_warning(&offer.from)}</p>
+            })}
             <ul class="offer-files">
                 {offer
                     .files

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::person::{PersonPanel, StandingMark};
 use super::privacy::Privacy;
 use super::room::Room;
 use crate::session::AppState;
@@ -41,12 +42,14 @@ pub fn People() -> impl IntoView {
                                 >
                                     <span class="avatar" data-initial=initial(&nick)></span>
                                     <span class="nick">{nick.clone()}</span>
+                                    <StandingMark nick=nick.clone()/>
                                 </button>
                             </li>
                         }
                     }
                 />
             </ul>
+            <PersonPanel/>
             <p class="hint" hidden=move || !state.users.get().is_empty()>
                 {move || if state.room_link.get().is_some() {
                     "Nobody else is in this room yet. Share its link, its QR code or a pairing code."

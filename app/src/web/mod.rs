@@ -15,7 +15,9 @@
 pub mod address;
 pub mod channel;
 pub mod chosen;
+pub mod device;
 pub mod engine;
+pub mod notify;
 pub mod files;
 pub mod opfs;
 pub mod peer;

@@ -79,6 +79,11 @@ impl Links {
         }
     }
 
+    /// The link to `peer` on `lane`, if there is one.
+    pub(super) fn get(&self, peer: &PeerId, lane: u32) -> Option<Rc<PeerLink>> {
+        self.links.borrow().get(&(peer.clone(), lane)).cloned()
+    }
+
     /// Drops every link.
     pub(super) fn clear(&self) {
         self.links.borrow_mut().clear();

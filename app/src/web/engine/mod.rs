@@ -32,6 +32,7 @@ mod send;
 mod sending;
 mod storage;
 mod store;
+mod talk;
 mod types;
 
 use std::cell::{Cell, RefCell};
@@ -45,7 +46,7 @@ use self::job::Job;
 use self::records::Restored;
 pub use self::storage::Answer;
 use self::storage::Storage;
-pub use self::types::{EngineConfig, EngineEvent, EngineEvents, SignalSink};
+pub use self::types::{EngineConfig, EngineEvent, EngineEvents, SignalSink, VerifyStep};
 use super::peer::IcePolicy;
 use crate::core::rows::FileRow;
 use crate::core::transfer::{Direction, TransferError};
@@ -84,6 +85,8 @@ struct Inner {
     /// receiver's nick: they are told when they are back.
     untold: RefCell<Vec<(String, TransferId)>>,
     storage: Storage,
+    /// What is known of each peer's device, and the verifications under way.
+    talk: talk::Talk,
     backpressure_waits: Cell<u64>,
     most_in_flight: Cell<u64>,
 }
@@ -96,6 +99,8 @@ struct IceSettings {
     server_relay_only: bool,
     /// This user asked to hide their address.
     hide_ip: bool,
+    /// This device's key.
+    certificate: Option<web_sys::RtcCertificate>,
 }
 
 impl IceSettings {
@@ -103,6 +108,7 @@ impl IceSettings {
         IcePolicy {
             servers: self.servers.clone(),
             relay_only: self.server_relay_only || self.hide_ip,
+            certificate: self.certificate.clone(),
         }
     }
 }
@@ -127,6 +133,7 @@ impl Engine {
                 arrivals: Notify::default(),
                 untold: RefCell::new(Vec::new()),
                 storage: Storage::new(),
+                talk: talk::Talk::default(),
                 backpressure_waits: Cell::new(0),
                 most_in_flight: Cell::new(0),
             }),
@@ -198,6 +205,7 @@ impl Engine {
         self.peer_gone(peer);
         self.peer_away(peer);
         self.inner.links.forget(peer);
+        self.inner.talk.forget(peer);
     }
 
     /// The peer cannot be reached through the server for now: its connection to the server

@@ -94,12 +94,18 @@ impl Engine {
                 ChannelEvent::Message(TransferMessage::Probe { id, version }) => {
                     return self.answer_probe(&peer, &channel, &id, version);
                 }
+                ChannelEvent::Message(first) => {
+                    self.talk_incoming(&peer, Rc::clone(&channel), &first);
+                    return;
+                }
                 _ => return,
             }
         };
         if self.inner.jobs.borrow().contains_key(&id) {
             return;
         }
+        // The offer dialog says whether the sender is on the device this person verified.
+        self.saw_device_by_lane(&peer);
         // The files are shown and kept under safe names and folders; an offer whose folders
         // would land outside the place the user picks is refused.
         let arranged = arrange(&offered, &empty_folders);

@@ -57,6 +57,47 @@ pub enum EngineEvent {
     /// How many incoming transfers another open tab of this browser holds: this page cannot
     /// take them up while that tab is open.
     HeldElsewhere(usize),
+    /// A connection to `peer` shows which device they are on: the fingerprint of the
+    /// certificate it runs with. Sent when it is first seen or changed.
+    Device {
+        /// Whose device.
+        peer: PeerId,
+        /// Its certificate's fingerprint.
+        fingerprint: String,
+    },
+    /// A text arrived from `from`.
+    Text {
+        /// Who sent it.
+        from: PeerId,
+        /// What they wrote.
+        text: String,
+    },
+    /// A verification with `peer` moved on.
+    Verify {
+        /// With whom.
+        peer: PeerId,
+        /// What happened.
+        step: VerifyStep,
+    },
+}
+
+/// A step of a verification, as the views show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyStep {
+    /// The other person asked to verify; the code follows.
+    Asked,
+    /// The code to compare, and the other device's fingerprint as this connection shows it
+    /// (what is kept if both say the codes match).
+    Code {
+        /// The code's words.
+        code: String,
+        /// The other device's certificate fingerprint.
+        fingerprint: String,
+    },
+    /// The other person compared the codes and says they match, or not.
+    TheirAnswer(bool),
+    /// It stopped before both answered; why, as a sentence.
+    Stopped(String),
 }
 
 /// Receives engine events.

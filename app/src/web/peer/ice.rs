@@ -1,9 +1,9 @@
-//! How a link's ICE agent may connect: the STUN and TURN servers, and whether only relayed
-//! candidates are allowed.
+//! How a link's ICE agent may connect: the STUN and TURN servers, whether only relayed
+//! candidates are allowed, and the device key it presents.
 
 use ferry_protocol::IceServer;
 use wasm_bindgen::JsValue;
-use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
+use web_sys::{RtcCertificate, RtcConfiguration, RtcIceTransportPolicy};
 
 /// How a link's ICE agent may connect.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub struct IcePolicy {
     /// Relayed candidates only (`iceTransportPolicy: "relay"`), so the other side never
     /// learns this browser's address.
     pub relay_only: bool,
+    /// This device's certificate ([`crate::web::device`]); without one the browser makes a
+    /// new key for each connection.
+    pub certificate: Option<RtcCertificate>,
 }
 
 impl IcePolicy {
@@ -31,6 +34,9 @@ impl IcePolicy {
         config.set_ice_servers(&ice_servers_js(&self.servers));
         if self.relay_only {
             config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
+        if let Some(certificate) = &self.certificate {
+            config.set_certificates(&js_sys::Array::of1(certificate));
         }
         config
     }

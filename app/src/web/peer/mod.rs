@@ -255,6 +255,8 @@ impl PeerLink {
         let ice = IcePolicy {
             servers: servers.to_vec(),
             relay_only: self.relay_only,
+            // A connection's certificates cannot change; leaving them out keeps them.
+            certificate: None,
         };
         self.watch.relay_configured.set(ice.has_relay());
         // web-sys binds `setConfiguration` without its argument.
@@ -331,6 +333,20 @@ impl PeerLink {
         let remote = property(&self.connection, "remoteDescription");
         let sdp = property(&remote, "sdp").as_string()?;
         crate::core::sdp::session_id(&sdp).map(str::to_owned)
+    }
+
+    /// The certificate fingerprints this connection runs with, as its own descriptions show
+    /// them: this side's (local) and the other side's (remote); `None` until both are set.
+    /// The browser refuses a DTLS handshake with any other certificate than the remote
+    /// description names, so whoever answers on this connection holds that key.
+    pub fn fingerprints(&self) -> Option<(String, String)> {
+        let sdp = |which: &str| {
+            let description = property(&self.connection, which);
+            property(&description, "sdp").as_string()
+        };
+        let local = crate::core::sdp::fingerprint(&sdp("localDescription")?)?;
+        let remote = crate::core::sdp::fingerprint(&sdp("remoteDescription")?)?;
+        Some((local, remote))
     }
 
     /// The connection's states, in words, for a console line about a link that did not do
