@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 
+mod people;
 mod places;
 
 use crate::browser::{Browser, Role};

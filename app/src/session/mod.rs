@@ -24,9 +24,9 @@ use crate::core::trust::{Standing, Trust};
 use crate::web::address::{room_in_address, room_link};
 use crate::web::chosen::{Chosen, dropped_entries, walk};
 use crate::web::engine::{Answer, Engine, EngineConfig, EngineEvent};
+use crate::web::notify::{self, Permission};
 use crate::web::signaling::{Signaling, SignalingEvent, same_origin_url};
 use crate::web::sink::{has_save_picker, pick_location};
-use crate::web::notify::{self, Permission};
 use crate::web::{JsError, log, prefs};
 
 /// Where the "Hide my IP address" choice is remembered across visits.

@@ -51,7 +51,9 @@ impl Session {
                     .with_value(|engine| engine.set_certificate(device.certificate));
                 self.state.device.set(Some(device.fingerprint));
             }
-            Err(error) => log(&format!("no device key, connections use their own: {error}")),
+            Err(error) => log(&format!(
+                "no device key, connections use their own: {error}"
+            )),
         }
     }
 
@@ -83,7 +85,8 @@ impl Session {
                     let device = devices.get(&user.id).map(String::as_str);
                     let known = trust.standing(nick, device);
                     if known == Standing::Unchecked {
-                        self.engine.with_value(|engine| engine.check_device(&user.id));
+                        self.engine
+                            .with_value(|engine| engine.check_device(&user.id));
                     }
                     standing.insert(nick.to_owned(), known);
                 }
@@ -104,9 +107,11 @@ impl Session {
 
     /// This person's answer to "do the codes match?".
     pub fn answer_verification(self, matched: bool) {
-        let Some(peer) = self.state.verification.with_untracked(|shown| {
-            shown.as_ref().map(|shown| shown.peer.clone())
-        }) else {
+        let Some(peer) = self
+            .state
+            .verification
+            .with_untracked(|shown| shown.as_ref().map(|shown| shown.peer.clone()))
+        else {
             return;
         };
         self.engine
@@ -139,11 +144,15 @@ impl Session {
         let to = self.nick_of(peer);
         let engine = self.engine.get_value();
         let peer = peer.clone();
-        self.state.text_status.set(Some(format!("Sending to {to}…")));
+        self.state
+            .text_status
+            .set(Some(format!("Sending to {to}…")));
         leptos::task::spawn_local(async move {
             match engine.send_text(&peer, text.clone()).await {
                 Ok(()) => {
-                    self.state.text_status.set(Some(format!("Delivered to {to}.")));
+                    self.state
+                        .text_status
+                        .set(Some(format!("Delivered to {to}.")));
                     self.add_text(None, to, text);
                 }
                 Err(error) => self.state.text_status.set(Some(error.to_string())),
@@ -253,7 +262,8 @@ impl Session {
             }
         });
         if let Some((nick, device)) = verified {
-            self.trust.update_value(|trust| trust.verify(&nick, &device));
+            self.trust
+                .update_value(|trust| trust.verify(&nick, &device));
             self.keep_trust();
         }
     }
@@ -268,10 +278,10 @@ impl Session {
 
     fn nick_of(self, peer: &PeerId) -> String {
         self.state.users.with_untracked(|users| {
-            users
-                .iter()
-                .find(|user| &user.id == peer)
-                .map_or_else(|| "someone".to_owned(), |user| user.nick.as_str().to_owned())
+            users.iter().find(|user| &user.id == peer).map_or_else(
+                || "someone".to_owned(),
+                |user| user.nick.as_str().to_owned(),
+            )
         })
     }
 }

@@ -5,10 +5,10 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
+use super::person::{StandingMark, other_device_warning};
 use crate::core::format::human_size;
 use crate::core::offer::IncomingOffer;
 use crate::core::paths::join;
-use super::person::{StandingMark, other_device_warning};
 use crate::core::trust::Standing;
 use crate::session::{AppState, Session};
 

@@ -15,7 +15,8 @@ pub fn StandingMark(nick: String) -> impl IntoView {
         let nick = nick.clone();
         move || state.standing.with(|standing| standing.get(&nick).copied())
     };
-    move || match standing() {
+    move || {
+        match standing() {
         Some(Standing::Verified { .. }) => Some(view! {
             <span class="mark verified" title="Verified on this device">"Verified"</span>
         }.into_any()),
@@ -25,6 +26,7 @@ pub fn StandingMark(nick: String) -> impl IntoView {
             </span>
         }.into_any()),
         _ => None,
+    }
     }
 }
 

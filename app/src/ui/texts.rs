@@ -12,7 +12,7 @@ pub fn Texts() -> impl IntoView {
     view! {
         <section class="panel texts" aria-labelledby="texts-title" hidden=move || state.texts.with(Vec::is_empty)>
             <h2 id="texts-title">"Texts"</h2>
-            <ul class="text-list" aria-live="polite">
+            <ul class="text-list" aria-label="Texts" aria-live="polite">
                 <For
                     each=move || state.texts.get()
                     key=|note| note.number

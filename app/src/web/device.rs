@@ -8,8 +8,8 @@ use futures::channel::oneshot;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    IdbDatabase, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransactionMode,
-    RtcCertificate, RtcPeerConnection,
+    IdbDatabase, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransactionMode, RtcCertificate,
+    RtcPeerConnection,
 };
 
 use super::{Context, JsError, Listener, property, wait};
@@ -59,9 +59,8 @@ pub async fn device() -> Result<Device, JsError> {
         Some(database) => read(database).await.ok().flatten(),
         None => None,
     };
-    let fresh = stored.filter(|certificate| {
-        certificate.expires() - js_sys::Date::now() > RENEW_BEFORE_MS
-    });
+    let fresh =
+        stored.filter(|certificate| certificate.expires() - js_sys::Date::now() > RENEW_BEFORE_MS);
     let (certificate, made_now) = match fresh {
         Some(certificate) => (certificate, false),
         None => {
@@ -103,7 +102,9 @@ async fn generate() -> Result<RtcCertificate, JsError> {
     set("expires", LIFETIME_MS.into());
     let promise = RtcPeerConnection::generate_certificate_with_object(&algorithm)
         .context("making the device key")?;
-    Ok(wait(promise, "making the device key").await?.unchecked_into())
+    Ok(wait(promise, "making the device key")
+        .await?
+        .unchecked_into())
 }
 
 /// The certificate's SHA-256 fingerprint, as "sha-256 AB:CD:…".
@@ -116,7 +117,9 @@ fn fingerprint_of(certificate: &RtcCertificate) -> Option<String> {
         .dyn_into()
         .ok()?;
     prints.iter().find_map(|print| {
-        let algorithm = property(&print, "algorithm").as_string()?.to_ascii_lowercase();
+        let algorithm = property(&print, "algorithm")
+            .as_string()?
+            .to_ascii_lowercase();
         let value = property(&print, "value").as_string()?.to_ascii_uppercase();
         (algorithm == "sha-256").then(|| format!("{algorithm} {value}"))
     })
@@ -197,13 +200,9 @@ async fn done(request: &IdbRequest, context: &'static str) -> Result<JsValue, Js
     let _error = Listener::new(request.unchecked_ref(), "error", finish(false));
     match receiver.await {
         Ok(true) => request.result().context(context),
-        _ => Err(request
-            .error()
-            .ok()
-            .flatten()
-            .map_or_else(
-                || JsError::plain(context, "the request failed"),
-                |error| JsError::new(context, &error.into()),
-            )),
+        _ => Err(request.error().ok().flatten().map_or_else(
+            || JsError::plain(context, "the request failed"),
+            |error| JsError::new(context, &error.into()),
+        )),
     }
 }

@@ -59,8 +59,8 @@ pub async fn ask() -> Result<Permission, JsError> {
     if permission() == Permission::Unsupported {
         return Ok(Permission::Unsupported);
     }
-    let promise =
-        Notification::request_permission().map_err(|value| JsError::new("asking to notify", &value))?;
+    let promise = Notification::request_permission()
+        .map_err(|value| JsError::new("asking to notify", &value))?;
     wait(promise, "asking to notify").await?;
     Ok(permission())
 }

@@ -187,7 +187,12 @@ impl Engine {
 
     /// The other side's first message on a new control channel was no transfer's: a text,
     /// a hello or a verification (anything else closes the channel).
-    pub(super) fn talk_incoming(&self, peer: &PeerId, channel: Rc<Channel>, first: &TransferMessage) {
+    pub(super) fn talk_incoming(
+        &self,
+        peer: &PeerId,
+        channel: Rc<Channel>,
+        first: &TransferMessage,
+    ) {
         match first {
             TransferMessage::Text { text } => {
                 if text.chars().count() <= TEXT_LIMIT {
@@ -260,7 +265,10 @@ impl Engine {
                 let _ = channel.send(&TransferMessage::Failed {
                     reason: error.to_string(),
                 });
-                self.verify_step(&peer, VerifyStep::Stopped(format!("Not verified: {error}.")));
+                self.verify_step(
+                    &peer,
+                    VerifyStep::Stopped(format!("Not verified: {error}.")),
+                );
             }
         }
     }
