@@ -244,12 +244,11 @@ impl Engine {
                 _ => return self.verify_step(&peer, closed()),
             }
         };
-        let prints = self
-            .inner
-            .links
-            .get(&peer, 0)
-            .and_then(|link| link.fingerprints());
-        let Some((local, remote)) = prints else {
+        let link = self.inner.links.get(&peer, 0);
+        if let Some(link) = &link {
+            self.saw_device(&peer, link);
+        }
+        let Some((local, remote)) = link.and_then(|link| link.fingerprints()) else {
             return self.verify_step(
                 &peer,
                 VerifyStep::Stopped(VerifyError::NoFingerprint.to_string()),
