@@ -14,6 +14,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod folders;
 mod hand;
+mod notify;
 mod people;
 mod protocol;
 mod resume;

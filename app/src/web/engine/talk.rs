@@ -4,7 +4,7 @@
 //! answer to "do the codes match?").
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use ferry_protocol::{DigestHex, PeerId, TEXT_LIMIT, TransferMessage};
@@ -22,6 +22,8 @@ use crate::web::{Notify, random_bytes};
 pub(super) struct Talk {
     /// Each peer's device, as its connection last showed it.
     devices: RefCell<HashMap<PeerId, String>>,
+    /// The peers a hello is on its way to, so it is asked once.
+    checking: RefCell<HashSet<PeerId>>,
     /// The channel of each verification whose person has not answered yet.
     verifications: RefCell<HashMap<PeerId, Rc<Channel>>>,
 }
@@ -30,6 +32,7 @@ impl Talk {
     /// Forgets a peer that left: its id will not come back.
     pub(super) fn forget(&self, peer: &PeerId) {
         self.devices.borrow_mut().remove(peer);
+        self.checking.borrow_mut().remove(peer);
         self.verifications.borrow_mut().remove(peer);
     }
 }
@@ -86,7 +89,10 @@ impl Engine {
     /// Makes sure a connection to `peer` exists and shows their device (a
     /// [`EngineEvent::Device`] follows), unless it was seen already.
     pub fn check_device(&self, peer: &PeerId) {
-        if self.inner.talk.devices.borrow().contains_key(peer) {
+        let talk = &self.inner.talk;
+        if talk.devices.borrow().contains_key(peer)
+            || !talk.checking.borrow_mut().insert(peer.clone())
+        {
             return;
         }
         let (engine, peer) = (self.clone(), peer.clone());
@@ -94,6 +100,7 @@ impl Engine {
             let asked = engine
                 .ask_peer(&peer, &TransferMessage::Hello, "a hello", Notify::default())
                 .await;
+            engine.inner.talk.checking.borrow_mut().remove(&peer);
             if let Some((link, ..)) = asked {
                 engine.saw_device(&peer, &link);
             }
