@@ -43,6 +43,9 @@ async fn a_room_link_brings_bo_to_ana_alone_and_a_reload_keeps_ana_in_the_room()
         bo.accept().await?;
         expect_received(&ana, &bo, &file).await?;
         expect_downloads(&bo, &[file]).await?;
+        // Texts work in a room as in the lobby.
+        bo.send_text("ana", "got it, thanks").await?;
+        ana.wait_text_from("bo", "got it, thanks").await?;
 
         // A reload comes back to the room under the same nick, and the lobby never saw it.
         ana.reload().await?;
