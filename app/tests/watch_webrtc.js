@@ -34,6 +34,8 @@ if (!globalThis.__ferryWatch) {
     return connection;
   };
   globalThis.RTCPeerConnection.prototype = Original.prototype;
+  // The page's device key is made through the class's static method.
+  globalThis.RTCPeerConnection.generateCertificate = Original.generateCertificate.bind(Original);
   const createDataChannel = Original.prototype.createDataChannel;
   Original.prototype.createDataChannel = function (...args) {
     const channel = createDataChannel.apply(this, args);

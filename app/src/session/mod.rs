@@ -246,7 +246,8 @@ impl Session {
         let owner = Owner::current();
         let session: StoredValue<Option<Session>> = StoredValue::new(None);
         let events = Rc::new(move |event| {
-            let Some(session) = session.get_value() else {
+            // Nothing once the app is gone: engine tasks may outlive it.
+            let Some(session) = session.try_get_value().flatten() else {
                 return;
             };
             match &owner {

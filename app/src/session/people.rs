@@ -17,6 +17,9 @@ use crate::web::{log, prefs};
 /// Where the verified people are kept.
 pub(super) const TRUST_KEY: &str = "ferry.verified";
 
+/// How long a join waits for the device key.
+const DEVICE_WAIT_MS: u32 = 3_000;
+
 /// How many texts the page keeps.
 const TEXTS_KEPT: usize = 100;
 
@@ -44,8 +47,18 @@ pub struct Verification {
 
 impl Session {
     /// Loads this device's key before anything connects, so every connection presents it.
+    /// A browser whose storage does not answer within [`DEVICE_WAIT_MS`] joins without it.
     pub(super) async fn load_device(self) {
-        match crate::web::device::device().await {
+        let loading = Box::pin(crate::web::device::device());
+        let waited = Box::pin(crate::web::sleep(DEVICE_WAIT_MS));
+        let loaded = match futures::future::select(loading, waited).await {
+            futures::future::Either::Left((loaded, _)) => loaded,
+            futures::future::Either::Right(_) => Err(crate::web::JsError::plain(
+                "loading the device key",
+                "the browser's storage did not answer",
+            )),
+        };
+        match loaded {
             Ok(device) => {
                 self.engine
                     .with_value(|engine| engine.set_certificate(device.certificate));
@@ -123,10 +136,10 @@ impl Session {
     pub fn close_verification(self) {
         let shown = self.state.verification.get_untracked();
         if let Some(shown) = shown {
-            if !shown.comparison.is_over() {
-                self.engine
-                    .with_value(|engine| engine.stop_verification(&shown.peer));
-            }
+            // Also once decided: the channel of an exchange one side said "no" to, or that
+            // waits for the other's answer, closes now.
+            self.engine
+                .with_value(|engine| engine.stop_verification(&shown.peer));
             self.state.verification.set(None);
         }
     }
@@ -224,6 +237,17 @@ impl Session {
 
     fn verify_step(self, peer: PeerId, step: VerifyStep) {
         if step == VerifyStep::Asked {
+            // One verification on screen: one with someone else under way gives way.
+            let other = self.state.verification.with_untracked(|shown| {
+                shown
+                    .as_ref()
+                    .filter(|shown| shown.peer != peer)
+                    .map(|shown| shown.peer.clone())
+            });
+            if let Some(other) = other {
+                self.engine
+                    .with_value(|engine| engine.stop_verification(&other));
+            }
             let nick = self.nick_of(&peer);
             notify::notify(
                 &format!("{nick} asks to verify"),
@@ -236,10 +260,12 @@ impl Session {
             return;
         }
         self.update_verification(&peer, |comparison| match step {
-            VerifyStep::Code { code, fingerprint } => {
+            // The first code is the one on screen, whatever comes after it.
+            VerifyStep::Code { code, fingerprint } if comparison.code.is_none() => {
                 comparison.code = Some(code);
                 comparison.fingerprint = Some(fingerprint);
             }
+            VerifyStep::Code { .. } => {}
             VerifyStep::TheirAnswer(matched) => comparison.theirs = Some(matched),
             VerifyStep::Stopped(why) => comparison.stopped = Some(why),
             VerifyStep::Asked => {}

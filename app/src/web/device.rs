@@ -59,19 +59,21 @@ pub async fn device() -> Result<Device, JsError> {
         Some(database) => read(database).await.ok().flatten(),
         None => None,
     };
-    let fresh =
-        stored.filter(|certificate| certificate.expires() - js_sys::Date::now() > RENEW_BEFORE_MS);
-    let (certificate, made_now) = match fresh {
-        Some(certificate) => (certificate, false),
-        None => {
+    let (certificate, made_now) = match stored {
+        Some(certificate) if fresh(&certificate) => (certificate, false),
+        stale => {
             let made = generate().await?;
-            // Two tabs of a new profile may both make one: the first stored wins, and the
-            // other tab takes it, so the profile has one device key.
             let kept = match &database {
-                Some(database) => keep(database, &made).await.unwrap_or(made),
-                None => made,
+                // A key about to expire is replaced.
+                Some(database) if stale.is_some() => {
+                    replace(database, &made).await.map(|()| made.clone())
+                }
+                // Two tabs of a new profile may both make one: the first stored wins, and
+                // the other tab takes it, so the profile has one device key.
+                Some(database) => keep(database, &made).await,
+                None => Ok(made.clone()),
             };
-            (kept, true)
+            (kept.ok().filter(fresh).unwrap_or(made), true)
         }
     };
     let fingerprint = fingerprint_of(&certificate)
@@ -89,6 +91,11 @@ pub async fn device() -> Result<Device, JsError> {
 /// load would (tests).
 pub fn forget_loaded() {
     LOADED.with(|loaded| loaded.borrow_mut().take());
+}
+
+/// Whether `certificate` has long enough to live to be used.
+fn fresh(certificate: &RtcCertificate) -> bool {
+    certificate.expires() - js_sys::Date::now() > RENEW_BEFORE_MS
 }
 
 /// Makes a new certificate.
@@ -176,6 +183,14 @@ async fn keep(database: &IdbDatabase, made: &RtcCertificate) -> Result<RtcCertif
             .await?
             .ok_or_else(|| JsError::plain("keeping the device key", "it was not stored")),
     }
+}
+
+/// Stores `made` in place of the stored certificate.
+async fn replace(database: &IdbDatabase, made: &RtcCertificate) -> Result<(), JsError> {
+    let request = store(database, IdbTransactionMode::Readwrite)?
+        .put_with_key(made, &JsValue::from_str(CERTIFICATE))
+        .context("renewing the device key")?;
+    done(&request, "renewing the device key").await.map(|_| ())
 }
 
 /// Waits for a request's `success` (its result) or `error`.

@@ -223,7 +223,7 @@ impl Engine {
                 let label = channel.label();
                 match label.strip_prefix(DATA_CHANNEL_PREFIX) {
                     Some(id) => self.attach_lane(remote, id, channel),
-                    None => self.incoming(remote.clone(), channel),
+                    None => self.incoming(remote.clone(), lane, channel),
                 }
             }
             LinkEvent::Gone | LinkEvent::NoPath(_) => {

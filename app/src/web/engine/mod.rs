@@ -34,6 +34,7 @@ mod storage;
 mod store;
 mod talk;
 mod types;
+mod verifying;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -205,7 +206,10 @@ impl Engine {
         self.peer_gone(peer);
         self.peer_away(peer);
         self.inner.links.forget(peer);
-        self.inner.talk.forget(peer);
+        if self.inner.talk.forget(peer) {
+            let nick = self.nick_of(peer);
+            self.verify_step(peer, VerifyStep::Stopped(format!("{nick} left.")));
+        }
     }
 
     /// The peer cannot be reached through the server for now: its connection to the server

@@ -34,14 +34,14 @@ fn new_inbox(job: &Job) -> mpsc::UnboundedReceiver<ChannelEvent> {
 
 impl Engine {
     /// Receiver: a new transfer's control channel from `peer`.
-    pub(super) fn incoming(&self, peer: PeerId, channel: RtcDataChannel) {
+    pub(super) fn incoming(&self, peer: PeerId, lane: u32, channel: RtcDataChannel) {
         let channel = Rc::new(Channel::new(
             channel,
             self.inner.config.high_water,
             Notify::default(),
         ));
         let engine = self.clone();
-        spawn_local(async move { engine.run_incoming(peer, channel).await });
+        spawn_local(async move { engine.run_incoming(peer, lane, channel).await });
     }
 
     /// Receiver: a channel for chunks of `job` on another lane; its chunks join the others.
@@ -75,7 +75,7 @@ impl Engine {
         });
     }
 
-    async fn run_incoming(&self, peer: PeerId, channel: Rc<Channel>) {
+    async fn run_incoming(&self, peer: PeerId, lane: u32, channel: Rc<Channel>) {
         let nick = self.nick_of(&peer);
         let (id, offered, version, empty_folders) = loop {
             match channel.next().await {
@@ -95,7 +95,7 @@ impl Engine {
                     return self.answer_probe(&peer, &channel, &id, version);
                 }
                 ChannelEvent::Message(first) => {
-                    self.talk_incoming(&peer, Rc::clone(&channel), &first);
+                    self.talk_incoming(&peer, lane, Rc::clone(&channel), &first);
                     return;
                 }
                 _ => return,
@@ -105,7 +105,7 @@ impl Engine {
             return;
         }
         // The offer dialog says whether the sender is on the device this person verified.
-        self.saw_device_by_lane(&peer);
+        self.saw_device_by_lane(&peer, lane);
         // The files are shown and kept under safe names and folders; an offer whose folders
         // would land outside the place the user picks is refused.
         let arranged = arrange(&offered, &empty_folders);

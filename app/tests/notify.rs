@@ -1,12 +1,17 @@
 //! Notifications: shown only while the page is hidden and allowed, saying who and what; a
 //! click brings the page forward and closes it. The browser's `Notification` is replaced by a
 //! recording stand-in, since a headless browser neither grants the permission nor hides the
-//! page.
+//! page. These tests change the page's globals, so they run in a page of their own, apart
+//! from the transfer tests.
+
+#![cfg(target_arch = "wasm32")]
 
 use ferry_app::web::notify::{Permission, clear, notify, permission};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_test::wasm_bindgen_test;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
 
 /// Replaces `Notification` with a stand-in that records what is shown, grants or denies as
 /// `granted` says, and makes the page read as hidden or not.
