@@ -6,12 +6,20 @@ use leptos::prelude::*;
 use crate::core::comparison::Outcome;
 use crate::session::{AppState, Session, outcome_sentence};
 
-/// Shown while a verification is on screen.
+/// Shown while a verification is on screen. It takes the focus whenever its step changes
+/// (the buttons of the last step are gone), so keyboard and screen-reader users are where
+/// the news is.
 #[component]
 pub fn VerifyDialog() -> impl IntoView {
     let state = expect_context::<AppState>();
     let session = expect_context::<Session>();
     let shown = Memo::new(move |_| state.verification.get().map(|shown| shown.comparison));
+    let dialog: NodeRef<leptos::html::Div> = NodeRef::new();
+    Effect::new(move || {
+        if let Some(dialog) = dialog.get() {
+            let _ = dialog.focus();
+        }
+    });
     move || {
         let comparison = shown.get()?;
         let outcome = comparison.outcome();
@@ -19,7 +27,14 @@ pub fn VerifyDialog() -> impl IntoView {
         let over = comparison.is_over();
         let words = comparison.code.clone().unwrap_or_default();
         Some(view! {
-            <div class="verify panel" role="dialog" aria-labelledby="verify-title" aria-describedby="verify-status">
+            <div
+                class="verify panel"
+                role="dialog"
+                tabindex="-1"
+                node_ref=dialog
+                aria-labelledby="verify-title"
+                aria-describedby="verify-status"
+            >
                 <h2 id="verify-title">{format!("Verify {}", comparison.nick)}</h2>
                 <p class="code" hidden=words.is_empty() aria-label=format!("Code: {words}")>
                     {words.clone()}
