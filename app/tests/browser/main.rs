@@ -14,7 +14,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod folders;
 mod hand;
-mod people;
 mod protocol;
 mod resume;
 mod storage;
