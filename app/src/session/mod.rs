@@ -102,8 +102,6 @@ pub struct AppState {
     pub text_status: RwSignal<Option<String>>,
     /// Whether this page may show system notifications.
     pub notify: RwSignal<Permission>,
-    /// This device's key's fingerprint, once loaded.
-    pub device: RwSignal<Option<String>>,
 }
 
 /// Why the chosen files could not be sent; the text is for the user.
@@ -131,8 +129,6 @@ pub struct Session {
     pair_when_in: StoredValue<bool>,
     /// The people verified in this browser.
     trust: StoredValue<Trust>,
-    /// Each person's device, as a connection showed it.
-    devices: StoredValue<HashMap<PeerId, String>>,
 }
 
 impl AppState {
@@ -163,7 +159,6 @@ impl AppState {
             texts: RwSignal::new(Vec::new()),
             text_status: RwSignal::new(None),
             notify: RwSignal::new(notify::permission()),
-            device: RwSignal::new(None),
         }
     }
 
@@ -280,7 +275,6 @@ impl Session {
             trust: StoredValue::new(Trust::from_json(
                 &prefs::text(people::TRUST_KEY).unwrap_or_default(),
             )),
-            devices: StoredValue::new(HashMap::new()),
         };
         session.set_value(Some(created));
         created

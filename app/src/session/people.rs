@@ -62,7 +62,6 @@ impl Session {
             Ok(device) => {
                 self.engine
                     .with_value(|engine| engine.set_certificate(device.certificate));
-                self.state.device.set(Some(device.fingerprint));
             }
             Err(error) => log(&format!(
                 "no device key, connections use their own: {error}"
@@ -73,12 +72,8 @@ impl Session {
     /// Applies what the engine reports about people; the rest goes to the plain state.
     pub(super) fn on_engine(self, event: EngineEvent) {
         match event {
-            EngineEvent::Device { peer, fingerprint } => {
-                self.devices.update_value(|devices| {
-                    devices.insert(peer, fingerprint);
-                });
-                self.refresh_standing();
-            }
+            // The engine keeps each peer's device; only the standings follow from it.
+            EngineEvent::Device { .. } => self.refresh_standing(),
             EngineEvent::Text { from, text } => self.text_arrived(&from, text),
             EngineEvent::Verify { peer, step } => self.verify_step(peer, step),
             EngineEvent::Offer(offer) => self.offer_arrived(offer),
@@ -91,19 +86,16 @@ impl Session {
     pub(super) fn refresh_standing(self) {
         let users = self.state.users.get_untracked();
         let mut standing = HashMap::new();
+        let engine = self.engine.get_value();
         self.trust.with_value(|trust| {
-            self.devices.with_value(|devices| {
-                for user in &users {
-                    let nick = user.nick.as_str();
-                    let device = devices.get(&user.id).map(String::as_str);
-                    let known = trust.standing(nick, device);
-                    if known == Standing::Unchecked {
-                        self.engine
-                            .with_value(|engine| engine.check_device(&user.id));
-                    }
-                    standing.insert(nick.to_owned(), known);
+            for user in &users {
+                let nick = user.nick.as_str();
+                let known = trust.standing(nick, engine.device_of(&user.id).as_deref());
+                if known == Standing::Unchecked {
+                    engine.check_device(&user.id);
                 }
-            });
+                standing.insert(nick.to_owned(), known);
+            }
         });
         self.state.standing.set(standing);
     }
