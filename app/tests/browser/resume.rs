@@ -119,9 +119,20 @@ async fn a_connection_closed_mid_transfer_resumes_by_itself() {
     let (ana, bo, id, big, watch) = a_transfer_under_way().await;
     let held = bo.rows(&id)[0].done;
     let sent_before = call_watch(&watch, "breakAll");
-    until(60, "completion", || {
-        ana.statuses(&id) == ["Complete"] && bo.statuses(&id) == ["Complete"]
-    })
+    until_or_say(
+        60,
+        "completion",
+        || ana.statuses(&id) == ["Complete"] && bo.statuses(&id) == ["Complete"],
+        || {
+            format!(
+                "Ana: {}; Bo: {}; paused: {}, {}",
+                ana.progress(&id),
+                bo.progress(&id),
+                was_paused(&ana, &id),
+                was_paused(&bo, &id)
+            )
+        },
+    )
     .await;
     // Each side saw the break: the connection was gone, not merely slow.
     assert!(was_paused(&ana, &id) && was_paused(&bo, &id));

@@ -25,6 +25,15 @@ impl Side {
         self.engine.rows(id)
     }
 
+    /// Each file's status and bytes done, for a failed test to say where the side stood.
+    pub(crate) fn progress(&self, id: &TransferId) -> String {
+        self.rows(id)
+            .iter()
+            .map(|row| format!("{} at {} bytes", row.status, row.done))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub(crate) fn statuses(&self, id: &TransferId) -> Vec<String> {
         self.rows(id)
             .iter()
@@ -88,13 +97,24 @@ pub(crate) fn quiet() -> EngineConfig {
 
 /// Polls `condition` every 20 ms for up to `seconds`.
 pub(crate) async fn until(seconds: u32, what: &str, condition: impl Fn() -> bool) {
+    until_or_say(seconds, what, condition, String::new).await;
+}
+
+/// [`until`], whose failure also says what `say` tells of where things stood then: the
+/// test's own output is what a failed run shows first.
+pub(crate) async fn until_or_say(
+    seconds: u32,
+    what: &str,
+    condition: impl Fn() -> bool,
+    say: impl Fn() -> String,
+) {
     for _ in 0..seconds * 50 {
         if condition() {
             return;
         }
         sleep(20).await;
     }
-    panic!("timed out waiting for {what}");
+    panic!("timed out waiting for {what}. {}", say());
 }
 
 /// Deterministic pseudo-random bytes (xorshift).

@@ -84,6 +84,20 @@ impl Links {
         self.links.borrow().get(&(peer.clone(), lane)).cloned()
     }
 
+    /// Drops `link` if it is still the one registered for `peer` on `lane`, so the next use
+    /// makes a fresh connection.
+    fn discard(&self, peer: &PeerId, lane: u32, link: &Rc<PeerLink>) {
+        let key = (peer.clone(), lane);
+        let current = self
+            .links
+            .borrow()
+            .get(&key)
+            .is_some_and(|known| Rc::ptr_eq(known, link));
+        if current {
+            self.links.borrow_mut().remove(&key);
+        }
+    }
+
     /// Drops every link.
     pub(super) fn clear(&self) {
         self.links.borrow_mut().clear();
@@ -189,6 +203,12 @@ impl Engine {
                             control.state(),
                             link.states()
                         ));
+                        // A connection that never came up in all that time is not given a
+                        // second chance: ICE stuck in checking can stay there for long, and
+                        // every later attempt over it would wait out its deadline in turn.
+                        if !link.is_associated() {
+                            self.inner.links.discard(peer, 0, &link);
+                        }
                     }
                     control.close();
                     return None;
