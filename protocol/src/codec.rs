@@ -32,6 +32,7 @@ pub trait Wire: Serialize + DeserializeOwned + Sized {
 impl Wire for ClientMessage {}
 impl Wire for ServerMessage {}
 impl Wire for TransferMessage {}
+impl Wire for crate::ClusterMessage {}
 
 #[cfg(test)]
 mod tests {

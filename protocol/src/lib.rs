@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chunk;
+mod cluster;
 mod codec;
 mod ids;
 mod nick;
@@ -19,6 +20,7 @@ mod roster;
 mod signaling;
 mod transfer;
 
+pub use cluster::ClusterMessage;
 pub use codec::{DecodeError, Wire};
 pub use ids::{IdError, PeerId, RoomId, SessionToken, TransferId};
 pub use nick::{Nick, NickError};

@@ -242,6 +242,9 @@ pub enum ErrorCode {
     /// A pairing code was asked for outside a private room, or the server holds as many codes
     /// as it may.
     NoCode,
+    /// The service cannot take a join just now (its shared store is out of reach, as while it
+    /// restarts): the page tries again by itself.
+    Unavailable,
 }
 
 impl ErrorCode {

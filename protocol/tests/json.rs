@@ -2,9 +2,9 @@
 //! contract shows up as a failing test on both the server's and the app's side.
 
 use ferry_protocol::{
-    ClientMessage, DigestHex, ErrorCode, FileMeta, HeldFile, IceServer, LobbyScope, Nick,
-    PROTOCOL_VERSION, PairCode, PeerId, Place, RoomId, ServerInfo, ServerMessage, SessionToken,
-    SignalPayload, TransferId, TransferMessage, UserInfo,
+    ClientMessage, ClusterMessage, DigestHex, ErrorCode, FileMeta, HeldFile, IceServer, LobbyScope,
+    Nick, PROTOCOL_VERSION, PairCode, PeerId, Place, RoomId, ServerInfo, ServerMessage,
+    SessionToken, SignalPayload, TransferId, TransferMessage, UserInfo,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -292,6 +292,7 @@ fn errors() {
         (ErrorCode::WrongCode, "wrong_code"),
         (ErrorCode::TooManyTries, "too_many_tries"),
         (ErrorCode::NoCode, "no_code"),
+        (ErrorCode::Unavailable, "unavailable"),
     ];
     for (code, wire) in codes {
         check(code, &format!("\"{wire}\""));
@@ -525,4 +526,46 @@ fn file_sizes_beyond_four_gibibytes_survive() {
     };
     let json = serde_json::to_string(&meta).unwrap();
     assert_eq!(serde_json::from_str::<FileMeta>(&json).unwrap(), meta);
+}
+
+#[test]
+fn what_instances_tell_each_other() {
+    check(
+        ClusterMessage::Listed {
+            instance: "i1".into(),
+            place: "room:cccccccccccccccccccccccccccccccc".into(),
+            id: peer(0xaa),
+            nick: nick("ana"),
+        },
+        &format!(
+            r#"{{"type":"listed","instance":"i1","place":"room:cccccccccccccccccccccccccccccccc","id":"{ID_A}","nick":"ana"}}"#
+        ),
+    );
+    check(
+        ClusterMessage::Away {
+            instance: "i1".into(),
+            id: peer(0xaa),
+        },
+        &format!(r#"{{"type":"away","instance":"i1","id":"{ID_A}"}}"#),
+    );
+    check(
+        ClusterMessage::Left {
+            instance: "i1".into(),
+            id: peer(0xbb),
+        },
+        &format!(r#"{{"type":"left","instance":"i1","id":"{ID_B}"}}"#),
+    );
+    check(
+        ClusterMessage::Signal {
+            from: peer(0xaa),
+            from_nick: nick("ana"),
+            place: "lobby".into(),
+            to: peer(0xbb),
+            payload: SignalPayload::Answer { sdp: "v=0".into() },
+            lane: 1,
+        },
+        &format!(
+            r#"{{"type":"signal","from":"{ID_A}","from_nick":"ana","place":"lobby","to":"{ID_B}","payload":{{"kind":"answer","sdp":"v=0"}},"lane":1}}"#
+        ),
+    );
 }

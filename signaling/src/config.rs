@@ -44,6 +44,12 @@ pub struct Config {
     /// Rewrites (or, returning `None`, drops) every relayed ICE candidate line, to put an
     /// emulated network between two browsers in tests and benchmarks; `None` in production.
     pub candidates: Option<CandidateFilter>,
+    /// The Redis (`redis://HOST:PORT/`) every instance of one service shares; `None` for an
+    /// instance alone, which keeps everything in its memory.
+    pub redis: Option<String>,
+    /// How long an instance's sessions stay listed elsewhere, and their nicks claimed, after
+    /// the instance stops refreshing them (it died); refreshed three times as often.
+    pub instance_ttl: Duration,
 }
 
 /// A rewrite of relayed ICE candidate lines; see [`Config::candidates`].
@@ -122,6 +128,8 @@ impl Default for Config {
             limits: Limits::default(),
             tls: None,
             candidates: None,
+            redis: None,
+            instance_ttl: crate::cluster::INSTANCE_TTL,
         }
     }
 }

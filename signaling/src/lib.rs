@@ -13,6 +13,7 @@ pub mod banner;
 pub mod certs;
 mod changes;
 mod classic;
+mod cluster;
 mod config;
 pub mod connections;
 pub mod ice;
@@ -26,6 +27,7 @@ mod presence;
 mod rate;
 mod refused;
 mod registry;
+pub mod store;
 mod throttle;
 mod transport;
 mod ws;
@@ -52,6 +54,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use crate::cluster::Cluster;
+pub use crate::cluster::INSTANCE_TTL;
 pub use crate::config::{CandidateFilter, Config, Limits};
 use crate::connections::Connections;
 pub use crate::ice::{IceConfig, TurnRest, TurnSecret};
@@ -86,19 +90,21 @@ struct Shared {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     static_files: Option<ServeDir<ServeFile>>,
+    /// The instance's part in the service; `None` for a router without a server.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
     /// State for a server with `config`, nobody online yet, and no listen address: only the
     /// configured origins may open WebSockets (for tests through the router alone).
     pub fn new(config: Config) -> Self {
-        Self::listening(config, None)
+        Self::listening(config, None, None)
     }
 
     /// State for a server with `config` listening on `addr`, whose own origins may open
     /// WebSockets.
-    fn listening(config: Config, addr: Option<SocketAddr>) -> Self {
-        let registry = Registry::new(
+    fn listening(config: Config, addr: Option<SocketAddr>, cluster: Option<Arc<Cluster>>) -> Self {
+        let mut registry = Registry::new(
             config.presence_ttl,
             config.ice.clone(),
             heartbeat_secs(config.presence_ttl),
@@ -125,6 +131,9 @@ impl AppState {
             &config.allowed_origins,
         );
         let limits = config.limits;
+        if let Some(cluster) = &cluster {
+            registry.connect(cluster.outbox());
+        }
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -138,6 +147,7 @@ impl AppState {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 static_files,
+                cluster,
             }),
         }
     }
@@ -199,6 +209,10 @@ impl AppState {
     fn tasks(&self) -> &TaskTracker {
         &self.shared.tasks
     }
+
+    fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.shared.cluster.as_ref()
+    }
 }
 
 impl fmt::Debug for AppState {
@@ -234,7 +248,14 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::listening(config, Some(listener.local_addr()?));
+    let (cluster, work) = Cluster::new(config.redis.as_deref(), config.instance_ttl)
+        .map_err(std::io::Error::other)?;
+    let state = AppState::listening(
+        config,
+        Some(listener.local_addr()?),
+        Some(Arc::clone(&cluster)),
+    );
+    cluster::start(&state, &cluster, work);
     state.tasks().spawn(sweep(state.clone()));
     state.tasks().spawn(announce(state.clone()));
     let token = state.shutdown().clone();
@@ -275,7 +296,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(classic::root))
         .route("/ws", get(ws::upgrade))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health))
         .route("/api/server", get(server_info));
     if let Some(ca) = state.config().tls.as_ref().and_then(Tls::ca_pem) {
         let ca = ca.to_owned();
@@ -306,6 +327,19 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// `GET /healthz`: `ok`, or 503 and why when the instance is degraded: its shared store does
+/// not answer, so it takes no joins (those already joined go on as far as they can).
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    match state.cluster() {
+        Some(cluster) if !cluster.is_healthy() => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "degraded: the shared store does not answer",
+        )
+            .into_response(),
+        _ => "ok".into_response(),
+    }
 }
 
 /// `GET /api/server`: what a page needs to know before joining, such as whether there is a

@@ -55,8 +55,9 @@ pub struct AppState {
     pub me: RwSignal<Option<String>>,
     /// Why the last join was refused.
     pub join_error: RwSignal<Option<String>>,
-    /// Whether the signaling connection is down (and being re-established).
-    pub connection_lost: RwSignal<bool>,
+    /// What keeps this page from the server while it tries again by itself: the connection
+    /// dropped, or the service is restarting.
+    pub server_trouble: RwSignal<Option<&'static str>>,
     /// Everyone else online.
     pub users: RwSignal<Vec<UserInfo>>,
     /// The user files will go to.
@@ -137,7 +138,7 @@ impl AppState {
             phase: RwSignal::new(Phase::Join),
             me: RwSignal::new(None),
             join_error: RwSignal::new(None),
-            connection_lost: RwSignal::new(false),
+            server_trouble: RwSignal::new(None),
             users: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
             chosen: RwSignal::new(Vec::new()),
@@ -493,7 +494,7 @@ impl Session {
                 state.selected.set(reselected);
                 state.me.set(Some(nick.as_str().to_owned()));
                 prefs::set_tab_text(NICK_KEY, nick.as_str());
-                state.connection_lost.set(false);
+                state.server_trouble.set(None);
                 state.join_error.set(None);
                 state.phase.set(Phase::Joined);
             }
@@ -505,7 +506,7 @@ impl Session {
                         *place = Place::Lobby;
                     }
                 });
-                state.connection_lost.set(false);
+                state.server_trouble.set(None);
                 state.phase.set(Phase::Join);
                 self.signaling.set_value(None);
             }
@@ -515,7 +516,8 @@ impl Session {
             } => self.got_code(&code, expires_in_secs),
             SignalingEvent::Said(code, message) => self.refused_in_room(code, &message),
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
-            SignalingEvent::Lost => state.connection_lost.set(true),
+            SignalingEvent::Lost => state.server_trouble.set(Some(words::CONNECTION_LOST)),
+            SignalingEvent::Restarting => state.server_trouble.set(Some(words::RESTARTING)),
             SignalingEvent::UsersChanged { joined, left, away } => {
                 let change = self
                     .roster

@@ -3,6 +3,12 @@
 
 use ferry_protocol::ErrorCode;
 
+/// The banner while the connection to the server is down and being made again.
+pub(super) const CONNECTION_LOST: &str = "Connection to the server lost — reconnecting…";
+
+/// The banner while the service cannot take a join (its shared store is restarting).
+pub(super) const RESTARTING: &str = "The service is restarting, retrying…";
+
 /// What one change of rows says: each file and its news, or for many files at once (a
 /// folder) how many reached each status.
 pub(super) fn announce(news: &[(String, String)]) -> String {

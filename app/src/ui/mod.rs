@@ -82,12 +82,7 @@ pub fn App() -> impl IntoView {
         // The live region is always there and only its text comes and goes: screen readers
         // announce a change of text, not a region that appears already filled.
         <div class="banner" role="status">
-            {move || {
-                state
-                    .connection_lost
-                    .get()
-                    .then_some("Connection to the server lost — reconnecting…")
-            }}
+            {move || state.server_trouble.get()}
         </div>
         <Show
             when=move || state.phase.get() == Phase::Joined

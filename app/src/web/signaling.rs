@@ -62,6 +62,9 @@ pub enum SignalingEvent {
     },
     /// The connection dropped; reconnecting.
     Lost,
+    /// The server cannot take a join just now (its shared store is restarting); this side
+    /// tries again by itself.
+    Restarting,
     /// Who came online, who left and who went away since the last such event.
     UsersChanged {
         /// Who came online; some may be known already, and everyone hears of their own
@@ -181,6 +184,11 @@ async fn run(
             Outcome::Refused(ErrorCode::InvalidToken, _) => {
                 // The server forgot this session (e.g. it restarted): join afresh.
                 session.token = None;
+            }
+            Outcome::Refused(ErrorCode::Unavailable, _) => {
+                events(SignalingEvent::Restarting);
+                let delay = session.backoff.next_delay(js_sys::Math::random());
+                sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
             }
             Outcome::Refused(code, message) => {
                 events(SignalingEvent::Refused {

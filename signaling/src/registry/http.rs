@@ -165,7 +165,7 @@ impl Registry {
             .and_then(|place| place.names.find(nick.as_str()))
             .map(|(key, holder)| (key.to_owned(), holder));
         match found {
-            Some((_, Holder::Ws(_))) => Err(HttpRefusal::Taken),
+            Some((_, Holder::Ws(_) | Holder::Remote(_))) => Err(HttpRefusal::Taken),
             Some((_, Holder::Http(held))) if held.from != from => Err(HttpRefusal::NotYours),
             Some((key, Holder::Http(_))) => {
                 self.remove_http(&lobby, &key);
@@ -186,7 +186,7 @@ impl Registry {
     ) -> Option<String> {
         let lobby = self.lobby_of(from)?;
         match self.places.get(&lobby)?.names.find(nick.as_str())? {
-            (_, Holder::Ws(id)) => Some(id.to_string()),
+            (_, Holder::Ws(id) | Holder::Remote(id)) => Some(id.to_string()),
             (key, Holder::Http(held)) => self
                 .http
                 .presence
@@ -211,6 +211,10 @@ impl Registry {
                 Holder::Ws(id) => {
                     let session = self.sessions.get(id)?;
                     Some((session.nick.clone(), id.to_string()))
+                }
+                Holder::Remote(id) => {
+                    let known = self.remote.get(id)?;
+                    Some((known.nick.clone(), id.to_string()))
                 }
                 Holder::Http(held) => self
                     .http

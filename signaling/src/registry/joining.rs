@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use ferry_protocol::{
-    ErrorCode, LobbyScope, Nick, PairCode, PeerId, Place, RoomId, ServerMessage, SessionToken,
-    UserInfo,
+    ClusterMessage, ErrorCode, LobbyScope, Nick, PairCode, PeerId, Place, RoomId, ServerMessage,
+    SessionToken, UserInfo,
 };
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Bytes;
@@ -30,24 +30,75 @@ struct Greeting<'a> {
     room: Option<RoomId>,
 }
 
+/// Where a join goes: the place, the pairing code that led there (used up once the join
+/// succeeds), and whether the nick must be claimed from the store first.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) key: PlaceKey,
+    code: Option<PairCode>,
+    /// False when a session here holds the nick: the join reclaims it with its token, or is
+    /// refused, without asking the store.
+    pub(crate) claim: bool,
+}
+
 impl Registry {
-    /// Joins `nick` on `conn` in the place `wanted`, or with a matching `token` reclaims the
-    /// session holding it there.
-    ///
-    /// On success the welcome is already queued on `conn`, and the arrival is gathered for the
-    /// next announcement (unless the session was reclaimed: then nobody sees a change). A
-    /// token that matches nothing, as after a server restart, is ignored when the nick is free.
-    /// A pairing code is used up only by a join that succeeds.
+    /// Where a join of `nick` from `from` into `wanted` goes, or why it cannot: a pairing code
+    /// is looked up (and a wrong one counted) here, and a nick a classic registration holds is
+    /// refused at once.
+    pub(crate) fn target(
+        &mut self,
+        nick: &Nick,
+        wanted: &Place,
+        from: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Target, Refusal> {
+        let (key, code) = self.resolve(wanted, from, now)?;
+        self.forget_expired_http_of(&key, nick, now);
+        let holder = self
+            .places
+            .get(&key)
+            .and_then(|place| place.names.find(nick.as_str()))
+            .map(|(_, holder)| holder);
+        let claim = match holder {
+            Some(Holder::Http(_)) => return Err(taken(nick)),
+            Some(Holder::Ws(_)) => false,
+            Some(Holder::Remote(_)) | None => true,
+        };
+        Ok(Target { key, code, claim })
+    }
+
+    /// Joins `nick` on `conn` in the place `wanted` (see [`Self::join_at`]).
+    #[cfg(test)]
     pub(crate) fn join(
         &mut self,
         nick: Nick,
         token: Option<&SessionToken>,
         wanted: &Place,
         fresh: Fresh,
+        conn: Connection,
+        now: Instant,
+    ) -> Result<PeerId, Refusal> {
+        let target = self.target(&nick, wanted, conn.from, now)?;
+        self.join_at(nick, token, target, fresh, conn, now)
+    }
+
+    /// Joins `nick` on `conn` in the place of `target`, or with a matching `token` reclaims the
+    /// session holding it there.
+    ///
+    /// On success the welcome is already queued on `conn`, and the arrival is gathered for the
+    /// next announcement (unless the session was reclaimed: then nobody sees a change). A
+    /// token that matches nothing, as after a server restart, is ignored when the nick is free.
+    /// A pairing code is used up only by a join that succeeds.
+    pub(crate) fn join_at(
+        &mut self,
+        nick: Nick,
+        token: Option<&SessionToken>,
+        target: Target,
+        fresh: Fresh,
         mut conn: Connection,
         now: Instant,
     ) -> Result<PeerId, Refusal> {
-        let (key, code) = self.resolve(wanted, conn.from, now)?;
+        let Target { key, code, .. } = target;
         self.forget_expired_http_of(&key, &nick, now);
         let held_by = match self
             .places
@@ -56,6 +107,14 @@ impl Registry {
         {
             None => None,
             Some((_, Holder::Http(_))) => return Err(taken(&nick)),
+            Some((_, Holder::Remote(id))) if fresh.claimed => {
+                // The store says the nick is this token's: the session another instance
+                // seemed to hold under it is gone, and this page is its holder, back.
+                let id = id.clone();
+                self.remote_left(&id);
+                None
+            }
+            Some((_, Holder::Remote(_))) => return Err(taken(&nick)),
             Some((name, Holder::Ws(id))) => Some((name.to_owned(), id.clone())),
         };
         let Some((name, id)) = held_by else {
@@ -109,19 +168,26 @@ impl Registry {
             }
             session.from = from;
         }
-        if !session.listed {
-            session.listed = true;
+        let relisted = !session.listed;
+        session.listed = true;
+        if let Some(mut old) = session.conn.replace(conn) {
+            tracing::info!(%id, "a new connection took over the session");
+            old.kick(Kick::TakenOver);
+        }
+        if relisted {
             if let Some(place) = self.places.get_mut(&key) {
                 place.changes.joined(UserInfo {
                     id: id.clone(),
                     nick: nick.clone(),
                 });
-                self.changed.insert(key);
+                self.changed.insert(key.clone());
             }
-        }
-        if let Some(mut old) = session.conn.replace(conn) {
-            tracing::info!(%id, "a new connection took over the session");
-            old.kick(Kick::TakenOver);
+            self.tell(|instance| ClusterMessage::Listed {
+                instance: instance.to_owned(),
+                place: key.wire(),
+                id: id.clone(),
+                nick: nick.clone(),
+            });
         }
         self.ws_presence.touch(id.clone(), now);
         tracing::debug!(%id, %nick, "resumed");
@@ -142,7 +208,7 @@ impl Registry {
             && self
                 .places
                 .get(&key)
-                .is_some_and(|room| room.members.len() >= self.room_size)
+                .is_some_and(|room| room.members.len() + room.remote.len() >= self.room_size)
         {
             return Err(Refusal::new(
                 ErrorCode::RoomFull,
@@ -180,6 +246,12 @@ impl Registry {
             .hold(nick.as_str(), Holder::Ws(fresh.id.clone()));
         place.members.insert(fresh.id.clone());
         self.changed.insert(key.clone());
+        self.tell(|instance| ClusterMessage::Listed {
+            instance: instance.to_owned(),
+            place: key.wire(),
+            id: fresh.id.clone(),
+            nick: nick.clone(),
+        });
         let from = conn.from;
         self.sessions.insert(
             fresh.id.clone(),
@@ -198,7 +270,7 @@ impl Registry {
 
     /// The place a join names, looking a pairing code up (from `from`, at `now`): the key and
     /// the code, to use it up once the join succeeds.
-    fn resolve(
+    pub(crate) fn resolve(
         &mut self,
         wanted: &Place,
         from: Option<IpAddr>,
@@ -348,7 +420,8 @@ pub(super) fn splice_users(welcome: &str, users: Bytes) -> Option<Vec<Bytes>> {
     ])
 }
 
-fn taken(nick: &Nick) -> Refusal {
+/// The refusal of a nick someone holds.
+pub(crate) fn taken(nick: &Nick) -> Refusal {
     Refusal::new(
         ErrorCode::NickTaken,
         format!("someone online already uses the nick {nick}, or one that looks like it"),

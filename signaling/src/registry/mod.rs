@@ -20,6 +20,7 @@ mod joining;
 mod model;
 mod names;
 mod place;
+mod remote;
 #[cfg(test)]
 mod tests;
 
@@ -36,10 +37,13 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub(crate) use self::connection::{ConnId, Connection, Kick};
 pub use self::http::HttpLimits;
 pub(crate) use self::http::HttpRefusal;
+pub(crate) use self::joining::taken;
 use self::place::Place as Gathering;
 pub(crate) use self::place::PlaceKey;
+pub(crate) use self::remote::Listed;
 use crate::Limits;
 use crate::address::PerPlace;
+use crate::cluster::{Outbox, Outgoing};
 use crate::ice::IceConfig;
 use crate::inbound::Busy;
 use crate::outbound::Outbound;
@@ -58,6 +62,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Fresh {
     pub(crate) id: PeerId,
     pub(crate) token: SessionToken,
+    /// Whether the store holds the nick's claim for this token: a nick that another
+    /// instance's session seemed to hold is then this session's (that one went away unseen).
+    pub(crate) claimed: bool,
 }
 
 /// Everyone online and everything needed to tell them about each other.
@@ -83,6 +90,10 @@ pub(crate) struct Registry {
     lingering: HashMap<PeerId, Instant>,
     /// How long a lingering session stays listed to others.
     linger_grace: Duration,
+    /// The sessions other instances of the service hold.
+    remote: HashMap<PeerId, remote::Remote>,
+    /// Where news for the store and the other instances goes, once the server runs.
+    out: Option<Outbox>,
 }
 
 /// One WebSocket user's session; it outlives an abnormally dropped socket until it expires.
@@ -107,6 +118,8 @@ enum Holder {
     Ws(PeerId),
     /// A classic HTTP registration.
     Http(http::Registration),
+    /// A session another instance holds.
+    Remote(PeerId),
 }
 
 impl Refusal {
@@ -144,7 +157,14 @@ impl Registry {
             per_place: PerPlace::new(limits.max_sessions_per_ip),
             lingering: HashMap::new(),
             linger_grace: limits.linger_grace,
+            remote: HashMap::new(),
+            out: None,
         }
+    }
+
+    /// Sends news for the store and the other instances to `outbox` from now on.
+    pub(crate) fn connect(&mut self, outbox: Outbox) {
+        self.out = Some(outbox);
     }
 
     /// Records a sign of life from `id` on connection `conn`.
@@ -174,9 +194,26 @@ impl Registry {
             ));
         };
         let place = sender.place.clone();
+        let from_nick = sender.nick.clone();
+        if !self.sessions.contains_key(to)
+            && let Some(instance) = self.remote_instance_of(to, &place)
+        {
+            self.send_out(Outgoing::Signal {
+                instance,
+                message: ferry_protocol::ClusterMessage::Signal {
+                    from: from.clone(),
+                    from_nick,
+                    place: place.wire(),
+                    to: to.clone(),
+                    payload,
+                    lane,
+                },
+            });
+            return Ok(());
+        }
         let message = ServerMessage::Signal {
             from: from.clone(),
-            from_nick: sender.nick.clone(),
+            from_nick,
             payload,
             lane,
         };
@@ -266,7 +303,7 @@ impl Registry {
             let Some(place) = self.places.get_mut(&key) else {
                 continue;
             };
-            let everyone = users(&self.sessions, &place.members);
+            let everyone = users(&self.sessions, &self.remote, place);
             let Some(message) = place.changes.announce(&everyone) else {
                 continue;
             };
@@ -301,6 +338,10 @@ impl Registry {
                     place.changes.away(&id);
                     self.changed.insert(session.place.clone());
                 }
+                self.tell(|instance| ferry_protocol::ClusterMessage::Away {
+                    instance: instance.to_owned(),
+                    id: id.clone(),
+                });
                 tracing::debug!(%id, "away: unlisted after lingering");
             }
         }
@@ -311,7 +352,7 @@ impl Registry {
     fn listed(&self, key: &PlaceKey) -> Vec<UserInfo> {
         self.places
             .get(key)
-            .map_or_else(Vec::new, |place| users(&self.sessions, &place.members))
+            .map_or_else(Vec::new, |place| users(&self.sessions, &self.remote, place))
     }
 
     fn is_current(&self, id: &PeerId, conn: ConnId) -> bool {
@@ -324,6 +365,15 @@ impl Registry {
     /// Removes a session, frees its nick and gathers its departure; returns its connection.
     fn remove_session(&mut self, id: &PeerId) -> Option<Connection> {
         let session = self.sessions.remove(id)?;
+        self.send_out(Outgoing::Release(crate::store::Claim::new(
+            &session.place.wire(),
+            session.nick.as_str(),
+            &session.token,
+        )));
+        self.tell(|instance| ferry_protocol::ClusterMessage::Left {
+            instance: instance.to_owned(),
+            id: id.clone(),
+        });
         if let Some(place) = self.places.get_mut(&session.place) {
             let held = match place.names.find(session.nick.as_str()) {
                 Some((key, Holder::Ws(holder))) if holder == id => Some(key.to_owned()),
@@ -358,11 +408,17 @@ impl Registry {
     }
 }
 
-/// Every listed WebSocket user among `members` (lingering ones within their grace included),
-/// sorted by nick. HTTP registrations are left out on purpose: they cannot do WebRTC with
-/// Ferry, so listing them in the app would only offer transfers that fail.
-fn users(sessions: &HashMap<PeerId, Session>, members: &HashSet<PeerId>) -> Vec<UserInfo> {
-    let mut users: Vec<UserInfo> = members
+/// Every listed WebSocket user in `place` (lingering ones within their grace included, and
+/// those other instances hold), sorted by nick. HTTP registrations are left out on purpose:
+/// they cannot do WebRTC with Ferry, so listing them in the app would only offer transfers
+/// that fail.
+fn users(
+    sessions: &HashMap<PeerId, Session>,
+    remote: &HashMap<PeerId, remote::Remote>,
+    place: &Gathering,
+) -> Vec<UserInfo> {
+    let mut users: Vec<UserInfo> = place
+        .members
         .iter()
         .filter_map(|id| {
             let session = sessions.get(id).filter(|session| session.listed)?;
@@ -371,6 +427,7 @@ fn users(sessions: &HashMap<PeerId, Session>, members: &HashSet<PeerId>) -> Vec<
                 nick: session.nick.clone(),
             })
         })
+        .chain(remote::remote_users(remote, &place.remote))
         .collect();
     users.sort_by_cached_key(|user| user.nick.key());
     users

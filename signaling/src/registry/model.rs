@@ -110,6 +110,7 @@ impl World {
         Fresh {
             id: PeerId::from_random_bytes(id),
             token: SessionToken::from_random_bytes(token),
+            claimed: false,
         }
     }
 

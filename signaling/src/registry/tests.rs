@@ -48,6 +48,7 @@ fn fresh(byte: u8) -> Fresh {
     Fresh {
         id: PeerId::from_random_bytes([byte; PeerId::BYTES]),
         token: SessionToken::from_random_bytes([byte; SessionToken::BYTES]),
+        claimed: false,
     }
 }
 

@@ -56,6 +56,17 @@ pub struct Args {
     #[arg(long, env = "FERRY_DATA_DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Share nicks, presence and signals with every instance given the same Redis
+    /// (`redis://HOST:PORT/`), so that they form one service behind a load balancer. Without
+    /// it the server keeps everything in its own memory.
+    #[arg(long, env = "FERRY_REDIS", value_name = "URL")]
+    redis: Option<String>,
+
+    /// With --redis: how long, in seconds, an instance that died stays listed elsewhere and
+    /// keeps its users' nicks; its sessions are refreshed three times as often.
+    #[arg(long, env = "FERRY_INSTANCE_TTL_SECS", default_value_t = ferry_signaling::INSTANCE_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
+    instance_ttl_secs: u64,
+
     /// Who meets in the lobby: everyone on the server, people whose connections come from
     /// the same public address (every private, loopback and link-local address counting as
     /// one network), or nobody (private rooms only).
@@ -358,6 +369,8 @@ impl Args {
             },
             tls,
             candidates: None,
+            redis: self.redis.clone(),
+            instance_ttl: Duration::from_secs(self.instance_ttl_secs),
         }
     }
 }

@@ -49,7 +49,8 @@ use super::writer::{self, Duplex};
 use crate::AppState;
 use crate::outbound::{self, Outbound, Refused};
 use crate::rate::{RateLimiter, Verdict};
-use crate::registry::{ConnId, Connection, Fresh, Kick, Refusal, encode};
+use crate::registry::{ConnId, Connection, Fresh, Kick, Refusal, encode, taken};
+use crate::store::Claim;
 
 /// The most characters of a client's own input quoted back in an error: enough to see what
 /// was wrong, never an echo of a large message.
@@ -149,7 +150,7 @@ impl Reader {
                 frame = stream.next() => {
                     self.heard(Instant::now());
                     let ending = match frame {
-                        Some(Ok(message)) => self.on_message(message),
+                        Some(Ok(message)) => self.on_message(message).await,
                         Some(Err(err)) => Some(self.on_read_error(err)),
                         None => {
                             tracing::debug!(conn = self.conn, "connection ended without a close frame");
@@ -218,7 +219,7 @@ impl Reader {
     }
 
     /// Handles one frame; `Some` ends the connection.
-    fn on_message(&mut self, message: Message) -> Option<Ending> {
+    async fn on_message(&mut self, message: Message) -> Option<Ending> {
         if let Message::Close(frame) = &message {
             tracing::trace!(conn = self.conn, ?frame, "client closed");
             return Some(Ending::ClientClosed);
@@ -248,7 +249,7 @@ impl Reader {
             self.state.registry().touch(id, self.conn, now);
         }
         match message {
-            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Text(text) => self.on_text(text.as_str()).await,
             Message::Binary(_) => self.refuse(Refusal::new(
                 ErrorCode::BinaryNotSupported,
                 "this protocol uses JSON text frames only",
@@ -258,7 +259,7 @@ impl Reader {
         }
     }
 
-    fn on_text(&mut self, text: &str) -> Option<Ending> {
+    async fn on_text(&mut self, text: &str) -> Option<Ending> {
         let message = match ClientMessage::from_json(text) {
             Ok(message) => message,
             Err(err) => {
@@ -278,7 +279,7 @@ impl Reader {
                     nick,
                     token,
                     place,
-                } => self.join(version, &nick, token, &place),
+                } => self.join(version, &nick, token, &place).await,
                 _ => self.refuse(Refusal::new(
                     ErrorCode::NotJoined,
                     "send a join message first",
@@ -372,7 +373,9 @@ impl Reader {
         }
     }
 
-    fn join(
+    /// Joins, claiming the nick from the service's store first unless a session here holds
+    /// it (the join then reclaims it with its token, or is refused).
+    async fn join(
         &mut self,
         version: u32,
         nick: &str,
@@ -397,13 +400,43 @@ impl Reader {
                 return self.refuse(Refusal::new(ErrorCode::InvalidNick, err.to_string()));
             }
         };
-        let fresh = match fresh_ids() {
+        let mut fresh = match fresh_ids() {
             Ok(fresh) => fresh,
             Err(err) => {
                 tracing::error!(error = %err, "no random numbers for a new session");
                 return Some(Ending::Internal);
             }
         };
+        let target = self
+            .state
+            .registry()
+            .target(&nick, place, self.from, Instant::now());
+        let target = match target {
+            Ok(target) => target,
+            Err(refusal) => return self.refuse(refusal),
+        };
+        let mut claimed = None;
+        if let Some(cluster) = self.state.cluster().filter(|_| target.claim) {
+            // A page back with its token claims for that token: the nick it held through an
+            // instance that died is still its own, and its new session keeps the token.
+            let owner = token.clone().unwrap_or_else(|| fresh.token.clone());
+            let claim = Claim::new(&target.key.wire(), nick.as_str(), &owner);
+            match cluster.claim(claim.clone()).await {
+                Ok(true) => {
+                    fresh.token = owner;
+                    fresh.claimed = true;
+                    claimed = Some(claim);
+                }
+                Ok(false) => return self.refuse(taken(&nick)),
+                Err(error) => {
+                    tracing::warn!(conn = self.conn, %error, "refused a join: the shared store does not answer");
+                    return self.refuse(Refusal::new(
+                        ErrorCode::Unavailable,
+                        "the service is restarting, retrying…",
+                    ));
+                }
+            }
+        }
         let (kick_tx, kick_rx) = oneshot::channel();
         let conn = Connection::new(
             self.conn,
@@ -413,10 +446,14 @@ impl Reader {
             self.state.config().limits.signals,
             Instant::now(),
         );
-        let joined =
-            self.state
-                .registry()
-                .join(nick, token.as_ref(), place, fresh, conn, Instant::now());
+        let joined = self.state.registry().join_at(
+            nick,
+            token.as_ref(),
+            target,
+            fresh,
+            conn,
+            Instant::now(),
+        );
         match joined {
             Ok(id) => {
                 self.joined = Some(id);
@@ -426,7 +463,12 @@ impl Reader {
                 self.silence.as_mut().reset(deadline);
                 None
             }
-            Err(refusal) => self.refuse(refusal),
+            Err(refusal) => {
+                if let (Some(cluster), Some(claim)) = (self.state.cluster(), claimed) {
+                    cluster.release(claim);
+                }
+                self.refuse(refusal)
+            }
         }
     }
 
@@ -505,6 +547,7 @@ fn fresh_ids() -> Result<Fresh, getrandom::Error> {
     Ok(Fresh {
         id: PeerId::from_random_bytes(id),
         token: SessionToken::from_random_bytes(token),
+        claimed: false,
     })
 }
 

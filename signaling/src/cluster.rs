@@ -1,0 +1,548 @@
+//! Several instances as one service: every nick is claimed in the shared store before a join
+//! succeeds, and with Redis each instance tells the others who is listed where and hands on
+//! signals for the sessions they hold.
+//!
+//! One worker per instance runs what the registry queues ([`Outgoing`]), in order: a claim
+//! waits behind the release of the session that held the nick before it, and a signal
+//! never overtakes the presence news sent before it. Consecutive publications go to Redis in
+//! one pipeline.
+//!
+//! With Redis, an instance also:
+//! - keeps a liveness key (`ferry:alive:ID`) and a hash of its listed sessions
+//!   (`ferry:members:ID`) for [`INSTANCE_TTL`] past its last refresh, and refreshes its
+//!   sessions' nick claims for as long;
+//! - listens on `ferry:presence` (everyone's news) and `ferry:to:ID` (signals for its own
+//!   sessions), and on every (re)connection reads a snapshot of every live instance's
+//!   sessions;
+//! - forgets the sessions of an instance whose liveness key expired: a killed instance's
+//!   users vanish from everyone's lists, and their nicks are free again, within
+//!   [`INSTANCE_TTL`] and a refresh period.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferry_protocol::{ClusterMessage, ServerMessage, Wire};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::registry::{Listed, PlaceKey};
+use crate::store::redis::{RedisStore, millis};
+use crate::store::{Claim, Store, Unreachable, memory::Memory};
+
+/// How long an instance's liveness, its sessions' listing and their nick claims last past
+/// the instance's last refresh: how soon the service forgets an instance that died.
+pub const INSTANCE_TTL: Duration = Duration::from_secs(15);
+
+/// The channel every instance's presence news goes to.
+const PRESENCE_CHANNEL: &str = "ferry:presence";
+
+/// The most publications sent to Redis in one pipeline.
+const PUBLISH_BATCH: usize = 256;
+
+/// What the registry asks the worker to do.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Tell the other instances (a session listed, away or gone).
+    Presence(ClusterMessage),
+    /// Hand a signal to the instance holding its addressee.
+    Signal {
+        instance: String,
+        message: ClusterMessage,
+    },
+    /// Let a nick go.
+    Release(Claim),
+    /// Claim a nick, answering whether it was won.
+    Claim(Claim, oneshot::Sender<Result<bool, Unreachable>>),
+}
+
+/// Where the registry queues [`Outgoing`] work.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    /// This instance's id, which its news carries.
+    pub(crate) instance: String,
+    /// Whether other instances share the store: presence news is sent only then.
+    pub(crate) shared: bool,
+    pub(crate) tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// This instance's part in the service.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    instance: String,
+    store: Store,
+    ttl: Duration,
+    tx: mpsc::UnboundedSender<Outgoing>,
+    /// Whether the store answered the last time it was asked.
+    healthy: AtomicBool,
+}
+
+impl Cluster {
+    /// An instance sharing its state through the Redis at `redis`, or alone; with the queue
+    /// its worker reads.
+    pub(crate) fn new(
+        redis: Option<&str>,
+        ttl: Duration,
+    ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
+        let store = match redis {
+            Some(url) => Store::Redis(Box::new(RedisStore::open(url)?)),
+            None => Store::Memory(Memory::default()),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cluster = Self {
+            instance: instance_id(),
+            store,
+            ttl,
+            tx,
+            healthy: AtomicBool::new(true),
+        };
+        Ok((Arc::new(cluster), rx))
+    }
+
+    /// Where the registry queues its work.
+    pub(crate) fn outbox(&self) -> Outbox {
+        Outbox {
+            instance: self.instance.clone(),
+            shared: matches!(self.store, Store::Redis(_)),
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Claims `claim` for a join, after whatever was queued before it.
+    pub(crate) async fn claim(&self, claim: Claim) -> Result<bool, Unreachable> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Outgoing::Claim(claim, reply))
+            .map_err(|_| Unreachable("the server is shutting down".into()))?;
+        // The worker answers within its own call's timeout once it reaches this claim; a long
+        // queue ahead of it is a store too slow to wait for.
+        match tokio::time::timeout(crate::store::redis::CALL_TIMEOUT * 2, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(Unreachable("the server is shutting down".into())),
+            Err(_) => Err(Unreachable("the store is too slow to answer".into())),
+        }
+    }
+
+    /// Lets `claim` go, after whatever was queued before it.
+    pub(crate) fn release(&self, claim: Claim) {
+        let _ = self.tx.send(Outgoing::Release(claim));
+    }
+
+    /// Whether the store answered the last time it was asked.
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Notes how the store's last call went, saying so in the log when that changed.
+    fn note<T>(&self, result: &Result<T, Unreachable>) {
+        let healthy = result.is_ok();
+        if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+            match result {
+                Ok(_) => tracing::info!("the shared store answers again"),
+                Err(error) => tracing::warn!(%error, "the shared store does not answer"),
+            }
+        }
+    }
+
+    fn redis(&self) -> Option<&RedisStore> {
+        match &self.store {
+            Store::Redis(redis) => Some(redis),
+            Store::Memory(_) => None,
+        }
+    }
+}
+
+/// A random id for this instance.
+fn instance_id() -> String {
+    let mut bytes = [0u8; 8];
+    // Without the operating system's random source the server could not make session ids
+    // either; the time is unique enough to tell instances apart.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos());
+        bytes = (nanos as u64).to_le_bytes();
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Starts the instance's part: the worker and the refresher, and with Redis the listener and
+/// the reaper, until shutdown.
+pub(crate) fn start(
+    state: &AppState,
+    cluster: &Arc<Cluster>,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    state
+        .tasks()
+        .spawn(work(state.clone(), Arc::clone(cluster), rx));
+    state
+        .tasks()
+        .spawn(refresh(state.clone(), Arc::clone(cluster)));
+    if cluster.redis().is_some() {
+        state
+            .tasks()
+            .spawn(listen(state.clone(), Arc::clone(cluster)));
+        state
+            .tasks()
+            .spawn(reap(state.clone(), Arc::clone(cluster)));
+    }
+}
+
+/// Runs the queued work in order until shutdown.
+async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut held = None;
+    loop {
+        let next = match held.take() {
+            Some(next) => next,
+            None => tokio::select! {
+                () = state.shutdown().cancelled() => return,
+                next = rx.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+            },
+        };
+        match next {
+            Outgoing::Claim(claim, reply) => {
+                let won = cluster.store.claim(&claim, cluster.ttl).await;
+                cluster.note(&won);
+                let _ = reply.send(won);
+            }
+            Outgoing::Release(claim) => {
+                if let Err(error) = cluster.store.release(&claim).await {
+                    // The claim runs out by itself within the time-to-live.
+                    tracing::debug!(%error, "could not let a nick go");
+                }
+            }
+            first @ (Outgoing::Presence(_) | Outgoing::Signal { .. }) => {
+                let mut batch = vec![first];
+                while batch.len() < PUBLISH_BATCH {
+                    match rx.try_recv() {
+                        Ok(next @ (Outgoing::Presence(_) | Outgoing::Signal { .. })) => {
+                            batch.push(next);
+                        }
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                publish(&cluster, batch).await;
+            }
+        }
+    }
+}
+
+/// Sends presence news and signals in one pipeline: each piece of news also updates the
+/// instance's hash of listed sessions, for a snapshot.
+async fn publish(cluster: &Cluster, batch: Vec<Outgoing>) {
+    let Some(redis) = cluster.redis() else {
+        return;
+    };
+    let members = members_key(&cluster.instance);
+    let mut pipe = redis::pipe();
+    for outgoing in batch {
+        match outgoing {
+            Outgoing::Presence(message) => {
+                match &message {
+                    ClusterMessage::Listed { id, .. } => {
+                        pipe.hset(&members, id.as_str(), message.to_json()).ignore();
+                    }
+                    ClusterMessage::Away { id, .. } | ClusterMessage::Left { id, .. } => {
+                        pipe.hdel(&members, id.as_str()).ignore();
+                    }
+                    ClusterMessage::Signal { .. } => {}
+                }
+                pipe.publish(PRESENCE_CHANNEL, message.to_json()).ignore();
+            }
+            Outgoing::Signal { instance, message } => {
+                pipe.publish(signals_key(&instance), message.to_json())
+                    .ignore();
+            }
+            Outgoing::Release(_) | Outgoing::Claim(..) => {}
+        }
+    }
+    let sent = redis.call::<()>(pipe).await;
+    if let Err(error) = &sent {
+        tracing::warn!(%error, "news for the other instances was lost");
+    }
+    cluster.note(&sent);
+}
+
+/// Keeps this instance's nick claims (and with Redis its liveness and listing) alive, three
+/// times per time-to-live.
+async fn refresh(state: AppState, cluster: Arc<Cluster>) {
+    let mut ticks = tokio::time::interval(cluster.ttl / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.shutdown().cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Some(redis) = cluster.redis() {
+            let alive = keep_alive(&state, &cluster, redis).await;
+            cluster.note(&alive);
+            if alive.is_err() {
+                continue;
+            }
+        }
+        let claims = state.registry().claims();
+        let refreshed = cluster.store.refresh(&claims, cluster.ttl).await;
+        cluster.note(&refreshed);
+    }
+}
+
+/// Refreshes the instance's liveness key and hash; when the key was gone (the instance just
+/// started, or Redis restarted and lost everything) writes the hash and the claims anew.
+async fn keep_alive(
+    state: &AppState,
+    cluster: &Cluster,
+    redis: &RedisStore,
+) -> Result<(), Unreachable> {
+    let ttl = millis(cluster.ttl);
+    let mut set = redis::cmd("SET");
+    set.arg(alive_key(&cluster.instance))
+        .arg(1)
+        .arg("PX")
+        .arg(ttl)
+        .arg("GET");
+    let before: Option<String> = redis.call(set).await?;
+    let members = members_key(&cluster.instance);
+    if before.is_none() {
+        let (listed, claims) = {
+            let registry = state.registry();
+            (registry.listed_here(), registry.claims())
+        };
+        tracing::info!(
+            sessions = listed.len(),
+            "writing this instance's sessions to the store"
+        );
+        for claim in &claims {
+            if !cluster.store.claim(claim, cluster.ttl).await? {
+                tracing::warn!(place = %claim.place, "another instance's session took a nick this one holds while the store was away");
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.del(&members).ignore();
+        for (place, id, nick) in listed {
+            let message = ClusterMessage::Listed {
+                instance: cluster.instance.clone(),
+                place,
+                id: id.clone(),
+                nick,
+            };
+            pipe.hset(&members, id.as_str(), message.to_json()).ignore();
+        }
+        redis.call::<()>(pipe).await?;
+    }
+    let mut expire = redis::cmd("PEXPIRE");
+    expire.arg(&members).arg(ttl);
+    redis.call::<i64>(expire).await.map(drop)
+}
+
+/// Listens to the other instances until shutdown, reconnecting (and reading a fresh
+/// snapshot) whenever the subscription drops.
+async fn listen(state: AppState, cluster: Arc<Cluster>) {
+    let Some(redis) = cluster.redis() else {
+        return;
+    };
+    loop {
+        let listened = tokio::select! {
+            () = state.shutdown().cancelled() => return,
+            listened = listen_once(&state, &cluster, redis) => listened,
+        };
+        if let Err(error) = listened {
+            tracing::debug!(%error, "not listening to the other instances; trying again");
+        }
+        tokio::select! {
+            () = state.shutdown().cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// One subscription: subscribes, reads the snapshot, then applies news as it comes.
+async fn listen_once(
+    state: &AppState,
+    cluster: &Cluster,
+    redis: &RedisStore,
+) -> Result<(), Unreachable> {
+    let timeout = crate::store::redis::CALL_TIMEOUT;
+    let unreachable = |error: redis::RedisError| Unreachable(error.to_string());
+    let mut pubsub = tokio::time::timeout(timeout, redis.client().get_async_pubsub())
+        .await
+        .map_err(|_| Unreachable("no connection".into()))?
+        .map_err(unreachable)?;
+    pubsub
+        .subscribe(PRESENCE_CHANNEL)
+        .await
+        .map_err(unreachable)?;
+    pubsub
+        .subscribe(signals_key(&cluster.instance))
+        .await
+        .map_err(unreachable)?;
+    // Subscribed first, so nothing said while the snapshot is read is missed; news applied
+    // twice changes nothing.
+    let snapshot = snapshot(cluster, redis).await?;
+    state.registry().reconcile(snapshot);
+    let mut messages = pubsub.into_on_message();
+    while let Some(message) = messages.next().await {
+        let Ok(text) = std::str::from_utf8(message.get_payload_bytes()) else {
+            continue;
+        };
+        match ClusterMessage::from_json(text) {
+            Ok(news) => apply(state, cluster, news),
+            Err(error) => tracing::warn!(%error, "unreadable news from another instance"),
+        }
+    }
+    Err(Unreachable("the subscription ended".into()))
+}
+
+/// Every listed session of every other live instance.
+async fn snapshot(cluster: &Cluster, redis: &RedisStore) -> Result<Vec<Listed>, Unreachable> {
+    let mut instances = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg("ferry:alive:*")
+            .arg("COUNT")
+            .arg(1000);
+        let (next, keys): (u64, Vec<String>) = redis.call(scan).await?;
+        instances.extend(
+            keys.iter()
+                .filter_map(|key| key.strip_prefix("ferry:alive:"))
+                .filter(|instance| *instance != cluster.instance)
+                .map(str::to_owned),
+        );
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut listed = Vec::new();
+    for instance in instances {
+        let mut all = redis::cmd("HVALS");
+        all.arg(members_key(&instance));
+        let values: Vec<String> = redis.call(all).await?;
+        listed.extend(
+            values
+                .iter()
+                .filter_map(|value| ClusterMessage::from_json(value).ok())
+                .filter_map(|message| as_listed(message, &cluster.instance)),
+        );
+    }
+    Ok(listed)
+}
+
+/// A `listed` message from another instance, as the registry takes it.
+fn as_listed(message: ClusterMessage, me: &str) -> Option<Listed> {
+    match message {
+        ClusterMessage::Listed {
+            instance,
+            place,
+            id,
+            nick,
+        } if instance != me => Some(Listed {
+            instance,
+            place: PlaceKey::from_wire(&place)?,
+            id,
+            nick,
+        }),
+        _ => None,
+    }
+}
+
+/// Applies one piece of news from another instance.
+fn apply(state: &AppState, cluster: &Cluster, news: ClusterMessage) {
+    match news {
+        ClusterMessage::Listed { .. } => {
+            if let Some(listed) = as_listed(news, &cluster.instance) {
+                state.registry().remote_listed(listed);
+            }
+        }
+        ClusterMessage::Away { instance, id } if instance != cluster.instance => {
+            state.registry().remote_away(&id);
+        }
+        ClusterMessage::Left { instance, id } if instance != cluster.instance => {
+            state.registry().remote_left(&id);
+        }
+        ClusterMessage::Signal {
+            from,
+            from_nick,
+            place,
+            to,
+            payload,
+            lane,
+        } => {
+            if let Some(place) = PlaceKey::from_wire(&place) {
+                let message = ServerMessage::Signal {
+                    from: from.clone(),
+                    from_nick,
+                    payload,
+                    lane,
+                };
+                state
+                    .registry()
+                    .deliver_remote(&from, &place, &to, &message, Instant::now());
+            }
+        }
+        ClusterMessage::Away { .. } | ClusterMessage::Left { .. } => {}
+    }
+}
+
+/// Forgets, three times per time-to-live, the sessions of instances whose liveness key is
+/// gone.
+async fn reap(state: AppState, cluster: Arc<Cluster>) {
+    let Some(redis) = cluster.redis() else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(cluster.ttl / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.shutdown().cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let known: Vec<String> = state.registry().remote_instances().into_iter().collect();
+        if known.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for instance in &known {
+            pipe.exists(alive_key(instance));
+        }
+        let Ok(alive) = redis.call::<Vec<bool>>(pipe).await else {
+            // Whether they live cannot be told now; they are looked at again next time.
+            continue;
+        };
+        let gone: HashSet<&String> = known
+            .iter()
+            .zip(alive)
+            .filter(|(_, alive)| !alive)
+            .map(|(instance, _)| instance)
+            .collect();
+        let mut registry = state.registry();
+        for instance in gone {
+            registry.drop_instance(instance);
+        }
+    }
+}
+
+fn alive_key(instance: &str) -> String {
+    format!("ferry:alive:{instance}")
+}
+
+fn members_key(instance: &str) -> String {
+    format!("ferry:members:{instance}")
+}
+
+fn signals_key(instance: &str) -> String {
+    format!("ferry:to:{instance}")
+}

@@ -1,0 +1,177 @@
+//! The shared state in Redis: nick claims as keys with a time-to-live, set and let go by
+//! compare-and-set scripts, and the commands the cluster's presence and relay use.
+//!
+//! Every call is bounded by [`CALL_TIMEOUT`]: with Redis out of reach a join is refused at
+//! once with a clear error rather than left waiting, and the connection manager reconnects
+//! behind the scenes.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+
+use super::{Claim, Unreachable};
+
+/// The longest any one call to Redis may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many keys one refresh call carries.
+const REFRESH_BATCH: usize = 512;
+
+/// Claims every key, all or nothing: `ARGV[1]` is the owner, `ARGV[2]` the time-to-live in
+/// milliseconds; 1 when the owner holds them all now, 0 when another owner holds any.
+const CLAIM: &str = r"
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held and held ~= ARGV[1] then return 0 end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+end
+return 1
+";
+
+/// Deletes each key its owner (`ARGV[1]`) still holds.
+const RELEASE: &str = r"
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 1
+";
+
+/// Extends each key by `ARGV[1]` milliseconds where its owner (`ARGV[i + 1]` for `KEYS[i]`)
+/// still holds it.
+const REFRESH: &str = r"
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 1
+";
+
+/// A connection to Redis that reconnects by itself, and the scripts.
+pub struct RedisStore {
+    client: Client,
+    connection: ConnectionManager,
+    claim: Script,
+    release: Script,
+    refresh: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &self.client.get_connection_info().addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://HOST:PORT/`). Nothing is connected yet: an
+    /// instance starts whether Redis is up or not, and connects on first use.
+    pub fn open(url: &str) -> Result<Self, redis::RedisError> {
+        let client = Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self {
+            client,
+            connection,
+            claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
+            refresh: Script::new(REFRESH),
+        })
+    }
+
+    /// The client, for the cluster's subscriptions, which need connections of their own.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `command` (a query or a pipeline) within [`CALL_TIMEOUT`].
+    pub(crate) async fn call<T: redis::FromRedisValue>(
+        &self,
+        command: impl AsyncQuery<T>,
+    ) -> Result<T, Unreachable> {
+        let mut connection = self.connection.clone();
+        match tokio::time::timeout(CALL_TIMEOUT, command.run(&mut connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Unreachable(error.to_string())),
+            Err(_) => Err(Unreachable(format!(
+                "no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    pub(super) async fn claim(&self, claim: &Claim, ttl: Duration) -> Result<bool, Unreachable> {
+        let mut invocation = self.claim.prepare_invoke();
+        for name in claim.names() {
+            invocation.key(name);
+        }
+        invocation.arg(&claim.owner).arg(millis(ttl));
+        let won: i64 = self.call(Invocation(invocation)).await?;
+        Ok(won == 1)
+    }
+
+    pub(super) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {
+        let mut invocation = self.release.prepare_invoke();
+        for name in claim.names() {
+            invocation.key(name);
+        }
+        invocation.arg(&claim.owner);
+        self.call::<i64>(Invocation(invocation)).await.map(drop)
+    }
+
+    pub(super) async fn refresh(&self, claims: &[Claim], ttl: Duration) -> Result<(), Unreachable> {
+        let held: Vec<(String, &str)> = claims
+            .iter()
+            .flat_map(|claim| claim.names().map(|name| (name, claim.owner.as_str())))
+            .collect();
+        for batch in held.chunks(REFRESH_BATCH) {
+            let mut invocation = self.refresh.prepare_invoke();
+            invocation.arg(millis(ttl));
+            for (name, owner) in batch {
+                invocation.key(name).arg(*owner);
+            }
+            self.call::<i64>(Invocation(invocation)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds, as Redis takes a time-to-live.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Something [`RedisStore::call`] can run: a command, a pipeline or a script invocation.
+pub(crate) trait AsyncQuery<T> {
+    fn run(
+        self,
+        connection: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send;
+}
+
+impl<T: redis::FromRedisValue + Send> AsyncQuery<T> for redis::Cmd {
+    async fn run(self, connection: &mut ConnectionManager) -> redis::RedisResult<T> {
+        self.query_async(connection).await
+    }
+}
+
+impl<T: redis::FromRedisValue + Send> AsyncQuery<T> for redis::Pipeline {
+    async fn run(self, connection: &mut ConnectionManager) -> redis::RedisResult<T> {
+        self.query_async(connection).await
+    }
+}
+
+/// A script invocation, owned so that it can be handed to [`RedisStore::call`].
+pub(crate) struct Invocation<'a>(redis::ScriptInvocation<'a>);
+
+impl<T: redis::FromRedisValue + Send> AsyncQuery<T> for Invocation<'_> {
+    async fn run(self, connection: &mut ConnectionManager) -> redis::RedisResult<T> {
+        self.0.invoke_async(connection).await
+    }
+}
