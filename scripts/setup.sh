@@ -52,6 +52,12 @@ if [ ! -x /usr/bin/turnserver ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y coturn
 fi
 
+if [ ! -x /usr/bin/redis-server ]; then
+  step "installing Debian's redis-server, the shared store of the several-instance tests"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+fi
+
 if ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
   step "installing util-linux and iproute2 for the loopback-only test namespace"
   as_root apt-get update

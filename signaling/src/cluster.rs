@@ -57,6 +57,12 @@ pub(crate) enum Outgoing {
     Release(Claim),
     /// Claim a nick, answering whether it was won.
     Claim(Claim, oneshot::Sender<Result<bool, Unreachable>>),
+    /// Write the instance's listing and claims anew: the store lost them (it restarted), or
+    /// never had them (the instance just started).
+    Restore {
+        listed: Vec<ClusterMessage>,
+        claims: Vec<Claim>,
+    },
 }
 
 /// Where the registry queues [`Outgoing`] work.
@@ -88,7 +94,7 @@ impl Cluster {
         ttl: Duration,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
         let store = match redis {
-            Some(url) => Store::Redis(Box::new(RedisStore::open(url)?)),
+            Some(url) => Store::Redis(Box::new(RedisStore::open(url, settle(ttl))?)),
             None => Store::Memory(Memory::default()),
         };
         let (tx, rx) = mpsc::unbounded_channel();
@@ -155,6 +161,12 @@ impl Cluster {
     }
 }
 
+/// How long claims wait after Redis started empty: a refresh period, in which every live
+/// instance finds its liveness key gone and writes its claims again, and a margin.
+fn settle(ttl: Duration) -> Duration {
+    ttl / 3 + Duration::from_millis(500)
+}
+
 /// A random id for this instance.
 fn instance_id() -> String {
     let mut bytes = [0u8; 8];
@@ -208,9 +220,13 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
         };
         match next {
             Outgoing::Claim(claim, reply) => {
-                let won = cluster.store.claim(&claim, cluster.ttl).await;
+                let won = cluster.store.claim(&claim, cluster.ttl, false).await;
                 cluster.note(&won);
                 let _ = reply.send(won);
+            }
+            Outgoing::Restore { listed, claims } => {
+                let restored = restore(&cluster, listed, claims).await;
+                cluster.note(&restored);
             }
             Outgoing::Release(claim) => {
                 if let Err(error) = cluster.store.release(&claim).await {
@@ -264,7 +280,7 @@ async fn publish(cluster: &Cluster, batch: Vec<Outgoing>) {
                 pipe.publish(signals_key(&instance), message.to_json())
                     .ignore();
             }
-            Outgoing::Release(_) | Outgoing::Claim(..) => {}
+            Outgoing::Release(_) | Outgoing::Claim(..) | Outgoing::Restore { .. } => {}
         }
     }
     let sent = redis.call::<()>(pipe).await;
@@ -312,37 +328,55 @@ async fn keep_alive(
         .arg(ttl)
         .arg("GET");
     let before: Option<String> = redis.call(set).await?;
-    let members = members_key(&cluster.instance);
     if before.is_none() {
-        let (listed, claims) = {
-            let registry = state.registry();
-            (registry.listed_here(), registry.claims())
-        };
-        tracing::info!(
-            sessions = listed.len(),
-            "writing this instance's sessions to the store"
-        );
-        for claim in &claims {
-            if !cluster.store.claim(claim, cluster.ttl).await? {
-                tracing::warn!(place = %claim.place, "another instance's session took a nick this one holds while the store was away");
-            }
-        }
-        let mut pipe = redis::pipe();
-        pipe.del(&members).ignore();
-        for (place, id, nick) in listed {
-            let message = ClusterMessage::Listed {
-                instance: cluster.instance.clone(),
-                place,
-                id: id.clone(),
-                nick,
-            };
-            pipe.hset(&members, id.as_str(), message.to_json()).ignore();
-        }
-        redis.call::<()>(pipe).await?;
+        // Queued behind the news already sent, and ahead of the news after it, so that the
+        // listing written is exactly what the others have heard.
+        state.registry().restore();
     }
+    let members = members_key(&cluster.instance);
     let mut expire = redis::cmd("PEXPIRE");
     expire.arg(&members).arg(ttl);
     redis.call::<i64>(expire).await.map(drop)
+}
+
+/// Writes the instance's listing and claims anew (see [`Outgoing::Restore`]).
+async fn restore(
+    cluster: &Cluster,
+    listed: Vec<ClusterMessage>,
+    claims: Vec<Claim>,
+) -> Result<(), Unreachable> {
+    let Some(redis) = cluster.redis() else {
+        return Ok(());
+    };
+    tracing::info!(
+        sessions = listed.len(),
+        "writing this instance's sessions to the store"
+    );
+    for claim in &claims {
+        if !cluster.store.claim(claim, cluster.ttl, true).await? {
+            tracing::warn!(
+                place = %claim.place,
+                "a session elsewhere took a nick one here holds while the store was away"
+            );
+        }
+    }
+    let members = members_key(&cluster.instance);
+    let mut pipe = redis::pipe();
+    pipe.del(&members).ignore();
+    for message in listed {
+        if let ClusterMessage::Listed { id, .. } = &message {
+            pipe.hset(&members, id.as_str(), message.to_json()).ignore();
+        }
+        // Told again too: an instance that read its snapshot before this one was back in the
+        // store has not heard of these sessions, and one that has hears nothing new.
+        pipe.publish(PRESENCE_CHANNEL, message.to_json()).ignore();
+    }
+    pipe.pexpire(
+        &members,
+        i64::try_from(millis(cluster.ttl)).unwrap_or(i64::MAX),
+    )
+    .ignore();
+    redis.call::<()>(pipe).await
 }
 
 /// Listens to the other instances until shutdown, reconnecting (and reading a fresh

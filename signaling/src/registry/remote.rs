@@ -187,13 +187,27 @@ impl Registry {
             .map(|known| known.instance.clone())
     }
 
-    /// Every listed local session: its place's name, id and nick, for the other instances.
-    pub(crate) fn listed_here(&self) -> Vec<(String, PeerId, Nick)> {
-        self.sessions
+    /// Queues the instance's listing and claims to be written anew, in order with the news
+    /// queued before and after (see [`Outgoing::Restore`]).
+    pub(crate) fn restore(&self) {
+        let Some(out) = &self.out else {
+            return;
+        };
+        let listed = self
+            .sessions
             .iter()
             .filter(|(_, session)| session.listed)
-            .map(|(id, session)| (session.place.wire(), id.clone(), session.nick.clone()))
-            .collect()
+            .map(|(id, session)| ClusterMessage::Listed {
+                instance: out.instance.clone(),
+                place: session.place.wire(),
+                id: id.clone(),
+                nick: session.nick.clone(),
+            })
+            .collect();
+        self.send_out(Outgoing::Restore {
+            listed,
+            claims: self.claims(),
+        });
     }
 
     /// Every local session's nick claim, for the store to keep holding them.

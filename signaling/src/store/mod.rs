@@ -73,10 +73,18 @@ pub enum Store {
 impl Store {
     /// Claims `claim` for `ttl`: true when it is now held by its owner (newly, or again),
     /// false when another owner holds any of its keys.
-    pub async fn claim(&self, claim: &Claim, ttl: Duration) -> Result<bool, Unreachable> {
+    ///
+    /// Right after the store started empty a claim is refused as [`Unreachable`] for a while,
+    /// unless it is `restoring` what an instance held before.
+    pub async fn claim(
+        &self,
+        claim: &Claim,
+        ttl: Duration,
+        restoring: bool,
+    ) -> Result<bool, Unreachable> {
         match self {
             Self::Memory(memory) => Ok(memory.claim(claim, ttl)),
-            Self::Redis(redis) => redis.claim(claim, ttl).await,
+            Self::Redis(redis) => redis.claim(claim, ttl, restoring).await,
         }
     }
 

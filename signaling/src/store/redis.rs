@@ -18,15 +18,32 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many keys one refresh call carries.
 const REFRESH_BATCH: usize = 512;
 
-/// Claims every key, all or nothing: `ARGV[1]` is the owner, `ARGV[2]` the time-to-live in
-/// milliseconds; 1 when the owner holds them all now, 0 when another owner holds any.
+/// The key that says since when (in Redis's own milliseconds) this Redis holds the service's
+/// state. Redis keeps nothing on disk here: after a restart it is gone, and so is every claim.
+const SINCE: &str = "ferry:since";
+
+/// Claims every key but the first (`SINCE`), all or nothing: `ARGV[1]` is the owner, `ARGV[2]`
+/// the time-to-live in milliseconds; 1 when the owner holds them all now, 0 when another owner
+/// holds any.
+///
+/// For `ARGV[3]` milliseconds after Redis started empty it answers 2 and claims nothing: the
+/// instances are writing their sessions' claims again then, and a nick one of them holds must
+/// not go to someone else meanwhile. A restoring instance passes 0.
 const CLAIM: &str = r"
-for _, key in ipairs(KEYS) do
-  local held = redis.call('GET', key)
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local since = redis.call('GET', KEYS[1])
+if not since then
+  redis.call('SET', KEYS[1], now_ms)
+  since = now_ms
+end
+if now_ms - tonumber(since) < tonumber(ARGV[3]) then return 2 end
+for i = 2, #KEYS do
+  local held = redis.call('GET', KEYS[i])
   if held and held ~= ARGV[1] then return 0 end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
 end
 return 1
 ";
@@ -51,6 +68,8 @@ return 1
 /// A connection to Redis that reconnects by itself, and the scripts.
 pub struct RedisStore {
     client: Client,
+    /// How long claims wait after Redis started empty (see [`CLAIM`]).
+    settle: Duration,
     connection: ConnectionManager,
     claim: Script,
     release: Script,
@@ -66,9 +85,11 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://HOST:PORT/`). Nothing is connected yet: an
-    /// instance starts whether Redis is up or not, and connects on first use.
-    pub fn open(url: &str) -> Result<Self, redis::RedisError> {
+    /// A store on the Redis at `url` (`redis://HOST:PORT/`) whose claims wait `settle` after
+    /// Redis started empty: long enough for every instance to write its sessions' claims
+    /// again. Nothing is connected yet: an instance starts whether Redis is up or not, and
+    /// connects on first use.
+    pub fn open(url: &str, settle: Duration) -> Result<Self, redis::RedisError> {
         let client = Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
@@ -78,6 +99,7 @@ impl RedisStore {
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
             client,
+            settle,
             connection,
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
@@ -106,14 +128,27 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn claim(&self, claim: &Claim, ttl: Duration) -> Result<bool, Unreachable> {
+    pub(super) async fn claim(
+        &self,
+        claim: &Claim,
+        ttl: Duration,
+        restoring: bool,
+    ) -> Result<bool, Unreachable> {
         let mut invocation = self.claim.prepare_invoke();
+        invocation.key(SINCE);
         for name in claim.names() {
             invocation.key(name);
         }
-        invocation.arg(&claim.owner).arg(millis(ttl));
-        let won: i64 = self.call(Invocation(invocation)).await?;
-        Ok(won == 1)
+        let settle = if restoring { 0 } else { millis(self.settle) };
+        invocation.arg(&claim.owner).arg(millis(ttl)).arg(settle);
+        match self.call::<i64>(Invocation(invocation)).await? {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(Unreachable(
+                "the store restarted a moment ago; the service is writing its sessions again"
+                    .into(),
+            )),
+        }
     }
 
     pub(super) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {

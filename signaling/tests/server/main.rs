@@ -5,6 +5,7 @@
 //! safety net. To show that a client received nothing, a test sends it a marker afterwards
 //! and checks that the marker is the next thing it gets.
 
+mod redis_server;
 mod support;
 
 mod backlog;
@@ -13,10 +14,12 @@ mod classic;
 mod crowd;
 mod floods;
 mod hostile;
+mod instances;
 mod lifecycle;
 mod lookalikes;
 mod presence;
 mod relay;
 mod rooms;
+mod store;
 mod tls;
 mod turn;

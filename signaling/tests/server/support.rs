@@ -320,6 +320,33 @@ impl Client {
         }
     }
 
+    /// The first message `wanted` picks within `within`, skipping the others.
+    pub async fn hear(
+        &mut self,
+        within: Duration,
+        what: &str,
+        wanted: impl Fn(&ServerMessage) -> bool,
+    ) -> anyhow::Result<ServerMessage> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.ws.next())
+                .await
+                .with_context(|| format!("{what} not heard within {within:?}"))?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let message: ServerMessage =
+                        serde_json::from_str(&text).with_context(|| format!("parsing {text}"))?;
+                    if wanted(&message) {
+                        return Ok(message);
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => bail!("expected {what}, got {other:?}"),
+            }
+        }
+    }
+
     /// The next message, sending heartbeats every `period` while waiting for it.
     pub async fn recv_heartbeating(&mut self, period: Duration) -> anyhow::Result<ServerMessage> {
         let deadline = Instant::now() + PATIENCE;
@@ -619,6 +646,12 @@ impl Binary {
     /// Everything printed so far.
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().expect("never poisoned").clone()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would: it cleans nothing up.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
     }
 
     /// Stops the server with SIGTERM and waits for it to exit by itself.

@@ -1,0 +1,92 @@
+//! A real `redis-server` (Debian's, which `scripts/setup.sh` installs) on a free loopback port,
+//! started for one test and killed with it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::PATIENCE;
+
+/// A Redis server this test owns.
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a Redis server that keeps nothing on disk, as one that has served the service
+    /// for long: claims are taken at once, without the wait that follows a restart.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut server = Self { port, child: None };
+        server.run().await?;
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(b"SET ferry:since 0\r\n").await?;
+        let mut reply = [0u8; 5];
+        stream.read_exact(&mut reply).await?;
+        anyhow::ensure!(&reply == b"+OK\r\n", "Redis answered {reply:?}");
+        Ok(server)
+    }
+
+    /// The URL instances are given.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server, as a crash would: everything it held is lost.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty, as after a crash.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.run().await
+    }
+
+    async fn run(&mut self) -> anyhow::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (Debian's redis-server package; scripts/setup.sh installs it)")?;
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if self.answers().await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("redis-server on port {} did not answer", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the server answers a PING.
+    async fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").await.is_ok()
+            && stream.read_exact(&mut reply).await.is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,169 @@
+//! The shared store's behaviour, one suite run against both stores: the memory store of an
+//! instance alone and the Redis store of several, against a real `redis-server`.
+
+use std::time::Duration;
+
+use ferry_protocol::SessionToken;
+use ferry_signaling::store::memory::Memory;
+use ferry_signaling::store::redis::RedisStore;
+use ferry_signaling::store::{Claim, Store};
+
+use crate::redis_server::RedisServer;
+use crate::support::PATIENCE;
+
+const TTL: Duration = Duration::from_secs(30);
+
+fn token(byte: u8) -> SessionToken {
+    SessionToken::from_random_bytes([byte; SessionToken::BYTES])
+}
+
+/// Both stores, named; the Redis one on `redis`.
+fn stores(redis: &RedisServer) -> anyhow::Result<Vec<(&'static str, Store)>> {
+    Ok(vec![
+        ("memory", Store::Memory(Memory::default())),
+        (
+            "redis",
+            Store::Redis(Box::new(RedisStore::open(&redis.url(), Duration::ZERO)?)),
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn a_nick_and_its_lookalikes_are_held_by_one_owner_per_place() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    for (name, store) in stores(&redis)? {
+        let ana = Claim::new("lobby", "ana", &token(1));
+        assert!(store.claim(&ana, TTL, false).await?, "{name}: a free nick");
+        assert!(
+            store.claim(&ana, TTL, false).await?,
+            "{name}: its owner again"
+        );
+        for other in ["ana", "ANA", "аna"] {
+            let theirs = Claim::new("lobby", other, &token(2));
+            assert!(
+                !store.claim(&theirs, TTL, false).await?,
+                "{name}: {other} is taken"
+            );
+        }
+        let elsewhere = Claim::new("room:cccccccccccccccccccccccccccccccc", "ana", &token(2));
+        assert!(
+            store.claim(&elsewhere, TTL, false).await?,
+            "{name}: another place is another namespace"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_its_owner_lets_a_nick_go() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    for (name, store) in stores(&redis)? {
+        let ana = Claim::new("lobby", "ana", &token(1));
+        let thief = Claim::new("lobby", "ana", &token(2));
+        assert!(store.claim(&ana, TTL, false).await?);
+        store.release(&thief).await?;
+        assert!(
+            !store.claim(&thief, TTL, false).await?,
+            "{name}: released by a stranger"
+        );
+        store.release(&ana).await?;
+        assert!(
+            store.claim(&thief, TTL, false).await?,
+            "{name}: not released by its owner"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_claim_nobody_refreshes_runs_out_and_a_refreshed_one_does_not() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let ttl = Duration::from_millis(400);
+    for (name, store) in stores(&redis)? {
+        let kept = Claim::new("lobby", "kept", &token(1));
+        let dropped = Claim::new("lobby", "dropped", &token(1));
+        assert!(store.claim(&kept, ttl, false).await?);
+        assert!(store.claim(&dropped, ttl, false).await?);
+        // Its instance died: only one of them is refreshed, twice per time-to-live.
+        for _ in 0..3 {
+            tokio::time::sleep(ttl / 2).await;
+            store.refresh(std::slice::from_ref(&kept), ttl).await?;
+        }
+        let kept_other = Claim::new("lobby", "kept", &token(2));
+        let dropped_other = Claim::new("lobby", "dropped", &token(2));
+        assert!(
+            !store.claim(&kept_other, TTL, false).await?,
+            "{name}: a refreshed claim ran out"
+        );
+        assert!(
+            store.claim(&dropped_other, TTL, false).await?,
+            "{name}: a dead instance's claim stayed"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_claiming_one_nick_at_once_never_both_win() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    // Two connections, as two instances have.
+    let one = Store::Redis(Box::new(RedisStore::open(&redis.url(), Duration::ZERO)?));
+    let two = Store::Redis(Box::new(RedisStore::open(&redis.url(), Duration::ZERO)?));
+    let memory = Store::Memory(Memory::default());
+    for (name, first, second) in [("redis", &one, &two), ("memory", &memory, &memory)] {
+        for round in 0..1_000 {
+            let nick = format!("racer{round}");
+            let (a, b) = (
+                Claim::new("lobby", &nick, &token(1)),
+                // A lookalike, so the race is over a key both share, not one name.
+                Claim::new("lobby", &nick.to_uppercase(), &token(2)),
+            );
+            let (won_a, won_b) =
+                tokio::join!(first.claim(&a, TTL, false), second.claim(&b, TTL, false));
+            assert!(
+                won_a? ^ won_b?,
+                "{name}, round {round}: not exactly one instance won"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_redis_restart_only_restoring_owners_claim_until_the_store_settles()
+-> anyhow::Result<()> {
+    let mut redis = RedisServer::start().await?;
+    let settle = Duration::from_millis(800);
+    let store = Store::Redis(Box::new(RedisStore::open(&redis.url(), settle)?));
+    let ana = Claim::new("lobby", "ana", &token(1));
+    let thief = Claim::new("lobby", "ana", &token(2));
+    assert!(store.claim(&ana, TTL, false).await?);
+    redis.kill();
+    assert!(
+        store.claim(&ana, TTL, false).await.is_err(),
+        "a claim succeeded with Redis down"
+    );
+    redis.restart().await?;
+    // The same store, with no new connection made by hand: it reconnects by itself. Redis
+    // lost every claim, so nobody new may claim until the instances wrote theirs again.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match store.claim(&thief, TTL, false).await {
+            Err(error) if error.to_string().contains("restarted") => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => anyhow::bail!("a claim right after the restart: {other:?}"),
+        }
+    }
+    assert!(
+        store.claim(&ana, TTL, true).await?,
+        "the owner could not write its claim again"
+    );
+    tokio::time::sleep(settle).await;
+    assert!(
+        !store.claim(&thief, TTL, false).await?,
+        "someone else took the restored nick"
+    );
+    Ok(())
+}
