@@ -300,16 +300,18 @@ async fn refresh(state: AppState, cluster: Arc<Cluster>) {
             () = state.shutdown().cancelled() => return,
             _ = ticks.tick() => {}
         }
-        if let Some(redis) = cluster.redis() {
-            let alive = keep_alive(&state, &cluster, redis).await;
-            cluster.note(&alive);
-            if alive.is_err() {
-                continue;
-            }
-        }
+        // Claims first, liveness after: a dead instance's claims run out just before its
+        // liveness does, so by the time the others see it gone its people's nicks are free.
         let claims = state.registry().claims();
         let refreshed = cluster.store.refresh(&claims, cluster.ttl).await;
         cluster.note(&refreshed);
+        if refreshed.is_err() {
+            continue;
+        }
+        if let Some(redis) = cluster.redis() {
+            let alive = keep_alive(&state, &cluster, redis).await;
+            cluster.note(&alive);
+        }
     }
 }
 

@@ -28,6 +28,8 @@ mod rate;
 mod refused;
 mod registry;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 mod transport;
 mod ws;

@@ -38,6 +38,11 @@ pub struct Setup {
     pub wan: Option<Link>,
     /// Who meets in the lobby.
     pub lobby: LobbyScope,
+    /// The Redis every instance of the service shares, for a scenario with several
+    /// ([`Server::another`]); `None` for one instance alone.
+    pub redis: Option<String>,
+    /// How long a crashed instance stays known to the others.
+    pub instance_ttl: Duration,
 }
 
 impl Default for Setup {
@@ -48,6 +53,8 @@ impl Default for Setup {
             ice: IceConfig::default(),
             wan: None,
             lobby: LobbyScope::Everyone,
+            redis: None,
+            instance_ttl: ferry_signaling::INSTANCE_TTL,
         }
     }
 }
@@ -70,6 +77,22 @@ pub struct Server {
 struct Running {
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    /// The runtime of an instance that shares Redis: all its tasks, which [`Server::crash`]
+    /// drops at once.
+    runtime: Option<Apart>,
+}
+
+/// A runtime of its own for one instance; dropping it ends every task on it at once.
+#[derive(Debug)]
+struct Apart(Option<tokio::runtime::Runtime>);
+
+impl Drop for Apart {
+    fn drop(&mut self) {
+        // A runtime may not be dropped where blocking is not allowed, as in a test's task.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Where `trunk build` puts the app: `<repo>/dist`.
@@ -116,6 +139,31 @@ impl Server {
         };
         server.serve(listener).await;
         Ok(server)
+    }
+
+    /// Another instance of the same service (set up with Redis), serving the same app on a
+    /// port of its own.
+    pub async fn another(&self) -> Result<Self> {
+        ensure!(
+            self.setup.redis.is_some(),
+            "a second instance shares nothing without Redis"
+        );
+        Self::start(self.static_dir.clone(), self.setup.clone()).await
+    }
+
+    /// Ends the server as a crash (`kill -9`) would: its tasks are dropped mid-step, its
+    /// connections cut without a close, and nothing is said to Redis.
+    pub async fn crash(&self) -> Result<()> {
+        let Some(running) = self.running.lock().await.take() else {
+            bail!("the server is already stopped");
+        };
+        ensure!(
+            running.runtime.is_some(),
+            "only an instance that shares Redis runs apart and can crash"
+        );
+        // Dropping it shuts its runtime down at once.
+        drop(running);
+        Ok(())
     }
 
     /// The emulated wide-area link, when the server has one.
@@ -165,13 +213,31 @@ impl Server {
             tls: self.tls.clone(),
             candidates,
             lobby: self.setup.lobby,
+            redis: self.setup.redis.clone(),
+            instance_ttl: self.setup.instance_ttl,
             ..Default::default()
         };
         let shutdown = async move {
             // A dropped sender stops the server too, so a failing test cannot leave it running.
             let _ = stopped.await;
         };
-        let task = tokio::spawn(ferry_signaling::serve(listener, config, shutdown));
-        *self.running.lock().await = Some(Running { stop, task });
+        let serving = ferry_signaling::serve(listener, config, shutdown);
+        // An instance that shares Redis runs on a runtime of its own, so that it can crash
+        // alone; its sockets stay with the test's runtime, which outlives it.
+        let (task, runtime) = if self.setup.redis.is_some() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a runtime for the instance");
+            (runtime.spawn(serving), Some(Apart(Some(runtime))))
+        } else {
+            (tokio::spawn(serving), None)
+        };
+        *self.running.lock().await = Some(Running {
+            stop,
+            task,
+            runtime,
+        });
     }
 }

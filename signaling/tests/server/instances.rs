@@ -10,8 +10,8 @@ use ferry_protocol::{ErrorCode, PeerId, Place, RoomId, ServerMessage, SignalPayl
 use ferry_signaling::Config;
 use tokio::time::Instant;
 
-use crate::redis_server::RedisServer;
 use crate::support::*;
+use ferry_signaling::testing::RedisServer;
 
 /// How long a killed test instance stays known: short, so a test sees it go.
 const INSTANCE_TTL_SECS: u64 = 3;

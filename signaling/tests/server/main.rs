@@ -5,7 +5,6 @@
 //! safety net. To show that a client received nothing, a test sends it a marker afterwards
 //! and checks that the marker is the next thing it gets.
 
-mod redis_server;
 mod support;
 
 mod backlog;

@@ -8,8 +8,8 @@ use ferry_signaling::store::memory::Memory;
 use ferry_signaling::store::redis::RedisStore;
 use ferry_signaling::store::{Claim, Store};
 
-use crate::redis_server::RedisServer;
 use crate::support::PATIENCE;
+use ferry_signaling::testing::RedisServer;
 
 const TTL: Duration = Duration::from_secs(30);
 

@@ -7,6 +7,7 @@
 
 mod browsers;
 mod folders;
+mod instances;
 mod people;
 mod reach;
 mod resume;

@@ -1,5 +1,6 @@
-//! A real `redis-server` (Debian's, which `scripts/setup.sh` installs) on a free loopback port,
-//! started for one test and killed with it.
+//! For tests only (the `testing` feature): a real `redis-server` (Debian's, which
+//! `scripts/setup.sh` installs) on a free loopback port, started for one test and killed with
+//! it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -8,9 +9,11 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::PATIENCE;
+/// How long the server may take to answer once started.
+const PATIENCE: Duration = Duration::from_secs(5);
 
-/// A Redis server this test owns.
+/// A Redis server a test owns.
+#[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
