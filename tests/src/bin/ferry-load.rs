@@ -2,7 +2,9 @@
 //! them relay signals to each other at a steady rate, then everyone leaves; it prints joins per
 //! second, relay latency, the server's memory per joined connection and after everyone left.
 //! With `--rooms N` the same crowd then comes again split into N private rooms, so the two
-//! are compared in one run.
+//! are compared in one run. With `--instances N` it comes again split over N server
+//! instances sharing a Redis this tool starts (Debian's `redis-server`), each pair of relaying
+//! users on two different instances, beside the one instance of the same run.
 //!
 //! Everything runs on loopback, bounded in count and time. It measures and asserts nothing
 //! but that the crowd was served: nobody kicked, everyone ended with the full list. Build the
@@ -20,6 +22,7 @@ use clap::Parser;
 use ferry_protocol::{
     ClientMessage, PROTOCOL_VERSION, PeerId, Place, RoomId, ServerMessage, SignalPayload,
 };
+use ferry_signaling::testing::RedisServer;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -62,6 +65,10 @@ struct Args {
     /// After the lobby crowd, the same crowd again in this many private rooms (0: none).
     #[arg(long, default_value_t = 0)]
     rooms: usize,
+    /// After the crowd on one instance, the same crowd again split over this many instances
+    /// on one Redis (1: no second crowd).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    instances: u64,
     /// The server binary [default: <repo>/target/release/ferry-signaling].
     #[arg(long)]
     server: Option<PathBuf>,
@@ -74,6 +81,8 @@ struct Member {
     id: PeerId,
     /// Its room, when the crowd is in rooms.
     room: Option<usize>,
+    /// The instance it joined through.
+    instance: usize,
     write: SplitSink<Socket, Message>,
     read: SplitStream<Socket>,
 }
@@ -144,7 +153,7 @@ async fn load(args: Args) -> Result<()> {
         "this process may open {files} files, too few for {} users",
         args.users
     );
-    let server = Server::start(&args).await?;
+    let server = Server::start(&args, None).await?;
     let baseline = server.rss()?;
     println!(
         "ferry-signaling pid {}, {} users, RSS at start {:.1} MB",
@@ -152,15 +161,16 @@ async fn load(args: Args) -> Result<()> {
         args.users,
         mb(baseline)
     );
-
+    let alone = std::slice::from_ref(&server);
+    let mut last = None;
     for round in 1..=args.rounds {
         if args.rounds > 1 {
             println!("round {round}:");
         }
-        let lobby = crowd(&server, &args, Spread::Lobby, baseline).await?;
+        let lobby = crowd(alone, &args, Spread::Lobby, baseline).await?;
         if args.rooms > 0 {
             println!("the same crowd in {} rooms:", args.rooms);
-            let rooms = crowd(&server, &args, Spread::Rooms(args.rooms), baseline).await?;
+            let rooms = crowd(alone, &args, Spread::Rooms(args.rooms), baseline).await?;
             println!(
                 "rooms against the lobby, same run: welcome p99 {:.0} against {:.0} ms, relay p99 \
                  {:.2} against {:.2} ms, RSS joined {:.1} against {:.1} MB ({:+.2} KiB per room)",
@@ -173,21 +183,74 @@ async fn load(args: Args) -> Result<()> {
                 (rooms.joined_rss as f64 - lobby.joined_rss as f64) / 1024.0 / args.rooms as f64
             );
         }
+        last = Some(lobby);
     }
-    server.stop().await
+    server.stop().await?;
+    match last {
+        Some(alone) if args.instances > 1 => several(&args, &alone).await,
+        _ => Ok(()),
+    }
+}
+
+/// The same crowd in the lobby of `--instances` instances on one Redis, compared with the
+/// crowd on one instance (`alone`).
+async fn several(args: &Args, alone: &Figures) -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let mut servers = Vec::new();
+    for _ in 0..args.instances {
+        servers.push(Server::start(args, Some(&redis.url())).await?);
+    }
+    let baseline = servers.iter().map(Server::rss).sum::<Result<u64>>()?;
+    println!(
+        "the same crowd over {} instances on one Redis, each user on instance (its number mod {}),          each relaying pair across two; RSS at start {:.1} MB in all:",
+        args.instances,
+        args.instances,
+        mb(baseline)
+    );
+    let figures = crowd(&servers, args, Spread::Lobby, baseline).await?;
+    println!(
+        "{} instances against one, same run: joins/s {:.0} against {:.0}, welcome p99 {:.0}          against {:.0} ms, relay p50 {:.2} against {:.2} ms, p99 {:.2} against {:.2} ms,          KiB per joined connection {:.1} against {:.1} (all instances' RSS)",
+        args.instances,
+        figures.joins_per_sec,
+        alone.joins_per_sec,
+        figures.welcome_p99,
+        alone.welcome_p99,
+        figures.relay_p50,
+        alone.relay_p50,
+        figures.relay_p99,
+        alone.relay_p99,
+        figures.kib_per_connection,
+        alone.kib_per_connection
+    );
+    for server in servers {
+        server.stop().await?;
+    }
+    Ok(())
 }
 
 /// What one crowd measured, to compare crowds of one run.
 struct Figures {
+    joins_per_sec: f64,
     welcome_p99: f64,
+    relay_p50: f64,
     relay_p99: f64,
     joined_rss: u64,
+    kib_per_connection: f64,
 }
 
-/// One crowd, spread as `spread`: joins, relays, leaves, and what each cost.
-async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> Result<Figures> {
-    let cpu_before = server.cpu_seconds()?;
-    let (members, joined_in, mut welcomes) = join_crowd(server, args, spread).await?;
+/// The servers' CPU seconds and resident memory, summed.
+fn cpu_of(servers: &[Server]) -> Result<f64> {
+    servers.iter().map(Server::cpu_seconds).sum()
+}
+
+fn rss_of(servers: &[Server]) -> Result<u64> {
+    servers.iter().map(Server::rss).sum()
+}
+
+/// One crowd, spread as `spread` over `servers`: joins, relays, leaves, and what each cost.
+async fn crowd(servers: &[Server], args: &Args, spread: Spread, baseline: u64) -> Result<Figures> {
+    let cpu_before = cpu_of(servers)?;
+    let (members, joined_in, mut welcomes) = join_crowd(servers, args, spread).await?;
     welcomes.sort_by(f64::total_cmp);
     println!(
         "joins: {} users joined and saw everyone in their place in {:.2} s: {:.0} joins/s; \
@@ -195,7 +258,7 @@ async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> R
         args.users,
         joined_in.as_secs_f64(),
         args.users as f64 / joined_in.as_secs_f64(),
-        server.cpu_seconds()? - cpu_before,
+        cpu_of(servers)? - cpu_before,
         cpu_seconds("self")?
     );
     println!(
@@ -206,7 +269,7 @@ async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> R
         welcomes.last().copied().unwrap_or(0.0)
     );
     tokio::time::sleep(SETTLE).await;
-    let joined_rss = server.rss()?;
+    let joined_rss = rss_of(servers)?;
     let grown = joined_rss.saturating_sub(baseline) as f64;
     println!(
         "memory: RSS {:.1} MB with everyone joined and idle: {:.1} KiB per joined connection",
@@ -227,23 +290,26 @@ async fn crowd(server: &Server, args: &Args, spread: Spread, baseline: u64) -> R
 
     leave(members).await;
     tokio::time::sleep(SETTLE).await;
-    let left_rss = server.rss()?;
+    let left_rss = rss_of(servers)?;
     println!(
         "memory: RSS {:.1} MB after everyone left ({:+.1} MB from the start)",
         mb(left_rss),
         (left_rss as f64 - baseline as f64) / 1e6
     );
     Ok(Figures {
+        joins_per_sec: args.users as f64 / joined_in.as_secs_f64(),
         welcome_p99: percentile(&welcomes, 0.99),
+        relay_p50: percentile(&latencies, 0.50),
         relay_p99: percentile(&latencies, 0.99),
         joined_rss,
+        kib_per_connection: grown / 1024.0 / args.users as f64,
     })
 }
 
 /// Connects and joins the whole crowd at once; returns everyone once each has the full
 /// list, how long that took, and each member's wait for its welcome in milliseconds.
 async fn join_crowd(
-    server: &Server,
+    servers: &[Server],
     args: &Args,
     spread: Spread,
 ) -> Result<(Vec<Member>, Duration, Vec<f64>)> {
@@ -251,10 +317,19 @@ async fn join_crowd(
     let connecting = Arc::new(Semaphore::new(args.connecting));
     let (done, mut finished) = mpsc::unbounded_channel();
     for index in 0..args.users {
-        let (url, connecting, done) = (server.url.clone(), Arc::clone(&connecting), done.clone());
+        let instance = index % servers.len();
+        let (url, connecting, done) = (
+            servers[instance].url.clone(),
+            Arc::clone(&connecting),
+            done.clone(),
+        );
         let users = args.users;
         tokio::spawn(async move {
-            let _ = done.send(join_one(&url, index, users, spread, &connecting).await);
+            let joined = join_one(&url, index, users, spread, &connecting).await;
+            let _ = done.send(joined.map(|(mut member, after)| {
+                member.instance = instance;
+                (member, after)
+            }));
         });
     }
     drop(done);
@@ -328,6 +403,7 @@ async fn join_one(
         Member {
             id,
             room,
+            instance: 0,
             write,
             read,
         },
@@ -358,18 +434,19 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
     let clock = Instant::now();
     let received = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    // Pairs are made within a room: a signal to someone elsewhere would be refused.
-    members.sort_by_key(|member| member.room);
+    // Pairs are made within a room (a signal to someone elsewhere would be refused), and
+    // across two instances when there are several: each pair's signals then go through Redis.
+    members.sort_by_key(|member| (member.room, member.instance));
     let mut paired = Vec::with_capacity(pairs * 2);
     let mut rest = Vec::new();
     let mut members = members.into_iter().peekable();
     while let Some(first) = members.next() {
-        if paired.len() < pairs * 2 && members.peek().is_some_and(|next| next.room == first.room) {
-            paired.push(first);
-            paired.extend(members.next());
-        } else {
-            rest.push(first);
+        let room = first.room;
+        let mut group = vec![first];
+        while let Some(next) = members.next_if(|next| next.room == room) {
+            group.push(next);
         }
+        pair_up(group, pairs * 2, &mut paired, &mut rest);
     }
     ensure!(
         paired.len() == pairs * 2,
@@ -382,11 +459,13 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
             let Member {
                 id: sender_id,
                 room,
+                instance: sender_instance,
                 write: mut sender_write,
                 read: sender_read,
             } = sender;
             let Member {
                 id: receiver_id,
+                instance: receiver_instance,
                 write: receiver_write,
                 read: mut receiver_read,
                 ..
@@ -433,12 +512,14 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
                 Member {
                     id: sender_id,
                     room,
+                    instance: sender_instance,
                     write: sender_write,
                     read: sender_read,
                 },
                 Member {
                     id: receiver_id,
                     room,
+                    instance: receiver_instance,
                     write: receiver_write,
                     read: receiver_read,
                 },
@@ -455,6 +536,26 @@ async fn relay(mut members: Vec<Member>, args: &Args) -> Result<(Vec<Member>, Ve
     }
     latencies.sort_by(f64::total_cmp);
     Ok((everyone, latencies))
+}
+
+/// Pairs members of one room (sorted by instance) into `paired`, sender then receiver, until
+/// it holds `wanted`; each pair's two are on different instances when the room has more than
+/// one. Whoever is left goes to `rest`.
+fn pair_up(group: Vec<Member>, wanted: usize, paired: &mut Vec<Member>, rest: &mut Vec<Member>) {
+    let half = group.len() / 2;
+    let mut group: Vec<Option<Member>> = group.into_iter().map(Some).collect();
+    // With members sorted by instance, the one half-way along is on another instance as
+    // long as no instance holds more than half of the room.
+    for first in 0..half {
+        if paired.len() >= wanted {
+            break;
+        }
+        if let (Some(sender), Some(receiver)) = (group[first].take(), group[first + half].take()) {
+            paired.push(sender);
+            paired.push(receiver);
+        }
+    }
+    rest.extend(group.into_iter().flatten());
 }
 
 /// Everyone closes their connection cleanly, as a closing tab does.
@@ -505,7 +606,8 @@ struct Server {
 }
 
 impl Server {
-    async fn start(args: &Args) -> Result<Self> {
+    /// Starts the binary; with `redis`, as one instance of the service on it.
+    async fn start(args: &Args, redis: Option<&str>) -> Result<Self> {
         let binary = args.server.clone().unwrap_or_else(|| {
             PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -518,7 +620,11 @@ impl Server {
             binary.display()
         );
         let capacity = (args.users * 2 + 100).to_string();
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(url) = redis {
+            command.args(["--redis", url]);
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--quiet"])
             .args(["--max-connections-per-ip", &capacity])
             .args(["--max-connections", &capacity])
