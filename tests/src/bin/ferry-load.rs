@@ -202,14 +202,17 @@ async fn several(args: &Args, alone: &Figures) -> Result<()> {
     }
     let baseline = servers.iter().map(Server::rss).sum::<Result<u64>>()?;
     println!(
-        "the same crowd over {} instances on one Redis, each user on instance (its number mod {}),          each relaying pair across two; RSS at start {:.1} MB in all:",
+        "the same crowd over {} instances on one Redis, each user on instance (its number mod {}), \
+         each relaying pair across two; RSS at start {:.1} MB in all:",
         args.instances,
         args.instances,
         mb(baseline)
     );
     let figures = crowd(&servers, args, Spread::Lobby, baseline).await?;
     println!(
-        "{} instances against one, same run: joins/s {:.0} against {:.0}, welcome p99 {:.0}          against {:.0} ms, relay p50 {:.2} against {:.2} ms, p99 {:.2} against {:.2} ms,          KiB per joined connection {:.1} against {:.1} (all instances' RSS)",
+        "{} instances against one, same run: joins/s {:.0} against {:.0}, welcome p99 {:.0} \
+         against {:.0} ms, relay p50 {:.2} against {:.2} ms, p99 {:.2} against {:.2} ms, \
+         KiB per joined connection {:.1} against {:.1} (all instances' RSS)",
         args.instances,
         figures.joins_per_sec,
         alone.joins_per_sec,
