@@ -43,6 +43,10 @@ const PRESENCE_CHANNEL: &str = "ferry:presence";
 /// The most publications sent to Redis in one pipeline.
 const PUBLISH_BATCH: usize = 256;
 
+/// The most presence news kept while Redis does not take it; past that, the instance's whole
+/// listing is written and told again once Redis is back.
+const MAX_UNSENT: usize = 100_000;
+
 /// What the registry asks the worker to do.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
@@ -57,6 +61,8 @@ pub(crate) enum Outgoing {
     Release(Claim),
     /// Claim a nick, answering whether it was won.
     Claim(Claim, oneshot::Sender<Result<bool, Unreachable>>),
+    /// Send the presence news Redis did not take earlier, if any.
+    Flush,
     /// Write the instance's listing and claims anew: the store lost them (it restarted), or
     /// never had them (the instance just started).
     Restore {
@@ -207,6 +213,9 @@ pub(crate) fn start(
 /// Runs the queued work in order until shutdown.
 async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     let mut held = None;
+    // Presence news Redis did not take, oldest first: sent again ahead of newer news, so the
+    // others hear every arrival and departure, in order, once Redis is back.
+    let mut unsent = Vec::new();
     loop {
         let next = match held.take() {
             Some(next) => next,
@@ -228,6 +237,11 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
                 let restored = restore(&cluster, listed, claims).await;
                 cluster.note(&restored);
             }
+            Outgoing::Flush => {
+                if !unsent.is_empty() {
+                    publish(&state, &cluster, Vec::new(), &mut unsent).await;
+                }
+            }
             Outgoing::Release(claim) => {
                 if let Err(error) = cluster.store.release(&claim).await {
                     // The claim runs out by itself within the time-to-live.
@@ -248,46 +262,67 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
                         Err(_) => break,
                     }
                 }
-                publish(&cluster, batch).await;
+                publish(&state, &cluster, batch, &mut unsent).await;
             }
         }
     }
 }
 
-/// Sends presence news and signals in one pipeline: each piece of news also updates the
-/// instance's hash of listed sessions, for a snapshot.
-async fn publish(cluster: &Cluster, batch: Vec<Outgoing>) {
+/// Sends presence news and signals in one pipeline, after the news Redis did not take
+/// before (`unsent`): each piece of news also updates the instance's hash of listed sessions,
+/// for a snapshot. What Redis does not take now is kept in `unsent`, but signals, which are
+/// stale by the time it is back: the pages send them again.
+async fn publish(
+    state: &AppState,
+    cluster: &Cluster,
+    batch: Vec<Outgoing>,
+    unsent: &mut Vec<ClusterMessage>,
+) {
     let Some(redis) = cluster.redis() else {
         return;
     };
     let members = members_key(&cluster.instance);
     let mut pipe = redis::pipe();
+    let mut news = std::mem::take(unsent);
     for outgoing in batch {
         match outgoing {
-            Outgoing::Presence(message) => {
-                match &message {
-                    ClusterMessage::Listed { id, .. } => {
-                        pipe.hset(&members, id.as_str(), message.to_json()).ignore();
-                    }
-                    ClusterMessage::Away { id, .. } | ClusterMessage::Left { id, .. } => {
-                        pipe.hdel(&members, id.as_str()).ignore();
-                    }
-                    ClusterMessage::Signal { .. } => {}
-                }
-                pipe.publish(PRESENCE_CHANNEL, message.to_json()).ignore();
-            }
+            Outgoing::Presence(message) => news.push(message),
             Outgoing::Signal { instance, message } => {
                 pipe.publish(signals_key(&instance), message.to_json())
                     .ignore();
             }
-            Outgoing::Release(_) | Outgoing::Claim(..) | Outgoing::Restore { .. } => {}
+            Outgoing::Release(_)
+            | Outgoing::Claim(..)
+            | Outgoing::Restore { .. }
+            | Outgoing::Flush => {}
         }
     }
-    let sent = redis.call::<()>(pipe).await;
-    if let Err(error) = &sent {
-        tracing::warn!(%error, "news for the other instances was lost");
+    for message in &news {
+        match message {
+            ClusterMessage::Listed { id, .. } => {
+                pipe.hset(&members, id.as_str(), message.to_json()).ignore();
+            }
+            ClusterMessage::Away { id, .. } | ClusterMessage::Left { id, .. } => {
+                pipe.hdel(&members, id.as_str()).ignore();
+            }
+            ClusterMessage::Signal { .. } => {}
+        }
+        pipe.publish(PRESENCE_CHANNEL, message.to_json()).ignore();
     }
+    let sent = redis.call::<()>(pipe).await;
     cluster.note(&sent);
+    if sent.is_err() {
+        if news.len() > MAX_UNSENT {
+            // Too much to keep: the listing is written and told whole instead.
+            tracing::warn!(
+                news = news.len(),
+                "too much news kept for Redis; the listing will be written again"
+            );
+            state.registry().restore();
+        } else {
+            *unsent = news;
+        }
+    }
 }
 
 /// Keeps this instance's nick claims (and with Redis its liveness and listing) alive, three
@@ -311,6 +346,9 @@ async fn refresh(state: AppState, cluster: Arc<Cluster>) {
         if let Some(redis) = cluster.redis() {
             let alive = keep_alive(&state, &cluster, redis).await;
             cluster.note(&alive);
+            if alive.is_ok() {
+                let _ = cluster.tx.send(Outgoing::Flush);
+            }
         }
     }
 }

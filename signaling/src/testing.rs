@@ -1,6 +1,6 @@
 //! For tests only (the `testing` feature): a real `redis-server` (Debian's, which
 //! `scripts/setup.sh` installs) on a free loopback port, started for one test and killed with
-//! it.
+//! it, and a proxy that cuts the way to it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -39,6 +39,11 @@ impl RedisServer {
     /// The URL instances are given.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Kills the server, as a crash would: everything it held is lost.
@@ -91,5 +96,75 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A TCP proxy in front of a server, which a test can cut (every connection through it
+/// dropped, new ones refused) and mend: a network between an instance and Redis that fails
+/// for a moment while Redis itself keeps everything.
+#[derive(Debug)]
+pub struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The tasks copying each connection, aborted by a cut.
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port to `127.0.0.1:to`.
+    pub async fn start(to: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepting = {
+            let (cut, links) = (std::sync::Arc::clone(&cut), std::sync::Arc::clone(&links));
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if cut.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue;
+                    }
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    links.lock().expect("never poisoned").push(link);
+                }
+            })
+        };
+        Ok(Self {
+            port,
+            cut,
+            links,
+            accepting,
+        })
+    }
+
+    /// The Redis URL through the proxy.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().expect("never poisoned").drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.cut();
     }
 }

@@ -11,7 +11,7 @@ use ferry_signaling::Config;
 use tokio::time::Instant;
 
 use crate::support::*;
-use ferry_signaling::testing::RedisServer;
+use ferry_signaling::testing::{Proxy, RedisServer};
 
 /// How long a killed test instance stays known: short, so a test sees it go.
 const INSTANCE_TTL_SECS: u64 = 3;
@@ -229,5 +229,33 @@ async fn with_redis_down_joins_are_refused_clearly_and_come_back_with_it() -> an
     let mut eve = Client::connect(&b).await?;
     eve.send(&join("ana", None)).await?;
     eve.expect_error(ErrorCode::NickTaken).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn news_redis_did_not_take_reaches_the_others_once_it_is_reachable_again()
+-> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let way = Proxy::start(redis.port()).await?;
+    // Long enough that the cut below does not make B forget A altogether.
+    let lasting = |url: String| Config {
+        redis: Some(url),
+        instance_ttl: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let a = TestServer::start(lasting(way.url())).await?;
+    let b = TestServer::start(lasting(redis.url())).await?;
+    let (ana, ana_welcome) = Client::join(&a, "ana").await?;
+    let (mut bo, _) = join_seeing(&b, "bo", &Place::Lobby, &[&ana_welcome]).await?;
+
+    // A loses its way to Redis, and Ana leaves meanwhile: A cannot tell anyone yet.
+    way.cut();
+    ana.close().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    way.mend();
+    bo.hear(ACROSS, "ana's departure", |message| {
+        departed(message, &ana_welcome.id)
+    })
+    .await?;
     Ok(())
 }
