@@ -23,13 +23,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ferry_protocol::{ClusterMessage, ServerMessage, Wire};
+use std::net::IpAddr;
+
+use ferry_protocol::{ClusterMessage, PairCode, PeerId, RoomId, ServerMessage, Wire};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::AppState;
+use crate::address;
+use crate::pairing::PairLimits;
 use crate::registry::{Listed, PlaceKey};
+use crate::store::codes::{Codes, Found};
 use crate::store::redis::{RedisStore, millis};
 use crate::store::{Claim, Store, Unreachable, memory::Memory};
 
@@ -63,6 +68,8 @@ pub(crate) enum Outgoing {
     Claim(Claim, oneshot::Sender<Result<bool, Unreachable>>),
     /// Send the presence news Redis did not take earlier, if any.
     Flush,
+    /// End the pairing code this session made: it left.
+    ForgetCode(PeerId),
     /// Write the instance's listing and claims anew: the store lost them (it restarted), or
     /// never had them (the instance just started).
     Restore {
@@ -90,6 +97,8 @@ pub(crate) struct Cluster {
     tx: mpsc::UnboundedSender<Outgoing>,
     /// Whether the store answered the last time it was asked.
     healthy: AtomicBool,
+    /// The pairing scripts, for codes shared through Redis.
+    codes: Codes,
 }
 
 impl Cluster {
@@ -110,6 +119,7 @@ impl Cluster {
             ttl,
             tx,
             healthy: AtomicBool::new(true),
+            codes: Codes::default(),
         };
         Ok((Arc::new(cluster), rx))
     }
@@ -141,6 +151,75 @@ impl Cluster {
     /// Lets `claim` go, after whatever was queued before it.
     pub(crate) fn release(&self, claim: Claim) {
         let _ = self.tx.send(Outgoing::Release(claim));
+    }
+
+    /// Whether pairing codes live in the shared store (with Redis) rather than in the
+    /// registry.
+    pub(crate) fn shares_codes(&self) -> bool {
+        self.redis().is_some()
+    }
+
+    /// A code into `room` for `maker`, drawn from `candidates`, within `limits`; `None` when
+    /// as many codes are good as may be.
+    pub(crate) async fn make_code(
+        &self,
+        maker: &PeerId,
+        room: &RoomId,
+        limits: &PairLimits,
+        candidates: Vec<PairCode>,
+    ) -> Result<Option<PairCode>, Unreachable> {
+        let redis = self
+            .redis()
+            .ok_or_else(|| Unreachable("no shared store".into()))?;
+        let made = self
+            .codes
+            .make(
+                redis,
+                maker,
+                room,
+                limits.lifetime,
+                limits.max_codes,
+                candidates,
+            )
+            .await;
+        self.note(&made);
+        made
+    }
+
+    /// Looks `code` up for a try from `from`, within `limits`.
+    pub(crate) async fn find_code(
+        &self,
+        code: &PairCode,
+        from: Option<IpAddr>,
+        limits: &PairLimits,
+    ) -> Result<Found, Unreachable> {
+        let redis = self
+            .redis()
+            .ok_or_else(|| Unreachable("no shared store".into()))?;
+        let address = from.map_or_else(|| "none".to_owned(), |ip| address::place(ip).to_string());
+        let found = self
+            .codes
+            .find(
+                redis,
+                code,
+                &address,
+                limits.tries_per_address,
+                limits.tries_total,
+            )
+            .await;
+        self.note(&found);
+        found
+    }
+
+    /// Uses `code` up for a join it leads in, before the join is taken, so that no two
+    /// people anywhere get in by one code: false when someone else used it first.
+    pub(crate) async fn take_code(&self, code: &PairCode) -> Result<bool, Unreachable> {
+        let redis = self
+            .redis()
+            .ok_or_else(|| Unreachable("no shared store".into()))?;
+        let taken = self.codes.take(redis, code).await;
+        self.note(&taken);
+        taken
     }
 
     /// Whether the store answered the last time it was asked.
@@ -237,6 +316,11 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
                 let restored = restore(&cluster, listed, claims).await;
                 cluster.note(&restored);
             }
+            Outgoing::ForgetCode(maker) => {
+                if let Some(redis) = cluster.redis() {
+                    let _ = cluster.codes.forget(redis, &maker).await;
+                }
+            }
             Outgoing::Flush => {
                 if !unsent.is_empty() {
                     publish(&state, &cluster, Vec::new(), &mut unsent).await;
@@ -294,7 +378,8 @@ async fn publish(
             Outgoing::Release(_)
             | Outgoing::Claim(..)
             | Outgoing::Restore { .. }
-            | Outgoing::Flush => {}
+            | Outgoing::Flush
+            | Outgoing::ForgetCode(_) => {}
         }
     }
     for message in &news {

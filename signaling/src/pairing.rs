@@ -137,10 +137,8 @@ impl Pairing {
         if self.codes.len() >= self.limits.max_codes {
             return Err(PairRefusal::Full);
         }
-        let code = numbers
+        let code = candidates(numbers)
             .into_iter()
-            .filter(|&n| n < UNBIASED_BELOW)
-            .map(PairCode::from_number)
             .find(|code| !self.codes.contains_key(code))
             .ok_or(PairRefusal::Full)?;
         self.codes.insert(
@@ -212,6 +210,15 @@ impl Pairing {
             !tries.0.is_empty()
         });
     }
+}
+
+/// The codes `numbers` stand for, each equally likely: numbers out of range are left out.
+pub(crate) fn candidates(numbers: impl IntoIterator<Item = u32>) -> Vec<PairCode> {
+    numbers
+        .into_iter()
+        .filter(|&n| n < UNBIASED_BELOW)
+        .map(PairCode::from_number)
+        .collect()
 }
 
 /// Numbers to draw a code from ([`Pairing::make`]), from the operating system's secure random

@@ -67,6 +67,22 @@ impl Registry {
         Ok(Target { key, code, claim })
     }
 
+    /// Where a join of `nick` into `room`, led there by `code` (looked up in the shared
+    /// store), goes: as [`Self::target`] for the room, the code used up once the join
+    /// succeeds and named in the welcome.
+    pub(crate) fn target_by_code(
+        &mut self,
+        nick: &Nick,
+        room: RoomId,
+        code: PairCode,
+        from: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Target, Refusal> {
+        let mut target = self.target(nick, &Place::Room(room), from, now)?;
+        target.code = Some(code);
+        Ok(target)
+    }
+
     /// Joins `nick` on `conn` in the place `wanted` (see [`Self::join_at`]).
     #[cfg(test)]
     pub(crate) fn join(
@@ -321,32 +337,30 @@ impl Registry {
         numbers: [u32; 8],
         now: Instant,
     ) -> Result<ServerMessage, Refusal> {
-        let room = match self.sessions.get(id) {
-            Some(session) if self.is_current(id, conn) => match &session.place {
-                PlaceKey::Room(room) => room.clone(),
-                PlaceKey::Lobby(_) => {
-                    return Err(Refusal::new(
-                        ErrorCode::NoCode,
-                        "a pairing code leads into a private room: make one first",
-                    ));
-                }
-            },
-            _ => {
-                return Err(Refusal::new(
-                    ErrorCode::NotJoined,
-                    "your session has ended; join again",
-                ));
-            }
-        };
+        let room = self.room_of(id, conn)?;
         match self.pairing.make(id, &room, now, numbers) {
             Ok(code) => Ok(ServerMessage::PairCode {
                 code,
                 expires_in_secs: self.pairing.lifetime().as_secs(),
             }),
-            Err(_) => Err(Refusal::new(
-                ErrorCode::NoCode,
-                "the server holds as many pairing codes as it can; try again in a few minutes, \
-                 or share the room's link",
+            Err(_) => Err(no_room_for_codes()),
+        }
+    }
+
+    /// The room of `id`'s session, which connection `conn` must hold, for a pairing code into
+    /// it; a session in a lobby has none to share.
+    pub(crate) fn room_of(&self, id: &PeerId, conn: ConnId) -> Result<RoomId, Refusal> {
+        match self.sessions.get(id) {
+            Some(session) if self.is_current(id, conn) => match &session.place {
+                PlaceKey::Room(room) => Ok(room.clone()),
+                PlaceKey::Lobby(_) => Err(Refusal::new(
+                    ErrorCode::NoCode,
+                    "a pairing code leads into a private room: make one first",
+                )),
+            },
+            _ => Err(Refusal::new(
+                ErrorCode::NotJoined,
+                "your session has ended; join again",
             )),
         }
     }
@@ -377,8 +391,17 @@ impl Registry {
     }
 }
 
+/// What a person is told when no pairing code can be made for want of room.
+pub(crate) fn no_room_for_codes() -> Refusal {
+    Refusal::new(
+        ErrorCode::NoCode,
+        "the server holds as many pairing codes as it can; try again in a few minutes, or share \
+         the room's link",
+    )
+}
+
 /// What a person is told when a pairing code was not looked up or led nowhere.
-fn pairing_refused(refusal: PairRefusal, code: &PairCode) -> Refusal {
+pub(crate) fn pairing_refused(refusal: PairRefusal, code: &PairCode) -> Refusal {
     let wait = |wait: Duration| wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     match refusal {
         PairRefusal::Wrong => Refusal::new(

@@ -37,7 +37,8 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub(crate) use self::connection::{ConnId, Connection, Kick};
 pub use self::http::HttpLimits;
 pub(crate) use self::http::HttpRefusal;
-pub(crate) use self::joining::taken;
+pub(crate) use self::joining::Target;
+pub(crate) use self::joining::{no_room_for_codes, pairing_refused, taken};
 use self::place::Place as Gathering;
 pub(crate) use self::place::PlaceKey;
 pub(crate) use self::remote::Listed;
@@ -393,6 +394,9 @@ impl Registry {
         self.ws_presence.remove(id);
         self.lingering.remove(id);
         self.pairing.forget(id);
+        if self.out.as_ref().is_some_and(|out| out.shared) {
+            self.send_out(Outgoing::ForgetCode(id.clone()));
+        }
         if let Some(from) = session.from {
             self.per_place.remove(from);
         }

@@ -9,6 +9,7 @@
 //! lives for the store's time-to-live unless its instance refreshes it, so the nicks of an
 //! instance that died are free again soon after.
 
+pub mod codes;
 pub mod memory;
 pub mod redis;
 

@@ -203,7 +203,7 @@ impl<T: redis::FromRedisValue + Send> AsyncQuery<T> for redis::Pipeline {
 }
 
 /// A script invocation, owned so that it can be handed to [`RedisStore::call`].
-pub(crate) struct Invocation<'a>(redis::ScriptInvocation<'a>);
+pub(crate) struct Invocation<'a>(pub(crate) redis::ScriptInvocation<'a>);
 
 impl<T: redis::FromRedisValue + Send> AsyncQuery<T> for Invocation<'_> {
     async fn run(self, connection: &mut ConnectionManager) -> redis::RedisResult<T> {

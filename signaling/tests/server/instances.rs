@@ -6,8 +6,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ferry_protocol::{ErrorCode, PeerId, Place, RoomId, ServerMessage, SignalPayload};
+use ferry_protocol::{
+    ClientMessage, ErrorCode, PairCode, PeerId, Place, RoomId, ServerMessage, SignalPayload,
+};
 use ferry_signaling::Config;
+use ferry_signaling::PairLimits;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -61,6 +64,42 @@ async fn hears_arrival(client: &mut Client, who: &Welcome) -> anyhow::Result<()>
         .hear(ACROSS, &what, |message| arrived(message, &who.id))
         .await
         .map(drop)
+}
+
+/// Asks for a pairing code into `client`'s room and returns it.
+async fn make_code(client: &mut Client) -> anyhow::Result<PairCode> {
+    client.send(&ClientMessage::MakeCode).await?;
+    match client
+        .hear(ACROSS, "a pairing code", |message| {
+            matches!(
+                message,
+                ServerMessage::PairCode { .. } | ServerMessage::Error { .. }
+            )
+        })
+        .await?
+    {
+        ServerMessage::PairCode { code, .. } => Ok(code),
+        other => anyhow::bail!("expected a pairing code, got {other:?}"),
+    }
+}
+
+/// Sends a join by `code` on a fresh connection to `server` and returns what came back.
+async fn join_by_code(
+    server: &TestServer,
+    nick: &str,
+    code: &PairCode,
+) -> anyhow::Result<(Client, ServerMessage)> {
+    let mut client = Client::connect(server).await?;
+    client
+        .send(&ClientMessage::Join {
+            version: ferry_protocol::PROTOCOL_VERSION,
+            nick: nick.into(),
+            token: None,
+            place: Place::Code(code.clone()),
+        })
+        .await?;
+    let answer = client.recv().await?;
+    Ok((client, answer))
 }
 
 fn answer(tag: &str) -> SignalPayload {
@@ -257,5 +296,111 @@ async fn news_redis_did_not_take_reaches_the_others_once_it_is_reachable_again()
         departed(message, &ana_welcome.id)
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pairing_code_made_through_one_instance_leads_in_through_another_once()
+-> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let a = TestServer::start(on(&redis)).await?;
+    let b = TestServer::start(on(&redis)).await?;
+    let room = RoomId::from_random_bytes([3; 16]);
+    let (mut ana, ana_welcome) = Client::join_in(&a, "ana", &Place::Room(room.clone())).await?;
+    let code = make_code(&mut ana).await?;
+
+    let (mut bo, welcome) = join_by_code(&b, "bo", &code).await?;
+    let ServerMessage::Welcome {
+        room: led_to,
+        users,
+        ..
+    } = welcome
+    else {
+        anyhow::bail!("expected a welcome by the code, got {welcome:?}");
+    };
+    assert_eq!(led_to, Some(room), "the welcome names another room");
+    if !users.iter().any(|user| user.id == ana_welcome.id) {
+        hears_arrival(&mut bo, &ana_welcome).await?;
+    }
+
+    // Used once, through either instance.
+    for server in [&a, &b] {
+        let (_, refused) = join_by_code(server, "eve", &code).await?;
+        assert!(
+            matches!(
+                refused,
+                ServerMessage::Error {
+                    code: ErrorCode::WrongCode,
+                    ..
+                }
+            ),
+            "a used code let someone in: {refused:?}"
+        );
+    }
+
+    // A code ends with its maker, wherever it is tried: by the time the others hear that
+    // she left, her code is gone.
+    let again = make_code(&mut ana).await?;
+    ana.close().await?;
+    bo.hear(ACROSS, "ana's departure", |message| {
+        matches!(message, ServerMessage::UsersChanged { left, .. } if left.contains(&ana_welcome.id))
+    })
+    .await?;
+    let (_, answer) = join_by_code(&b, "cy", &again).await?;
+    assert!(
+        matches!(
+            answer,
+            ServerMessage::Error {
+                code: ErrorCode::WrongCode,
+                ..
+            }
+        ),
+        "a code outlived its maker: {answer:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_codes_are_one_budget_across_instances() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let strict = || {
+        let mut config = on(&redis);
+        config.limits.pairing = PairLimits {
+            tries_per_address: 3,
+            ..PairLimits::default()
+        };
+        config
+    };
+    let a = TestServer::start(strict()).await?;
+    let b = TestServer::start(strict()).await?;
+    let wrong = PairCode::parse("000000")?;
+    // Three wrong tries from one address, spread over both instances...
+    for server in [&a, &b, &a] {
+        let (_, answer) = join_by_code(server, "guesser", &wrong).await?;
+        assert!(
+            matches!(
+                answer,
+                ServerMessage::Error {
+                    code: ErrorCode::WrongCode,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+    }
+    // ...use up its budget on both.
+    for server in [&b, &a] {
+        let (_, answer) = join_by_code(server, "guesser", &wrong).await?;
+        assert!(
+            matches!(
+                answer,
+                ServerMessage::Error {
+                    code: ErrorCode::TooManyTries,
+                    ..
+                }
+            ),
+            "a fourth wrong try was looked up: {answer:?}"
+        );
+    }
     Ok(())
 }

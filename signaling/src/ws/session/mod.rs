@@ -23,6 +23,7 @@
 //!   flap; it is announced only if the session expires.
 
 mod ending;
+mod joining;
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -30,8 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ferry_protocol::{
-    ClientMessage, ErrorCode, Nick, PROTOCOL_VERSION, PeerId, Place, ServerMessage, SessionToken,
-    SignalPayload, Wire,
+    ClientMessage, ErrorCode, PeerId, ServerMessage, SessionToken, SignalPayload, Wire,
 };
 use futures::StreamExt;
 use hyper::upgrade::Upgraded;
@@ -49,8 +49,7 @@ use super::writer::{self, Duplex};
 use crate::AppState;
 use crate::outbound::{self, Outbound, Refused};
 use crate::rate::{RateLimiter, Verdict};
-use crate::registry::{ConnId, Connection, Fresh, Kick, Refusal, encode, taken};
-use crate::store::Claim;
+use crate::registry::{ConnId, Fresh, Kick, Refusal, encode};
 
 /// The most characters of a client's own input quoted back in an error: enough to see what
 /// was wrong, never an echo of a large message.
@@ -292,23 +291,7 @@ impl Reader {
                 "this connection has already joined",
             )),
             ClientMessage::Heartbeat => None,
-            ClientMessage::MakeCode => {
-                let numbers = match crate::pairing::numbers() {
-                    Ok(numbers) => numbers,
-                    Err(err) => {
-                        tracing::error!(error = %err, "no random numbers for a pairing code");
-                        return Some(Ending::Internal);
-                    }
-                };
-                let made = self
-                    .state
-                    .registry()
-                    .make_code(&id, self.conn, numbers, Instant::now());
-                match made {
-                    Ok(message) => self.queue(Outbound::Text(encode(&message))),
-                    Err(refusal) => self.refuse(refusal),
-                }
-            }
+            ClientMessage::MakeCode => self.make_code(&id).await,
             ClientMessage::Signal { to, payload, lane } => {
                 // A candidate the filter drops is simply not relayed.
                 let payload = self.filter(payload)?;
@@ -370,105 +353,6 @@ impl Reader {
                 sdp_m_line_index,
             }),
             other => Some(other),
-        }
-    }
-
-    /// Joins, claiming the nick from the service's store first unless a session here holds
-    /// it (the join then reclaims it with its token, or is refused).
-    async fn join(
-        &mut self,
-        version: u32,
-        nick: &str,
-        token: Option<SessionToken>,
-        place: &Place,
-    ) -> Option<Ending> {
-        if version != PROTOCOL_VERSION {
-            return Some(Ending::Fatal {
-                refusal: Some(Refusal::new(
-                    ErrorCode::UnsupportedVersion,
-                    format!(
-                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}; reload the page"
-                    ),
-                )),
-                code: CloseCode::Policy,
-                reason: "unsupported protocol version",
-            });
-        }
-        let nick = match Nick::new(nick) {
-            Ok(nick) => nick,
-            Err(err) => {
-                return self.refuse(Refusal::new(ErrorCode::InvalidNick, err.to_string()));
-            }
-        };
-        let mut fresh = match fresh_ids() {
-            Ok(fresh) => fresh,
-            Err(err) => {
-                tracing::error!(error = %err, "no random numbers for a new session");
-                return Some(Ending::Internal);
-            }
-        };
-        let target = self
-            .state
-            .registry()
-            .target(&nick, place, self.from, Instant::now());
-        let target = match target {
-            Ok(target) => target,
-            Err(refusal) => return self.refuse(refusal),
-        };
-        let mut claimed = None;
-        if let Some(cluster) = self.state.cluster().filter(|_| target.claim) {
-            // A page back with its token claims for that token: the nick it held through an
-            // instance that died is still its own, and its new session keeps the token.
-            let owner = token.clone().unwrap_or_else(|| fresh.token.clone());
-            let claim = Claim::new(&target.key.wire(), nick.as_str(), &owner);
-            match cluster.claim(claim.clone()).await {
-                Ok(true) => {
-                    fresh.token = owner;
-                    fresh.claimed = true;
-                    claimed = Some(claim);
-                }
-                Ok(false) => return self.refuse(taken(&nick)),
-                Err(error) => {
-                    tracing::warn!(conn = self.conn, %error, "refused a join: the shared store does not answer");
-                    return self.refuse(Refusal::new(
-                        ErrorCode::Unavailable,
-                        "the service is restarting, retrying…",
-                    ));
-                }
-            }
-        }
-        let (kick_tx, kick_rx) = oneshot::channel();
-        let conn = Connection::new(
-            self.conn,
-            self.tx.clone(),
-            kick_tx,
-            self.from,
-            self.state.config().limits.signals,
-            Instant::now(),
-        );
-        let joined = self.state.registry().join_at(
-            nick,
-            token.as_ref(),
-            target,
-            fresh,
-            conn,
-            Instant::now(),
-        );
-        match joined {
-            Ok(id) => {
-                self.joined = Some(id);
-                self.kick = Some(kick_rx);
-                self.renew = renewal(&self.state);
-                let deadline = Instant::now() + self.silence_allowed();
-                self.silence.as_mut().reset(deadline);
-                None
-            }
-            Err(refusal) => {
-                if let (Some(cluster), Some(claim)) = (self.state.cluster(), claimed) {
-                    cluster.release(claim);
-                }
-                self.refuse(refusal)
-            }
         }
     }
 
