@@ -36,7 +36,7 @@ use crate::pairing::PairLimits;
 use crate::registry::{Listed, PlaceKey};
 use crate::store::codes::{Codes, Found};
 use crate::store::redis::{RedisStore, millis};
-use crate::store::{Claim, Store, Unreachable, memory::Memory};
+use crate::store::{Claim, Claimed, Store, Unreachable, memory::Memory};
 
 /// How long an instance's liveness, its sessions' listing and their nick claims last past
 /// the instance's last refresh: how soon the service forgets an instance that died.
@@ -64,8 +64,8 @@ pub(crate) enum Outgoing {
     },
     /// Let a nick go.
     Release(Claim),
-    /// Claim a nick, answering whether it was won.
-    Claim(Claim, oneshot::Sender<Result<bool, Unreachable>>),
+    /// Claim a nick, and a place of the session's address, answering how that went.
+    Claim(Claim, oneshot::Sender<Result<Claimed, Unreachable>>),
     /// Send the presence news Redis did not take earlier, if any.
     Flush,
     /// End the pairing code this session made: it left.
@@ -94,6 +94,8 @@ pub(crate) struct Cluster {
     instance: String,
     store: Store,
     ttl: Duration,
+    /// The most sessions one address may have across the service.
+    per_address: usize,
     tx: mpsc::UnboundedSender<Outgoing>,
     /// Whether the store answered the last time it was asked.
     healthy: AtomicBool,
@@ -107,6 +109,7 @@ impl Cluster {
     pub(crate) fn new(
         redis: Option<&str>,
         ttl: Duration,
+        per_address: usize,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
         let store = match redis {
             Some(url) => Store::Redis(Box::new(RedisStore::open(url, settle(ttl))?)),
@@ -117,6 +120,7 @@ impl Cluster {
             instance: instance_id(),
             store,
             ttl,
+            per_address,
             tx,
             healthy: AtomicBool::new(true),
             codes: Codes::default(),
@@ -134,7 +138,7 @@ impl Cluster {
     }
 
     /// Claims `claim` for a join, after whatever was queued before it.
-    pub(crate) async fn claim(&self, claim: Claim) -> Result<bool, Unreachable> {
+    pub(crate) async fn claim(&self, claim: Claim) -> Result<Claimed, Unreachable> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Outgoing::Claim(claim, reply))
@@ -308,7 +312,10 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
         };
         match next {
             Outgoing::Claim(claim, reply) => {
-                let won = cluster.store.claim(&claim, cluster.ttl, false).await;
+                let won = cluster
+                    .store
+                    .claim(&claim, cluster.ttl, cluster.per_address, false)
+                    .await;
                 cluster.note(&won);
                 let _ = reply.send(won);
             }
@@ -478,7 +485,12 @@ async fn restore(
         "writing this instance's sessions to the store"
     );
     for claim in &claims {
-        if !cluster.store.claim(claim, cluster.ttl, true).await? {
+        if cluster
+            .store
+            .claim(claim, cluster.ttl, usize::MAX, true)
+            .await?
+            != Claimed::Won
+        {
             tracing::warn!(
                 place = %claim.place,
                 "a session elsewhere took a nick one here holds while the store was away"

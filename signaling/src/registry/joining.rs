@@ -237,10 +237,7 @@ impl Registry {
         if let Some(from) = conn.from
             && !self.per_place.add(from)
         {
-            return Err(Refusal::new(
-                ErrorCode::TooManySessions,
-                "too many people from your address are online here; try again in a minute",
-            ));
+            return Err(too_many_sessions());
         }
         let room = self.used(&key, code);
         let greeting = Greeting {
@@ -389,6 +386,14 @@ impl Registry {
             conn.deliver(Outbound::Parts(parts));
         }
     }
+}
+
+/// What a person is told when their address has as many sessions as it may.
+pub(crate) fn too_many_sessions() -> Refusal {
+    Refusal::new(
+        ErrorCode::TooManySessions,
+        "too many people from your address are online here; try again in a minute",
+    )
 }
 
 /// What a person is told when no pairing code can be made for want of room.

@@ -38,7 +38,7 @@ pub(crate) use self::connection::{ConnId, Connection, Kick};
 pub use self::http::HttpLimits;
 pub(crate) use self::http::HttpRefusal;
 pub(crate) use self::joining::Target;
-pub(crate) use self::joining::{no_room_for_codes, pairing_refused, taken};
+pub(crate) use self::joining::{no_room_for_codes, pairing_refused, taken, too_many_sessions};
 use self::place::Place as Gathering;
 pub(crate) use self::place::PlaceKey;
 pub(crate) use self::remote::Listed;
@@ -121,6 +121,28 @@ enum Holder {
     Http(http::Registration),
     /// A session another instance holds.
     Remote(PeerId),
+}
+
+impl Session {
+    /// What the session holds in the shared store: its nick in its place, and a place of its
+    /// address.
+    fn claim(&self) -> crate::store::Claim {
+        claim_of(&self.place, &self.nick, &self.token, self.from)
+    }
+}
+
+/// The claim of `nick` in `place` for the session with `token`, from `from`.
+pub(crate) fn claim_of(
+    place: &PlaceKey,
+    nick: &Nick,
+    token: &SessionToken,
+    from: Option<IpAddr>,
+) -> crate::store::Claim {
+    let claim = crate::store::Claim::new(&place.wire(), nick.as_str(), token);
+    match from {
+        Some(ip) => claim.from(crate::address::place(ip).to_string()),
+        None => claim,
+    }
 }
 
 impl Refusal {
@@ -366,11 +388,7 @@ impl Registry {
     /// Removes a session, frees its nick and gathers its departure; returns its connection.
     fn remove_session(&mut self, id: &PeerId) -> Option<Connection> {
         let session = self.sessions.remove(id)?;
-        self.send_out(Outgoing::Release(crate::store::Claim::new(
-            &session.place.wire(),
-            session.nick.as_str(),
-            &session.token,
-        )));
+        self.send_out(Outgoing::Release(session.claim()));
         self.tell(|instance| ferry_protocol::ClusterMessage::Left {
             instance: instance.to_owned(),
             id: id.clone(),

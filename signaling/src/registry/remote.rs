@@ -212,10 +212,7 @@ impl Registry {
 
     /// Every local session's nick claim, for the store to keep holding them.
     pub(crate) fn claims(&self) -> Vec<Claim> {
-        self.sessions
-            .values()
-            .map(|session| Claim::new(&session.place.wire(), session.nick.as_str(), &session.token))
-            .collect()
+        self.sessions.values().map(super::Session::claim).collect()
     }
 
     /// Tells the rest of the service, when there is a rest: presence news goes only to other

@@ -5,9 +5,11 @@
 //!
 //! A claim holds every lookalike key of a nick ([`crate::lookalike::keys`]) in a place, all or
 //! nothing, for an owner: the digest of the session's token, so the page that held a nick can
-//! claim it again through another instance after its own died, and nobody else can. A claim
-//! lives for the store's time-to-live unless its instance refreshes it, so the nicks of an
-//! instance that died are free again soon after.
+//! claim it again through another instance after its own died, and nobody else can. With it,
+//! in the same step, the session takes one of its address's places (sessions per address are
+//! one budget for the whole service). A claim lives for the store's time-to-live unless its
+//! instance refreshes it, so the nicks and places of an instance that died are free again soon
+//! after.
 
 pub mod codes;
 pub mod memory;
@@ -32,6 +34,20 @@ pub struct Claim {
     pub keys: Vec<String>,
     /// Who holds it: [`owner_of`] the session's token.
     pub owner: String,
+    /// The network the session comes from (an IPv4 address, an IPv6 /64), whose places it
+    /// counts against; `None` for a session without an address.
+    pub from: Option<String>,
+}
+
+/// What a claim came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// The owner holds the nick, and a place of its address, now.
+    Won,
+    /// Another owner holds the nick, or one that looks like it.
+    Taken,
+    /// The address has as many sessions as it may.
+    TooManyFromAddress,
 }
 
 impl Claim {
@@ -41,7 +57,21 @@ impl Claim {
             place: place.to_owned(),
             keys: crate::lookalike::keys(nick).to_vec(),
             owner: owner_of(token),
+            from: None,
         }
+    }
+
+    /// The claim of a session from network `from`.
+    pub fn from(self, from: impl Into<String>) -> Self {
+        Self {
+            from: Some(from.into()),
+            ..self
+        }
+    }
+
+    /// The store's name for the places of the claim's address.
+    fn address(&self) -> Option<String> {
+        self.from.as_ref().map(|from| format!("ferry:from:{from}"))
     }
 
     /// The store's names for the claim's keys.
@@ -72,20 +102,22 @@ pub enum Store {
 }
 
 impl Store {
-    /// Claims `claim` for `ttl`: true when it is now held by its owner (newly, or again),
-    /// false when another owner holds any of its keys.
+    /// Claims `claim` for `ttl`, its address holding at most `per_address` sessions: held
+    /// by its owner now (newly, or again), or why not.
     ///
     /// Right after the store started empty a claim is refused as [`Unreachable`] for a while,
-    /// unless it is `restoring` what an instance held before.
+    /// unless it is `restoring` what an instance held before (which no cap refuses either).
     pub async fn claim(
         &self,
         claim: &Claim,
         ttl: Duration,
+        per_address: usize,
         restoring: bool,
-    ) -> Result<bool, Unreachable> {
+    ) -> Result<Claimed, Unreachable> {
+        let per_address = if restoring { usize::MAX } else { per_address };
         match self {
-            Self::Memory(memory) => Ok(memory.claim(claim, ttl)),
-            Self::Redis(redis) => redis.claim(claim, ttl, restoring).await,
+            Self::Memory(memory) => Ok(memory.claim(claim, ttl, per_address)),
+            Self::Redis(redis) => redis.claim(claim, ttl, per_address, restoring).await,
         }
     }
 

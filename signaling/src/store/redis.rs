@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
-use super::{Claim, Unreachable};
+use super::{Claim, Claimed, Unreachable};
 
 /// The longest any one call to Redis may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,13 +22,16 @@ const REFRESH_BATCH: usize = 512;
 /// state. Redis keeps nothing on disk here: after a restart it is gone, and so is every claim.
 const SINCE: &str = "ferry:since";
 
-/// Claims every key but the first (`SINCE`), all or nothing: `ARGV[1]` is the owner, `ARGV[2]`
-/// the time-to-live in milliseconds; 1 when the owner holds them all now, 0 when another owner
-/// holds any.
+/// Claims the nick keys `KEYS[3..]`, all or nothing, and a place of the address whose
+/// sessions are the sorted set `KEYS[2]` (by when each runs out; an empty name for none):
+/// `ARGV[1]` is the owner, `ARGV[2]` the time-to-live in milliseconds, `ARGV[4]` the most
+/// sessions of one address. Answers 1 when the owner holds them now, 0 when another owner
+/// holds a nick key, 3 when the address has as many sessions as it may.
 ///
-/// For `ARGV[3]` milliseconds after Redis started empty it answers 2 and claims nothing: the
-/// instances are writing their sessions' claims again then, and a nick one of them holds must
-/// not go to someone else meanwhile. A restoring instance passes 0.
+/// For `ARGV[3]` milliseconds after Redis started empty (`KEYS[1]`, `SINCE`, is gone) it
+/// answers 2 and claims nothing: the instances are writing their sessions' claims again then,
+/// and a nick one of them holds must not go to someone else meanwhile. A restoring instance
+/// passes 0.
 const CLAIM: &str = r"
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -38,29 +41,50 @@ if not since then
   since = now_ms
 end
 if now_ms - tonumber(since) < tonumber(ARGV[3]) then return 2 end
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local held = redis.call('GET', KEYS[i])
   if held and held ~= ARGV[1] then return 0 end
 end
-for i = 2, #KEYS do
+if KEYS[2] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
+  if not redis.call('ZSCORE', KEYS[2], ARGV[1])
+    and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+    return 3
+  end
+  redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+for i = 3, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
 end
 return 1
 ";
 
-/// Deletes each key its owner (`ARGV[1]`) still holds.
+/// Deletes each nick key `KEYS[2..]` its owner (`ARGV[1]`) still holds, and the owner's place
+/// in its address's sessions `KEYS[1]` (an empty name for none).
 const RELEASE: &str = r"
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
 end
+if KEYS[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 1
 ";
 
 /// Extends each key by `ARGV[1]` milliseconds where its owner (`ARGV[i + 1]` for `KEYS[i]`)
-/// still holds it.
+/// still holds it: a nick key (a string), or an address's sessions (a sorted set), where
+/// the owner's place is moved on too.
 const REFRESH: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i + 1] then redis.call('PEXPIRE', key, ARGV[1]) end
+  local owner = ARGV[i + 1]
+  if redis.call('TYPE', key).ok == 'zset' then
+    if redis.call('ZADD', key, 'XX', 'CH', now + tonumber(ARGV[1]), owner) == 1 then
+      redis.call('PEXPIRE', key, ARGV[1])
+    end
+  elseif redis.call('GET', key) == owner then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
 end
 return 1
 ";
@@ -132,18 +156,26 @@ impl RedisStore {
         &self,
         claim: &Claim,
         ttl: Duration,
+        per_address: usize,
         restoring: bool,
-    ) -> Result<bool, Unreachable> {
+    ) -> Result<Claimed, Unreachable> {
         let mut invocation = self.claim.prepare_invoke();
-        invocation.key(SINCE);
+        invocation
+            .key(SINCE)
+            .key(claim.address().unwrap_or_default());
         for name in claim.names() {
             invocation.key(name);
         }
         let settle = if restoring { 0 } else { millis(self.settle) };
-        invocation.arg(&claim.owner).arg(millis(ttl)).arg(settle);
+        invocation
+            .arg(&claim.owner)
+            .arg(millis(ttl))
+            .arg(settle)
+            .arg(per_address);
         match self.call::<i64>(Invocation(invocation)).await? {
-            1 => Ok(true),
-            0 => Ok(false),
+            1 => Ok(Claimed::Won),
+            0 => Ok(Claimed::Taken),
+            3 => Ok(Claimed::TooManyFromAddress),
             _ => Err(Unreachable(
                 "the store restarted a moment ago; the service is writing its sessions again"
                     .into(),
@@ -153,6 +185,7 @@ impl RedisStore {
 
     pub(super) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {
         let mut invocation = self.release.prepare_invoke();
+        invocation.key(claim.address().unwrap_or_default());
         for name in claim.names() {
             invocation.key(name);
         }
@@ -163,7 +196,12 @@ impl RedisStore {
     pub(super) async fn refresh(&self, claims: &[Claim], ttl: Duration) -> Result<(), Unreachable> {
         let held: Vec<(String, &str)> = claims
             .iter()
-            .flat_map(|claim| claim.names().map(|name| (name, claim.owner.as_str())))
+            .flat_map(|claim| {
+                claim
+                    .names()
+                    .chain(claim.address())
+                    .map(|name| (name, claim.owner.as_str()))
+            })
             .collect();
         for batch in held.chunks(REFRESH_BATCH) {
             let mut invocation = self.refresh.prepare_invoke();

@@ -404,3 +404,40 @@ async fn wrong_codes_are_one_budget_across_instances() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn sessions_per_address_are_one_budget_across_instances() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let capped = || {
+        let mut config = on(&redis);
+        config.limits.max_sessions_per_ip = 2;
+        config
+    };
+    let a = TestServer::start(capped()).await?;
+    let b = TestServer::start(capped()).await?;
+    let (_one, _) = Client::join(&a, "one").await?;
+    let (two, _) = Client::join(&b, "two").await?;
+    for server in [&a, &b] {
+        let mut third = Client::connect(server).await?;
+        third.send(&join("three", None)).await?;
+        third.expect_error(ErrorCode::TooManySessions).await?;
+    }
+    // One leaving frees a place, whichever instance it was on.
+    two.close().await?;
+    let deadline = Instant::now() + ACROSS;
+    loop {
+        let mut third = Client::connect(&a).await?;
+        third.send(&join("three", None)).await?;
+        match third.recv().await? {
+            ServerMessage::Welcome { .. } => break,
+            ServerMessage::Error {
+                code: ErrorCode::TooManySessions,
+                ..
+            } if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => anyhow::bail!("expected a welcome once a place was free, got {other:?}"),
+        }
+    }
+    Ok(())
+}

@@ -11,10 +11,11 @@ use super::{Ending, Reader, fresh_ids, renewal};
 use crate::outbound::Outbound;
 use crate::pairing::{PairRefusal, candidates, numbers};
 use crate::registry::{
-    Connection, Refusal, Target, encode, no_room_for_codes, pairing_refused, taken,
+    Connection, Refusal, Target, claim_of, encode, no_room_for_codes, pairing_refused, taken,
+    too_many_sessions,
 };
 use crate::store::codes::Found;
-use crate::store::{Claim, Unreachable};
+use crate::store::{Claimed, Unreachable};
 
 impl Reader {
     /// Joins, claiming the nick from the service's store first unless a session here holds
@@ -60,14 +61,15 @@ impl Reader {
             // A page back with its token claims for that token: the nick it held through an
             // instance that died is still its own, and its new session keeps the token.
             let owner = token.clone().unwrap_or_else(|| fresh.token.clone());
-            let claim = Claim::new(&target.key.wire(), nick.as_str(), &owner);
+            let claim = claim_of(&target.key, &nick, &owner, self.from);
             match cluster.claim(claim.clone()).await {
-                Ok(true) => {
+                Ok(Claimed::Won) => {
                     fresh.token = owner;
                     fresh.claimed = true;
                     claimed = Some(claim);
                 }
-                Ok(false) => return self.refuse(taken(&nick)),
+                Ok(Claimed::Taken) => return self.refuse(taken(&nick)),
+                Ok(Claimed::TooManyFromAddress) => return self.refuse(too_many_sessions()),
                 Err(error) => return self.refuse(self.unavailable(&error)),
             }
         }
