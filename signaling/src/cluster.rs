@@ -94,8 +94,6 @@ pub(crate) struct Cluster {
     instance: String,
     store: Store,
     ttl: Duration,
-    /// The most sessions one address may have across the service.
-    per_address: usize,
     tx: mpsc::UnboundedSender<Outgoing>,
     /// Whether the store answered the last time it was asked.
     healthy: AtomicBool,
@@ -109,7 +107,6 @@ impl Cluster {
     pub(crate) fn new(
         redis: Option<&str>,
         ttl: Duration,
-        per_address: usize,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
         let store = match redis {
             Some(url) => Store::Redis(Box::new(RedisStore::open(url, settle(ttl))?)),
@@ -120,7 +117,6 @@ impl Cluster {
             instance: instance_id(),
             store,
             ttl,
-            per_address,
             tx,
             healthy: AtomicBool::new(true),
             codes: Codes::default(),
@@ -312,10 +308,7 @@ async fn work(state: AppState, cluster: Arc<Cluster>, mut rx: mpsc::UnboundedRec
         };
         match next {
             Outgoing::Claim(claim, reply) => {
-                let won = cluster
-                    .store
-                    .claim(&claim, cluster.ttl, cluster.per_address, false)
-                    .await;
+                let won = cluster.store.claim(&claim, cluster.ttl, false).await;
                 cluster.note(&won);
                 let _ = reply.send(won);
             }
@@ -485,12 +478,7 @@ async fn restore(
         "writing this instance's sessions to the store"
     );
     for claim in &claims {
-        if cluster
-            .store
-            .claim(claim, cluster.ttl, usize::MAX, true)
-            .await?
-            != Claimed::Won
-        {
+        if cluster.store.claim(claim, cluster.ttl, true).await? != Claimed::Won {
             tracing::warn!(
                 place = %claim.place,
                 "a session elsewhere took a nick one here holds while the store was away"

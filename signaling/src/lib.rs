@@ -250,12 +250,8 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (cluster, work) = Cluster::new(
-        config.redis.as_deref(),
-        config.instance_ttl,
-        config.limits.max_sessions_per_ip,
-    )
-    .map_err(std::io::Error::other)?;
+    let (cluster, work) = Cluster::new(config.redis.as_deref(), config.instance_ttl)
+        .map_err(std::io::Error::other)?;
     let state = AppState::listening(
         config,
         Some(listener.local_addr()?),

@@ -124,23 +124,25 @@ enum Holder {
 }
 
 impl Session {
-    /// What the session holds in the shared store: its nick in its place, and a place of its
-    /// address.
+    /// What the session holds in the shared store: its nick in its place, and a place among
+    /// its address's sessions (how many there are matters only to a new claim).
     fn claim(&self) -> crate::store::Claim {
-        claim_of(&self.place, &self.nick, &self.token, self.from)
+        claim_of(&self.place, &self.nick, &self.token, self.from, 0)
     }
 }
 
-/// The claim of `nick` in `place` for the session with `token`, from `from`.
+/// The claim of `nick` in `place` for the session with `token`, from `from`, whose address
+/// may have `per_address` sessions.
 pub(crate) fn claim_of(
     place: &PlaceKey,
     nick: &Nick,
     token: &SessionToken,
     from: Option<IpAddr>,
+    per_address: usize,
 ) -> crate::store::Claim {
     let claim = crate::store::Claim::new(&place.wire(), nick.as_str(), token);
     match from {
-        Some(ip) => claim.from(crate::address::place(ip).to_string()),
+        Some(ip) => claim.limited(format!("ws:{}", crate::address::place(ip)), per_address),
         None => claim,
     }
 }

@@ -1,4 +1,4 @@
-//! The shared state of an instance alone: nick claims and each address's sessions in maps,
+//! The shared state of an instance alone: nick claims and the places of each limit in maps,
 //! with the same meaning as the Redis store's.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::{Claim, Claimed};
 
-/// Claims by key name, and the sessions of each address by owner, each with when it runs out.
+/// Claims by key name, and the places of each limit by owner, each with when it runs out.
 #[derive(Debug, Default)]
 pub struct Memory {
     held: Mutex<Held>,
@@ -18,11 +18,11 @@ pub struct Memory {
 #[derive(Debug, Default)]
 struct Held {
     names: HashMap<String, (String, Instant)>,
-    addresses: HashMap<String, HashMap<String, Instant>>,
+    limits: HashMap<String, HashMap<String, Instant>>,
 }
 
 impl Memory {
-    pub(super) fn claim(&self, claim: &Claim, ttl: Duration, per_address: usize) -> Claimed {
+    pub(super) fn claim(&self, claim: &Claim, ttl: Duration, restoring: bool) -> Claimed {
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let free = claim.names().all(|name| {
@@ -33,13 +33,16 @@ impl Memory {
         if !free {
             return Claimed::Taken;
         }
-        if let Some(address) = claim.address() {
-            let sessions = held.addresses.entry(address).or_default();
-            sessions.retain(|_, until| *until > now);
-            if !sessions.contains_key(&claim.owner) && sessions.len() >= per_address {
-                return Claimed::TooManyFromAddress;
+        for (index, (name, (_, places))) in claim.limit_names().zip(&claim.limits).enumerate() {
+            let taken = held.limits.entry(name).or_default();
+            taken.retain(|_, until| *until > now);
+            if !restoring && !taken.contains_key(&claim.owner) && taken.len() >= *places {
+                return Claimed::Limited(index);
             }
-            sessions.insert(claim.owner.clone(), now + ttl);
+        }
+        for name in claim.limit_names() {
+            let taken = held.limits.entry(name).or_default();
+            taken.insert(claim.owner.clone(), now + ttl);
         }
         for name in claim.names() {
             held.names.insert(name, (claim.owner.clone(), now + ttl));
@@ -58,12 +61,12 @@ impl Memory {
                 held.names.remove(&name);
             }
         }
-        if let Some(address) = claim.address()
-            && let Some(sessions) = held.addresses.get_mut(&address)
-        {
-            sessions.remove(&claim.owner);
-            if sessions.is_empty() {
-                held.addresses.remove(&address);
+        for name in claim.limit_names() {
+            if let Some(taken) = held.limits.get_mut(&name) {
+                taken.remove(&claim.owner);
+                if taken.is_empty() {
+                    held.limits.remove(&name);
+                }
             }
         }
     }
@@ -72,9 +75,9 @@ impl Memory {
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         held.names.retain(|_, (_, until)| *until > now);
-        held.addresses.retain(|_, sessions| {
-            sessions.retain(|_, until| *until > now);
-            !sessions.is_empty()
+        held.limits.retain(|_, taken| {
+            taken.retain(|_, until| *until > now);
+            !taken.is_empty()
         });
         for claim in claims {
             for name in claim.names() {
@@ -84,13 +87,14 @@ impl Memory {
                     *until = now + ttl;
                 }
             }
-            if let Some(address) = claim.address()
-                && let Some(until) = held
-                    .addresses
-                    .get_mut(&address)
-                    .and_then(|sessions| sessions.get_mut(&claim.owner))
-            {
-                *until = now + ttl;
+            for name in claim.limit_names() {
+                if let Some(until) = held
+                    .limits
+                    .get_mut(&name)
+                    .and_then(|taken| taken.get_mut(&claim.owner))
+                {
+                    *until = now + ttl;
+                }
             }
         }
     }

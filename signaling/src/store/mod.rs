@@ -6,10 +6,10 @@
 //! A claim holds every lookalike key of a nick ([`crate::lookalike::keys`]) in a place, all or
 //! nothing, for an owner: the digest of the session's token, so the page that held a nick can
 //! claim it again through another instance after its own died, and nobody else can. With it,
-//! in the same step, the session takes one of its address's places (sessions per address are
-//! one budget for the whole service). A claim lives for the store's time-to-live unless its
-//! instance refreshes it, so the nicks and places of an instance that died are free again soon
-//! after.
+//! in the same step, it takes a place in each of its limits (the sessions of its address, the
+//! classic registrations of an address and in all), which are so one budget for the whole
+//! service. A claim lives for its time-to-live unless it is refreshed, so the nicks and places
+//! of an instance that died are free again soon after.
 
 pub mod codes;
 pub mod memory;
@@ -34,20 +34,20 @@ pub struct Claim {
     pub keys: Vec<String>,
     /// Who holds it: [`owner_of`] the session's token.
     pub owner: String,
-    /// The network the session comes from (an IPv4 address, an IPv6 /64), whose places it
-    /// counts against; `None` for a session without an address.
-    pub from: Option<String>,
+    /// The limits it takes a place in: each a name (such as `ws:ADDRESS`) and how many places
+    /// it has. Letting the claim go frees its places; refreshing it keeps them.
+    pub limits: Vec<(String, usize)>,
 }
 
 /// What a claim came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claimed {
-    /// The owner holds the nick, and a place of its address, now.
+    /// The owner holds the nick, and a place in each limit, now.
     Won,
     /// Another owner holds the nick, or one that looks like it.
     Taken,
-    /// The address has as many sessions as it may.
-    TooManyFromAddress,
+    /// The limit at this index in [`Claim::limits`] has no place left.
+    Limited(usize),
 }
 
 impl Claim {
@@ -57,21 +57,21 @@ impl Claim {
             place: place.to_owned(),
             keys: crate::lookalike::keys(nick).to_vec(),
             owner: owner_of(token),
-            from: None,
+            limits: Vec::new(),
         }
     }
 
-    /// The claim of a session from network `from`.
-    pub fn from(self, from: impl Into<String>) -> Self {
-        Self {
-            from: Some(from.into()),
-            ..self
-        }
+    /// The claim, taking a place in the limit `name`, which has `places`.
+    pub fn limited(mut self, name: impl Into<String>, places: usize) -> Self {
+        self.limits.push((name.into(), places));
+        self
     }
 
-    /// The store's name for the places of the claim's address.
-    fn address(&self) -> Option<String> {
-        self.from.as_ref().map(|from| format!("ferry:from:{from}"))
+    /// The store's names for the claim's limits.
+    fn limit_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.limits
+            .iter()
+            .map(|(name, _)| format!("ferry:limit:{name}"))
     }
 
     /// The store's names for the claim's keys.
@@ -102,22 +102,19 @@ pub enum Store {
 }
 
 impl Store {
-    /// Claims `claim` for `ttl`, its address holding at most `per_address` sessions: held
-    /// by its owner now (newly, or again), or why not.
+    /// Claims `claim` for `ttl`: held by its owner now (newly, or again), or why not.
     ///
     /// Right after the store started empty a claim is refused as [`Unreachable`] for a while,
-    /// unless it is `restoring` what an instance held before (which no cap refuses either).
+    /// unless it is `restoring` what an instance held before (which no limit refuses either).
     pub async fn claim(
         &self,
         claim: &Claim,
         ttl: Duration,
-        per_address: usize,
         restoring: bool,
     ) -> Result<Claimed, Unreachable> {
-        let per_address = if restoring { usize::MAX } else { per_address };
         match self {
-            Self::Memory(memory) => Ok(memory.claim(claim, ttl, per_address)),
-            Self::Redis(redis) => redis.claim(claim, ttl, per_address, restoring).await,
+            Self::Memory(memory) => Ok(memory.claim(claim, ttl, restoring)),
+            Self::Redis(redis) => redis.claim(claim, ttl, restoring).await,
         }
     }
 

@@ -22,16 +22,16 @@ const REFRESH_BATCH: usize = 512;
 /// state. Redis keeps nothing on disk here: after a restart it is gone, and so is every claim.
 const SINCE: &str = "ferry:since";
 
-/// Claims the nick keys `KEYS[3..]`, all or nothing, and a place of the address whose
-/// sessions are the sorted set `KEYS[2]` (by when each runs out; an empty name for none):
-/// `ARGV[1]` is the owner, `ARGV[2]` the time-to-live in milliseconds, `ARGV[4]` the most
-/// sessions of one address. Answers 1 when the owner holds them now, 0 when another owner
-/// holds a nick key, 3 when the address has as many sessions as it may.
+/// Claims, all or nothing, the nick keys after the limits and a place in each limit: `ARGV[1]`
+/// is the owner, `ARGV[2]` the time-to-live in milliseconds, `ARGV[4]` how many limits there
+/// are (`n`); `KEYS[2..n+1]` are the limits (sorted sets of owners by when each runs out) and
+/// `ARGV[5..n+4]` their places. Answers 1 when the owner holds them now, 0 when another owner
+/// holds a nick key, `10 + i` when limit `i` (from 0) has no place left.
 ///
 /// For `ARGV[3]` milliseconds after Redis started empty (`KEYS[1]`, `SINCE`, is gone) it
 /// answers 2 and claims nothing: the instances are writing their sessions' claims again then,
 /// and a nick one of them holds must not go to someone else meanwhile. A restoring instance
-/// passes 0.
+/// passes 0, and no limit refuses it.
 const CLAIM: &str = r"
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -40,33 +40,41 @@ if not since then
   redis.call('SET', KEYS[1], now_ms)
   since = now_ms
 end
+local restoring = tonumber(ARGV[3]) == 0
 if now_ms - tonumber(since) < tonumber(ARGV[3]) then return 2 end
-for i = 3, #KEYS do
+local limits = tonumber(ARGV[4])
+for i = limits + 2, #KEYS do
   local held = redis.call('GET', KEYS[i])
   if held and held ~= ARGV[1] then return 0 end
 end
-if KEYS[2] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
-  if not redis.call('ZSCORE', KEYS[2], ARGV[1])
-    and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-    return 3
+for i = 1, limits do
+  local key = KEYS[i + 1]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+  if not restoring and not redis.call('ZSCORE', key, ARGV[1])
+    and redis.call('ZCARD', key) >= tonumber(ARGV[i + 4]) then
+    return 10 + i - 1
   end
-  redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-for i = 3, #KEYS do
+for i = 1, limits do
+  redis.call('ZADD', KEYS[i + 1], now_ms + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
+end
+for i = limits + 2, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
 end
 return 1
 ";
 
-/// Deletes each nick key `KEYS[2..]` its owner (`ARGV[1]`) still holds, and the owner's place
-/// in its address's sessions `KEYS[1]` (an empty name for none).
+/// Lets go of each key its owner (`ARGV[1]`) holds: a nick key (a string) is deleted, and the
+/// owner's place in a limit (a sorted set) is freed.
 const RELEASE: &str = r"
-for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+for _, key in ipairs(KEYS) do
+  if redis.call('TYPE', key).ok == 'zset' then
+    redis.call('ZREM', key, ARGV[1])
+  elseif redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
 end
-if KEYS[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 1
 ";
 
@@ -156,26 +164,34 @@ impl RedisStore {
         &self,
         claim: &Claim,
         ttl: Duration,
-        per_address: usize,
         restoring: bool,
     ) -> Result<Claimed, Unreachable> {
         let mut invocation = self.claim.prepare_invoke();
-        invocation
-            .key(SINCE)
-            .key(claim.address().unwrap_or_default());
+        invocation.key(SINCE);
+        for name in claim.limit_names() {
+            invocation.key(name);
+        }
         for name in claim.names() {
             invocation.key(name);
         }
-        let settle = if restoring { 0 } else { millis(self.settle) };
+        // A restoring claim waits for nothing (0), so the settle time is never 0 otherwise.
+        let settle = if restoring {
+            0
+        } else {
+            millis(self.settle).max(1)
+        };
         invocation
             .arg(&claim.owner)
             .arg(millis(ttl))
             .arg(settle)
-            .arg(per_address);
+            .arg(claim.limits.len());
+        for (_, places) in &claim.limits {
+            invocation.arg(*places);
+        }
         match self.call::<i64>(Invocation(invocation)).await? {
             1 => Ok(Claimed::Won),
             0 => Ok(Claimed::Taken),
-            3 => Ok(Claimed::TooManyFromAddress),
+            full @ 10.. => Ok(Claimed::Limited(usize::try_from(full - 10).unwrap_or(0))),
             _ => Err(Unreachable(
                 "the store restarted a moment ago; the service is writing its sessions again"
                     .into(),
@@ -185,8 +201,7 @@ impl RedisStore {
 
     pub(super) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {
         let mut invocation = self.release.prepare_invoke();
-        invocation.key(claim.address().unwrap_or_default());
-        for name in claim.names() {
+        for name in claim.names().chain(claim.limit_names()) {
             invocation.key(name);
         }
         invocation.arg(&claim.owner);
@@ -199,7 +214,7 @@ impl RedisStore {
             .flat_map(|claim| {
                 claim
                     .names()
-                    .chain(claim.address())
+                    .chain(claim.limit_names())
                     .map(|name| (name, claim.owner.as_str()))
             })
             .collect();

@@ -19,7 +19,7 @@ fn token(byte: u8) -> SessionToken {
 
 /// Whether `claim` is won, with no cap on its address's sessions.
 async fn won(store: &Store, claim: &Claim, ttl: Duration) -> Result<bool, Unreachable> {
-    Ok(store.claim(claim, ttl, usize::MAX, false).await? == Claimed::Won)
+    Ok(store.claim(claim, ttl, false).await? == Claimed::Won)
 }
 
 /// Both stores, named; the Redis one on `redis`.
@@ -141,7 +141,7 @@ async fn after_a_redis_restart_only_restoring_owners_claim_until_the_store_settl
     assert!(won(&store, &ana, TTL).await?);
     redis.kill();
     assert!(
-        store.claim(&ana, TTL, usize::MAX, false).await.is_err(),
+        store.claim(&ana, TTL, false).await.is_err(),
         "a claim succeeded with Redis down"
     );
     redis.restart().await?;
@@ -149,7 +149,7 @@ async fn after_a_redis_restart_only_restoring_owners_claim_until_the_store_settl
     // lost every claim, so nobody new may claim until the instances wrote theirs again.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        match store.claim(&thief, TTL, usize::MAX, false).await {
+        match store.claim(&thief, TTL, false).await {
             Err(error) if error.to_string().contains("restarted") => break,
             Err(_) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -158,7 +158,7 @@ async fn after_a_redis_restart_only_restoring_owners_claim_until_the_store_settl
         }
     }
     assert!(
-        store.claim(&ana, TTL, 0, true).await? == Claimed::Won,
+        store.claim(&ana, TTL, true).await? == Claimed::Won,
         "the owner could not write its claim again"
     );
     tokio::time::sleep(settle).await;
@@ -174,39 +174,29 @@ async fn an_address_holds_at_most_its_sessions_and_a_released_one_frees_a_place(
 -> anyhow::Result<()> {
     let redis = RedisServer::start().await?;
     for (name, store) in stores(&redis)? {
-        let from = |nick: &str, byte: u8| Claim::new("lobby", nick, &token(byte)).from("192.0.2.7");
+        let from = |nick: &str, byte: u8| {
+            Claim::new("lobby", nick, &token(byte)).limited("ws:192.0.2.7", 2)
+        };
         let (ana, bo, cy) = (from("ana", 1), from("bo", 2), from("cy", 3));
+        assert_eq!(store.claim(&ana, TTL, false).await?, Claimed::Won, "{name}");
+        assert_eq!(store.claim(&bo, TTL, false).await?, Claimed::Won, "{name}");
         assert_eq!(
-            store.claim(&ana, TTL, 2, false).await?,
-            Claimed::Won,
-            "{name}"
-        );
-        assert_eq!(
-            store.claim(&bo, TTL, 2, false).await?,
-            Claimed::Won,
-            "{name}"
-        );
-        assert_eq!(
-            store.claim(&cy, TTL, 2, false).await?,
-            Claimed::TooManyFromAddress,
+            store.claim(&cy, TTL, false).await?,
+            Claimed::Limited(0),
             "{name}: a third session from one address"
         );
         // A session claiming again (a reconnect) keeps its place; another address has its own.
+        assert_eq!(store.claim(&ana, TTL, false).await?, Claimed::Won, "{name}");
+        let elsewhere = Claim::new("lobby", "cy", &token(3)).limited("ws:198.51.100.1", 2);
         assert_eq!(
-            store.claim(&ana, TTL, 2, false).await?,
-            Claimed::Won,
-            "{name}"
-        );
-        let elsewhere = Claim::new("lobby", "cy", &token(3)).from("198.51.100.1");
-        assert_eq!(
-            store.claim(&elsewhere, TTL, 2, false).await?,
+            store.claim(&elsewhere, TTL, false).await?,
             Claimed::Won,
             "{name}"
         );
         store.release(&elsewhere).await?;
         store.release(&bo).await?;
         assert_eq!(
-            store.claim(&cy, TTL, 2, false).await?,
+            store.claim(&cy, TTL, false).await?,
             Claimed::Won,
             "{name}: a released session kept its address's place"
         );

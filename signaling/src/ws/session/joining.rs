@@ -61,7 +61,8 @@ impl Reader {
             // A page back with its token claims for that token: the nick it held through an
             // instance that died is still its own, and its new session keeps the token.
             let owner = token.clone().unwrap_or_else(|| fresh.token.clone());
-            let claim = claim_of(&target.key, &nick, &owner, self.from);
+            let per_address = self.state.config().limits.max_sessions_per_ip;
+            let claim = claim_of(&target.key, &nick, &owner, self.from, per_address);
             match cluster.claim(claim.clone()).await {
                 Ok(Claimed::Won) => {
                     fresh.token = owner;
@@ -69,7 +70,7 @@ impl Reader {
                     claimed = Some(claim);
                 }
                 Ok(Claimed::Taken) => return self.refuse(taken(&nick)),
-                Ok(Claimed::TooManyFromAddress) => return self.refuse(too_many_sessions()),
+                Ok(Claimed::Limited(_)) => return self.refuse(too_many_sessions()),
                 Err(error) => return self.refuse(self.unavailable(&error)),
             }
         }
