@@ -22,6 +22,9 @@ use tower::ServiceExt;
 use crate::AppState;
 use crate::refused::Refused;
 use crate::registry::HttpRefusal;
+use crate::store::Store;
+use crate::store::classic::{self as shared, Registered};
+use crate::store::redis::RedisStore;
 
 /// The longest identity accepted; reg.cgi's were 64 hexadecimal digits.
 const MAX_IDENTITY_CHARS: usize = 256;
@@ -55,7 +58,15 @@ pub(crate) async fn root(
         {
             return Refused::TooFast.into_response();
         }
-        let body = answer(&state, &query, from, now);
+        let body = match state.cluster().and_then(|cluster| cluster.shared()) {
+            Some((store, redis)) => {
+                if !shared_request_allowed(&state, redis, from).await {
+                    return Refused::TooFast.into_response();
+                }
+                answer_shared(&state, (store, redis), &query, from, now).await
+            }
+            None => answer(&state, &query, from, now),
+        };
         return ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();
     }
     match &state.shared.static_files {
@@ -118,7 +129,107 @@ fn answer(state: &AppState, query: &Query, from: Option<IpAddr>, now: Instant) -
         .collect();
     let online = query.list_users.then(|| registry.online(from, now));
     drop(registry);
+    xml(updated, friends, online)
+}
 
+/// The network a request comes from, as the shared store counts it.
+fn network(from: Option<IpAddr>) -> String {
+    from.map_or_else(
+        || "none".to_owned(),
+        |ip| crate::address::place(ip).to_string(),
+    )
+}
+
+/// Whether a request from `from` is within its address's rate across every instance. With
+/// the store out of reach it is let through: each instance's own rate still holds.
+async fn shared_request_allowed(
+    state: &AppState,
+    redis: &RedisStore,
+    from: Option<IpAddr>,
+) -> bool {
+    let limits = state.config().limits;
+    shared::request_allowed(
+        redis,
+        &network(from),
+        limits.http_requests_per_sec,
+        limits.http_request_burst,
+    )
+    .await
+    .unwrap_or(true)
+}
+
+/// [`answer`] for an instance of several, whose registrations are in Redis: what the shared
+/// store holds, with the WebSocket users the registry knows of. What the store cannot be
+/// asked now is answered as not done or not there.
+async fn answer_shared(
+    state: &AppState,
+    (store, redis): (&Store, &RedisStore),
+    query: &Query,
+    from: Option<IpAddr>,
+    now: Instant,
+) -> String {
+    let lobby = state.registry().lobby_of(from).map(|key| key.wire());
+    let network = network(from);
+    let limits = state.config().limits.http_registrations;
+    let updated = match (&query.username, &query.identity) {
+        (None, None) => None,
+        (Some(username), Some(identity)) => {
+            // An invalid nick or identity, or no lobby to register in, does nothing.
+            let done = match (Nick::new(username), &lobby) {
+                (Ok(nick), Some(lobby)) if identity == "0" => {
+                    Some(shared::unregister(store, redis, lobby, &nick, &network).await)
+                }
+                (Ok(nick), Some(lobby)) if valid_identity(identity) => {
+                    let asked = shared::Asked {
+                        place: lobby,
+                        nick: &nick,
+                        identity,
+                        from: &network,
+                    };
+                    let ttl = state.config().presence_ttl;
+                    let limits = (limits.per_ip, limits.total);
+                    Some(shared::register(store, redis, &asked, ttl, limits).await)
+                }
+                _ => None,
+            };
+            if !matches!(done, Some(Ok(Registered::Done))) {
+                tracing::debug!(username, ?done, "refused an HTTP registration");
+            }
+            Some(matches!(done, Some(Ok(Registered::Done))))
+        }
+        _ => Some(false),
+    };
+    let mut friends = Vec::new();
+    for name in &query.friends {
+        let Ok(nick) = Nick::new(name) else {
+            friends.push((name, None));
+            continue;
+        };
+        let mut identity = state.registry().identity(&nick, from, now);
+        if let (None, Some(lobby)) = (&identity, &lobby) {
+            identity = shared::identity(redis, lobby, &nick).await.ok().flatten();
+        }
+        friends.push((name, identity));
+    }
+    let online = if query.list_users {
+        let mut online = state.registry().online(from, now);
+        if let Some(lobby) = &lobby {
+            online.extend(shared::listed(redis, lobby).await.unwrap_or_default());
+        }
+        online.sort_by_cached_key(|(nick, _)| nick.key());
+        Some(online)
+    } else {
+        None
+    };
+    xml(updated, friends, online)
+}
+
+/// The XML answer: whether the update was done, each friend's identity, everyone online.
+fn xml(
+    updated: Option<bool>,
+    friends: Vec<(&String, Option<String>)>,
+    online: Option<Vec<(Nick, String)>>,
+) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<result>");
     if let Some(updated) = updated {
         xml.push_str(if updated {

@@ -159,6 +159,12 @@ impl Cluster {
         self.redis().is_some()
     }
 
+    /// The store and Redis, when several instances share them: the classic API's
+    /// registrations live there then.
+    pub(crate) fn shared(&self) -> Option<(&Store, &RedisStore)> {
+        self.redis().map(|redis| (&self.store, redis))
+    }
+
     /// A code into `room` for `maker`, drawn from `candidates`, within `limits`; `None` when
     /// as many codes are good as may be.
     pub(crate) async fn make_code(

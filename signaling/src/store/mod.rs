@@ -11,6 +11,7 @@
 //! service. A claim lives for its time-to-live unless it is refreshed, so the nicks and places
 //! of an instance that died are free again soon after.
 
+pub mod classic;
 pub mod codes;
 pub mod memory;
 pub mod redis;
@@ -57,6 +58,17 @@ impl Claim {
             place: place.to_owned(),
             keys: crate::lookalike::keys(nick).to_vec(),
             owner: owner_of(token),
+            limits: Vec::new(),
+        }
+    }
+
+    /// The claim of `nick` in `place` for `owner`, who is not a session (a classic
+    /// registration's identity).
+    pub fn owned(place: &str, nick: &str, owner: String) -> Self {
+        Self {
+            place: place.to_owned(),
+            keys: crate::lookalike::keys(nick).to_vec(),
+            owner,
             limits: Vec::new(),
         }
     }

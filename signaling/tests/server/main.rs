@@ -14,6 +14,7 @@ mod crowd;
 mod floods;
 mod hostile;
 mod instances;
+mod instances_classic;
 mod lifecycle;
 mod lookalikes;
 mod presence;
