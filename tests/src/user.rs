@@ -86,6 +86,33 @@ impl User {
         Ok(())
     }
 
+    /// Types `nick` and presses Join, without waiting for what comes of it.
+    pub async fn press_join(&self, nick: &str) -> Result<()> {
+        self.submit_nick(nick).await
+    }
+
+    /// Waits until a status banner starting with `start` shows; returns its text.
+    pub async fn wait_banner(&self, start: &str) -> Result<String> {
+        self.wait(
+            &format!("a banner saying {start:?}"),
+            DEADLINE,
+            async |user| {
+                let live = user
+                    .browser
+                    .client()
+                    .find_all(Locator::Css("[role=status]"));
+                for region in live.await? {
+                    let text = region.text().await?.trim().to_owned();
+                    if region.is_displayed().await? && text.starts_with(start) {
+                        return Ok(Some(text));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await
+    }
+
     /// Types `nick`, presses Join, and returns the refusal the app shows next to the field.
     /// Fails if the app lets this person in instead.
     pub async fn join_refused(&self, nick: &str) -> Result<String> {

@@ -156,7 +156,7 @@ impl User {
         Ok(())
     }
 
-    async fn wait_joined(&self, nick: &str) -> Result<()> {
+    pub async fn wait_joined(&self, nick: &str) -> Result<()> {
         self.wait(&format!("joining as {nick:?}"), DEADLINE, async |user| {
             if let Some(alert) = user.alert_text().await? {
                 bail!("joining as {nick:?} was refused: {alert:?}");

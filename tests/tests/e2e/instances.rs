@@ -1,7 +1,8 @@
 //! Two signaling instances on one Redis as one service, as behind a load balancer: people on
 //! different instances see each other and send files, a room's link works through either, and
 //! when one instance crashes its people vanish from the others' lists and come back through
-//! the other.
+//! the other; a page that joins while Redis is down says the service is restarting and gets in
+//! by itself once Redis is back.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,30 @@ async fn two_instances_on_one_redis_are_one_service_and_outlive_one_crashing() -
         ana.join("ana").await?;
         bo.wait_online_users(&["ana"]).await?;
         ana.wait_online_users(&["bo"]).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_joining_while_redis_is_down_says_so_and_gets_in_once_it_is_back() -> Result<()> {
+    let mut redis = RedisServer::start().await?;
+    let setup = Setup {
+        redis: Some(redis.url()),
+        ..Setup::default()
+    };
+    run_with(setup, async |h: &Harness| {
+        redis.kill();
+        let ana = h.open_user_in("Ana", Kind::Firefox).await?;
+        ana.press_join("ana").await?;
+        let said = ana.wait_banner("The service is restarting").await?;
+        ensure!(said.contains("retrying"), "the banner reads {said:?}");
+        redis.restart().await?;
+        // Nobody presses anything again: the page tries by itself.
+        ana.wait_joined("ana").await?;
+        let bo = h.open_user_in("Bo", Kind::Chromium).await?;
+        bo.join("bo").await?;
+        ana.wait_online_users(&["bo"]).await?;
+        bo.wait_online_users(&["ana"]).await
     })
     .await
 }
