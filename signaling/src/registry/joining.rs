@@ -266,9 +266,12 @@ impl Registry {
             nick: nick.clone(),
         });
         let from = conn.from;
+        // How many places its address has matters only to a new claim, made before this.
+        let claim = super::claim_of(&key, &nick, &fresh.token, from, 0);
         self.sessions.insert(
             fresh.id.clone(),
             Session {
+                claim,
                 nick,
                 token: fresh.token,
                 place: key,

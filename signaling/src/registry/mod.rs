@@ -110,6 +110,10 @@ struct Session {
     /// Whether others see it: a lingering session is unlisted after a grace, and listed again
     /// when it is reclaimed.
     listed: bool,
+    /// What it holds in the shared store, made once at its join: refreshing every session's
+    /// claim several times a minute must not work out lookalike keys under the lock each time.
+    /// It counts against the address the session joined from, wherever it moves.
+    claim: crate::store::Claim,
 }
 
 /// What holds a nick.
@@ -125,9 +129,9 @@ enum Holder {
 
 impl Session {
     /// What the session holds in the shared store: its nick in its place, and a place among
-    /// its address's sessions (how many there are matters only to a new claim).
+    /// its address's sessions.
     fn claim(&self) -> crate::store::Claim {
-        claim_of(&self.place, &self.nick, &self.token, self.from, 0)
+        self.claim.clone()
     }
 }
 

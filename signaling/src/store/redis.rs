@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, IntoConnectionInfo, Script};
 
 use super::{Claim, Claimed, Unreachable};
 
@@ -122,7 +123,13 @@ impl RedisStore {
     /// again. Nothing is connected yet: an instance starts whether Redis is up or not, and
     /// connects on first use.
     pub fn open(url: &str, settle: Duration) -> Result<Self, redis::RedisError> {
-        let client = Client::open(url)?;
+        // Without TCP_NODELAY a small command waits for the last one's acknowledgement:
+        // relayed signals took 4 ms at the median and 20 at the 99th percentile between two
+        // instances on one machine.
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
