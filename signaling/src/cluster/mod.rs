@@ -16,7 +16,10 @@
 //!   sessions;
 //! - forgets the sessions of an instance whose liveness key expired: a killed instance's
 //!   users vanish from everyone's lists, and their nicks are free again, within
-//!   [`INSTANCE_TTL`] and a refresh period.
+//!   [`INSTANCE_TTL`] and a refresh period;
+//! - keeps pairing codes ([`crate::store::codes`]) and the classic API's registrations
+//!   ([`crate::store::classic`]) in Redis rather than in its registry, so they work through
+//!   every instance and their limits are one budget.
 
 mod listen;
 mod refresh;
