@@ -30,6 +30,13 @@ const OVERHEAD: u64 = 1 << 20;
 /// The most the sender runs ahead of what the receiver stored: its window.
 const IN_FLIGHT: u64 = 16 << 20;
 
+/// What a receiver's page that goes away (a reload, a closed tab) may have stored without
+/// having recorded it yet: the app keeps its record at most a quarter of a second behind,
+/// and once in CI a closing Firefox tab did not get to write it last (12 MB behind). Those
+/// blocks go again. A quarter second at the fastest this machine moves bytes (about
+/// 35 MB/s) is under 9 MB; this is that with room.
+const RECORD_LAG: u64 = 16 << 20;
+
 /// Both browsers stay online through a broken connection, so going on takes only a new
 /// connection's set-up, a fraction of a second on one machine. A resumption slower than this
 /// waited for some timeout; the scenario prints both pages and their consoles to say which.
@@ -142,11 +149,13 @@ async fn the_receivers_reload_pauses_the_transfer_and_it_resumes_from_the_verifi
             resumed.is_some(),
             "Ana's page never marked the transfer resumed"
         );
-        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk.
+        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk;
+        // what he stored after his record was last kept goes again too.
         ensure!(
-            resent <= missing + IN_FLIGHT + OVERHEAD,
-            "after the reload Ana sent {resent} bytes where Bo lacked at most {missing} and \
-             {IN_FLIGHT} were in flight: verified blocks went again"
+            resent <= missing + IN_FLIGHT + RECORD_LAG + OVERHEAD,
+            "after the reload Ana sent {resent} bytes where Bo lacked at most {missing}, \
+             {IN_FLIGHT} were in flight and {RECORD_LAG} may have been unrecorded: verified \
+             blocks went again"
         );
         eprintln!(
             "reloaded at {held} of {} bytes; resumed {resumed:?} after the reload; {resent} \
@@ -212,11 +221,13 @@ async fn back_in_a_new_tab(kind: Kind, seed: u64) -> Result<()> {
         expect_received(&ana, &bo, &file).await?;
         let resent = bytes_sent(&ana).await? - sent_before;
         let missing = file.len - held;
-        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk.
+        // Until Ana heard that Bo left, she kept sending up to a window ahead of Bo's disk;
+        // what he stored after his record was last kept goes again too.
         ensure!(
-            resent <= missing + IN_FLIGHT + OVERHEAD,
-            "after Bo's tab closed Ana sent {resent} bytes where Bo lacked at most {missing} \
-             and {IN_FLIGHT} were in flight: verified blocks went again"
+            resent <= missing + IN_FLIGHT + RECORD_LAG + OVERHEAD,
+            "after Bo's tab closed Ana sent {resent} bytes where Bo lacked at most {missing}, \
+             {IN_FLIGHT} were in flight and {RECORD_LAG} may have been unrecorded: verified \
+             blocks went again"
         );
         eprintln!(
             "{kind}: closed at {held} of {} bytes; {resent} bytes sent after it for {missing} \

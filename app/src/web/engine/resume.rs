@@ -64,14 +64,19 @@ impl Engine {
     }
 
     /// Watches `job` until it ends: a control channel that closed without an event pauses
-    /// it, as one that said so does.
+    /// it, as one that said so does. An incoming transfer's record is kept on the way too:
+    /// blocks stored just before the sender went quiet (held back by the receiver's window,
+    /// say) would otherwise stay unrecorded until the next block.
     pub(super) fn watch_quiet_close(&self, job: &Rc<Job>) {
-        let job = Rc::clone(job);
+        let (engine, job) = (self.clone(), Rc::clone(job));
         spawn_local(async move {
             while !job.transfer.borrow().is_ended() {
                 sleep(QUIET_CLOSE_CHECK_MS).await;
                 if job.transfer.borrow().is_running() {
                     job.control().ended_quietly();
+                }
+                if job.transfer.borrow().direction == Direction::Incoming {
+                    engine.save_record(&job);
                 }
             }
         });
