@@ -58,6 +58,12 @@ if [ ! -x /usr/bin/redis-server ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
 
+if ! command -v brotli >/dev/null; then
+  step "installing Debian's brotli, which compresses the built app once, at build time"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y brotli
+fi
+
 if ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
   step "installing util-linux and iproute2 for the loopback-only test namespace"
   as_root apt-get update

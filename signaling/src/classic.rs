@@ -17,7 +17,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::Nick;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 use crate::AppState;
 use crate::refused::Refused;
@@ -70,10 +69,7 @@ pub(crate) async fn root(
         return ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();
     }
     match &state.shared.static_files {
-        Some(files) => match files.clone().oneshot(request).await {
-            Ok(response) => response.into_response(),
-            Err(never) => match never {},
-        },
+        Some(files) => files.serve(request).await,
         None => "Ferry's signaling server: browsers connect to /ws.\n".into_response(),
     }
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod assets;
 pub mod banner;
 pub mod certs;
 mod changes;
@@ -51,11 +52,9 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::Layer;
-use tower_http::compression::CompressionLayer;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use crate::assets::Assets;
 use crate::cluster::Cluster;
 pub use crate::cluster::INSTANCE_TTL;
 pub use crate::config::{CandidateFilter, Config, Limits};
@@ -91,7 +90,7 @@ struct Shared {
     http_rates: Mutex<HashMap<IpAddr, RateLimiter>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    static_files: Option<ServeDir<ServeFile>>,
+    static_files: Option<Assets>,
     /// The instance's part in the service; `None` for a router without a server.
     cluster: Option<Arc<Cluster>>,
 }
@@ -113,10 +112,7 @@ impl AppState {
             config.lobby,
             &config.limits,
         );
-        let static_files = config
-            .static_dir
-            .as_ref()
-            .map(|dir| ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))));
+        let static_files = config.static_dir.as_ref().map(|dir| Assets::new(dir));
         let scheme = if config.tls.is_some() {
             "https"
         } else {
@@ -319,16 +315,21 @@ pub fn app(state: AppState) -> Router {
             }),
         );
     }
-    let router = match &state.shared.static_files {
-        // The app's wasm and JavaScript are most of a first visit; gzip sends the wasm at
-        // about 40 % of its size. Only the static files are compressed: the XML API and the
-        // WebSocket upgrade are small or must not be touched.
-        Some(files) => {
-            router.fallback_service(CompressionLayer::new().gzip(true).layer(files.clone()))
-        }
-        None => router,
-    };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .fallback(assets)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Any other path: a file of the app, or 404 without one.
+async fn assets(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    match &state.shared.static_files {
+        Some(files) => files.serve(request).await,
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `GET /healthz`: `ok`, or 503 and why when the instance is degraded: its shared store does

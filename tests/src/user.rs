@@ -508,11 +508,21 @@ impl User {
         .await
     }
 
+    /// Waits for the join form, and checks that the loading view the page showed until the
+    /// app started is gone with it.
     async fn wait_join_form(&self) -> Result<()> {
         self.wait("the Nickname field", DEADLINE, async |user| {
             user.named(Role::Textbox, "Nickname").await
         })
         .await?;
+        let loading = self.client().find_all(Locator::Id("boot")).await?;
+        if !loading.is_empty() {
+            bail!(
+                "{}: the loading view is still on the page beside the app: {:?}",
+                self.label,
+                self.browser.page_text().await?
+            );
+        }
         Ok(())
     }
 

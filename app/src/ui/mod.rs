@@ -18,8 +18,9 @@ use leptos::prelude::*;
 
 use crate::session::{Phase, Session};
 
-/// Mounts the app on the page's body.
+/// Mounts the app on the page's body, in place of the loading view.
 pub fn mount() {
+    crate::web::boot::dismiss();
     leptos::mount::mount_to_body(App);
 }
 

@@ -13,6 +13,7 @@
 //! opening) use promises or futures channels instead of closures.
 
 pub mod address;
+pub mod boot;
 pub mod channel;
 pub mod chosen;
 pub mod device;

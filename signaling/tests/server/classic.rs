@@ -248,22 +248,6 @@ async fn root_serves_the_app_and_healthz_answers() -> anyhow::Result<()> {
     );
     let (_, _, body) = api.get("/app.js").await?;
     assert_eq!(body, "console.log('ferry')");
-    let wasm = vec![0_u8; 64 * 1024];
-    std::fs::write(dir.path().join("app.wasm"), &wasm)?;
-    let response = app(api.state.clone())
-        .oneshot(
-            Request::get("/app.wasm")
-                .header(header::ACCEPT_ENCODING, "gzip")
-                .body(Body::empty())?,
-        )
-        .await?;
-    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
-    let compressed = response.into_body().collect().await?.to_bytes();
-    assert!(
-        compressed.len() < wasm.len() / 10,
-        "{} bytes",
-        compressed.len()
-    );
     let (status, _, body) = api.get("/some/deep/link").await?;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>Ferry</h1>"));
     api.check("/?listUsers=true", "").await?;

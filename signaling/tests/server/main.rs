@@ -7,6 +7,7 @@
 
 mod support;
 
+mod assets;
 mod backlog;
 mod bad_input;
 mod classic;
