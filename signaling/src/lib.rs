@@ -211,6 +211,14 @@ impl AppState {
     fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.shared.cluster.as_ref()
     }
+
+    /// Waits for the next of `ticks` ([`every`]); false once the server is shutting down.
+    async fn next_tick(&self, ticks: &mut tokio::time::Interval) -> bool {
+        tokio::select! {
+            () = self.shutdown().cancelled() => false,
+            _ = ticks.tick() => true,
+        }
+    }
 }
 
 impl fmt::Debug for AppState {
@@ -368,28 +376,26 @@ async fn sweep(state: AppState) {
     let period = (config.presence_ttl / 8)
         .min(config.limits.linger_grace / 4)
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = state.shutdown().cancelled() => return,
-            _ = ticks.tick() => {
-                let now = Instant::now();
-                state.registry().sweep(now);
-                state.forget_idle_http_rates(now);
-            }
-        }
+    let mut ticks = every(period);
+    while state.next_tick(&mut ticks).await {
+        let now = Instant::now();
+        state.registry().sweep(now);
+        state.forget_idle_http_rates(now);
     }
 }
 
 /// Announces who came and went, every [`PRESENCE_BATCH_MILLIS`] when anything did.
 async fn announce(state: AppState) {
-    let mut ticks = tokio::time::interval(Duration::from_millis(PRESENCE_BATCH_MILLIS));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = state.shutdown().cancelled() => return,
-            _ = ticks.tick() => state.registry().announce(),
-        }
+    let mut ticks = every(Duration::from_millis(PRESENCE_BATCH_MILLIS));
+    while state.next_tick(&mut ticks).await {
+        state.registry().announce();
     }
+}
+
+/// Ticks every `period` for the server's periodic work ([`AppState::next_tick`]); a tick
+/// missed while the server was busy comes late rather than in a burst.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
 }

@@ -173,13 +173,8 @@ pub(super) async fn reap(state: AppState, cluster: Arc<Cluster>) {
     let Some(redis) = cluster.redis() else {
         return;
     };
-    let mut ticks = tokio::time::interval(cluster.ttl / 3);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = state.shutdown().cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = crate::every(cluster.ttl / 3);
+    while state.next_tick(&mut ticks).await {
         let known: Vec<String> = state.registry().remote_instances().into_iter().collect();
         if known.is_empty() {
             continue;

@@ -13,13 +13,8 @@ use crate::store::{Claim, Claimed, Unreachable};
 /// Keeps this instance's nick claims (and with Redis its liveness and listing) alive, three
 /// times per time-to-live.
 pub(super) async fn refresh(state: AppState, cluster: Arc<Cluster>) {
-    let mut ticks = tokio::time::interval(cluster.ttl / 3);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = state.shutdown().cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = crate::every(cluster.ttl / 3);
+    while state.next_tick(&mut ticks).await {
         // Claims first, liveness after: a dead instance's claims run out just before its
         // liveness does, so by the time the others see it gone its people's nicks are free.
         let claims = state.registry().claims();

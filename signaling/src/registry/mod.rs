@@ -400,13 +400,10 @@ impl Registry {
             id: id.clone(),
         });
         if let Some(place) = self.places.get_mut(&session.place) {
-            let held = match place.names.find(session.nick.as_str()) {
-                Some((key, Holder::Ws(holder))) if holder == id => Some(key.to_owned()),
-                _ => None,
-            };
-            if let Some(key) = held {
-                place.names.free(&key);
-            }
+            place.names.free_if(
+                session.nick.as_str(),
+                |holder| matches!(holder, Holder::Ws(holder) if holder == id),
+            );
             place.members.remove(id);
             // An unlisted session was announced as away when it was unlisted.
             if session.listed {

@@ -58,6 +58,16 @@ impl Names {
         Some(held.holder)
     }
 
+    /// Frees `nick` when `leaving` says its holder is the one going away: a nick that someone
+    /// else holds by now stays theirs.
+    pub(super) fn free_if(&mut self, nick: &str, leaving: impl FnOnce(&Holder) -> bool) {
+        let key = match self.find(nick) {
+            Some((key, holder)) if leaving(holder) => key.to_owned(),
+            _ => return,
+        };
+        self.free(&key);
+    }
+
     /// Whether no nick is held.
     pub(super) fn is_empty(&self) -> bool {
         self.held.is_empty()

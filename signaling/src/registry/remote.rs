@@ -52,10 +52,9 @@ impl Registry {
             let gathering = self.places.entry(place.clone()).or_default();
             // Its instance won the nick's claim, so it is free here unless a session that
             // held it went away unseen: then the newer holder is the one listed.
-            if let Some((key, Holder::Remote(_))) = gathering.names.find(nick.as_str()) {
-                let key = key.to_owned();
-                gathering.names.free(&key);
-            }
+            gathering
+                .names
+                .free_if(nick.as_str(), |holder| matches!(holder, Holder::Remote(_)));
             if gathering.names.find(nick.as_str()).is_none() {
                 gathering
                     .names
@@ -96,13 +95,10 @@ impl Registry {
             return;
         };
         if let Some(place) = self.places.get_mut(&known.place) {
-            let held = match place.names.find(known.nick.as_str()) {
-                Some((key, Holder::Remote(holder))) if holder == id => Some(key.to_owned()),
-                _ => None,
-            };
-            if let Some(key) = held {
-                place.names.free(&key);
-            }
+            place.names.free_if(
+                known.nick.as_str(),
+                |holder| matches!(holder, Holder::Remote(holder) if holder == id),
+            );
             place.remote.remove(id);
             if known.listed {
                 place.changes.left(id);
