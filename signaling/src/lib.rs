@@ -46,7 +46,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use ferry_protocol::{PRESENCE_BATCH_MILLIS, ServerInfo};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -296,14 +296,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// The router: the WebSocket at `/ws`, the classic API and the app at `/`, `/healthz`, and
+/// The router: the WebSocket at `/ws`, the classic API and the app at `/`, `/healthz`, the
+/// share target `/share` for when the service worker is not there, and
 /// `/ca.crt` when Ferry made its own certificate authority.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(classic::root))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(health))
-        .route("/api/server", get(server_info));
+        .route("/api/server", get(server_info))
+        .route("/share", post(share_without_worker));
     if let Some(ca) = state.config().tls.as_ref().and_then(Tls::ca_pem) {
         let ca = ca.to_owned();
         router = router.route(
@@ -338,6 +340,13 @@ async fn assets(
         Some(files) => files.serve(request).await,
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// `POST /share`, the manifest's share target, reached only when the page's service worker
+/// did not take the share (it was not running yet): the shared files are not read, and the page
+/// opens saying so, so that they can be chosen there instead.
+async fn share_without_worker() -> axum::response::Redirect {
+    axum::response::Redirect::to("/?shared")
 }
 
 /// `GET /healthz`: `ok`, or 503 and why when the instance is degraded: its shared store does

@@ -116,6 +116,16 @@ impl Browser {
     /// Starts a Chromium through the chromedriver at `chromedriver`, or a Firefox through a
     /// geckodriver of its own.
     pub async fn launch(kind: Kind, chromedriver: &str) -> Result<Self> {
+        Self::launch_with(kind, chromedriver, true).await
+    }
+
+    /// Starts a Chromium whose navigations return at once instead of when the page has
+    /// loaded, so a test can look at a page whose loading it holds up.
+    pub async fn launch_impatient(chromedriver: &str) -> Result<Self> {
+        Self::launch_with(Kind::Chromium, chromedriver, false).await
+    }
+
+    async fn launch_with(kind: Kind, chromedriver: &str, wait_for_load: bool) -> Result<Self> {
         let profile = tempfile::Builder::new()
             .prefix("ferry-profile-")
             .tempdir()?;
@@ -129,6 +139,10 @@ impl Browser {
                 Some(Driver::geckodriver().await?),
             ),
         };
+        let mut capabilities = capabilities;
+        if !wait_for_load {
+            capabilities.insert("pageLoadStrategy".into(), json!("none"));
+        }
         let webdriver = driver.as_ref().map_or(chromedriver, Driver::url);
         let client = ClientBuilder::native()
             .capabilities(capabilities)
@@ -307,6 +321,18 @@ impl Browser {
             .execute("return document.body?.innerText ?? '';", Vec::new())
             .await?;
         Ok(text.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Sends Chromium's DevTools command `command` with `params` (the page's viewport, its
+    /// colour scheme) and returns its answer.
+    pub async fn devtools(&self, command: &str, params: Value) -> Result<Value> {
+        self.command(
+            Method::POST,
+            "goog/cdp/execute".into(),
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+        .with_context(|| format!("DevTools command {command}"))
     }
 
     /// Ends the session, which closes Chromium.

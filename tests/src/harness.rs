@@ -63,11 +63,28 @@ impl Harness {
                 .await
                 .with_context(|| format!("{label}'s {kind}"))?,
         );
+        self.keep(label, &browser);
+        User::open(label, browser, url).await
+    }
+
+    /// A person whose Chromium does not wait for pages to load, on `url` as far as it has
+    /// come: for looking at a page whose loading a test holds up.
+    pub async fn open_impatient_user(&self, label: &str, url: &str) -> Result<User> {
+        let browser = Arc::new(
+            Browser::launch_impatient(self.driver.url())
+                .await
+                .with_context(|| format!("{label}'s Chromium"))?,
+        );
+        self.keep(label, &browser);
+        User::open_without_waiting(label, browser, url).await
+    }
+
+    /// Keeps `browser` for the end of the scenario, to report on and to close.
+    fn keep(&self, label: &str, browser: &Arc<Browser>) {
         self.browsers
             .lock()
             .expect("no code panics while holding this lock")
-            .push((label.to_owned(), Arc::clone(&browser)));
-        User::open(label, browser, url).await
+            .push((label.to_owned(), Arc::clone(browser)));
     }
 
     /// Ana and Bo, each joined in their own Chromium and each seeing the other online.

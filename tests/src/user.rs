@@ -10,7 +10,10 @@ use fantoccini::Locator;
 use fantoccini::elements::Element;
 
 mod people;
+mod phone;
 mod places;
+
+pub use phone::{PHONE, TOUCH_TARGET};
 
 use crate::browser::{Browser, Role};
 use crate::files::SourceFile;
@@ -49,6 +52,34 @@ impl User {
         };
         user.wait_join_form().await?;
         Ok(user)
+    }
+
+    /// Starts opening Ferry at `url` in `browser` and returns at once (with a browser that
+    /// does not wait for pages to load).
+    pub async fn open_without_waiting(
+        label: &str,
+        browser: Arc<Browser>,
+        url: &str,
+    ) -> Result<Self> {
+        browser.client().goto(url).await?;
+        Ok(Self {
+            label: label.to_owned(),
+            browser,
+        })
+    }
+
+    /// Waits until Ferry's join form is there, and the loading view gone.
+    pub async fn wait_started(&self) -> Result<()> {
+        self.wait_join_form().await
+    }
+
+    /// Sends Chromium's DevTools command `command` to this person's page.
+    pub async fn devtools(
+        &self,
+        command: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        self.browser.devtools(command, params).await
     }
 
     /// Where this person's browser saves downloads.

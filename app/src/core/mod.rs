@@ -19,6 +19,7 @@ pub mod resume;
 pub mod route;
 pub mod rows;
 pub mod sdp;
+pub mod share;
 pub mod stripes;
 pub mod transfer;
 pub mod trust;

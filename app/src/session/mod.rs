@@ -6,6 +6,7 @@
 mod people;
 mod places;
 mod server;
+mod share;
 mod words;
 
 use std::collections::HashMap;
@@ -65,6 +66,10 @@ pub struct AppState {
     pub selected: RwSignal<Option<PeerId>>,
     /// What is chosen for sending, a line each (a folder is one line) with its size.
     pub chosen: RwSignal<Vec<(String, u64)>>,
+    /// How many files are chosen for sending (a folder's each count).
+    pub chosen_files: RwSignal<usize>,
+    /// What a share into Ferry brought or why it brought nothing, as a sentence.
+    pub share_note: RwSignal<Option<String>>,
     /// One signal per transfer row, newest first.
     pub rows: RwSignal<Vec<(String, RwSignal<FileRow>)>>,
     /// The same signals by key, so an update finds its row at once among thousands.
@@ -102,6 +107,8 @@ pub struct AppState {
     pub texts: RwSignal<Vec<TextNote>>,
     /// How the last text sent went, as a sentence.
     pub text_status: RwSignal<Option<String>>,
+    /// The text being written to the selected person (a shared text waits here).
+    pub text_draft: RwSignal<String>,
     /// Whether this page may show system notifications.
     pub notify: RwSignal<Permission>,
 }
@@ -143,6 +150,8 @@ impl AppState {
             users: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
             chosen: RwSignal::new(Vec::new()),
+            chosen_files: RwSignal::new(0),
+            share_note: RwSignal::new(None),
             rows: RwSignal::new(Vec::new()),
             row_index: StoredValue::new(HashMap::new()),
             announcement: RwSignal::new(String::new()),
@@ -160,6 +169,7 @@ impl AppState {
             verification: RwSignal::new(None),
             texts: RwSignal::new(Vec::new()),
             text_status: RwSignal::new(None),
+            text_draft: RwSignal::new(String::new()),
             notify: RwSignal::new(notify::permission()),
         }
     }
@@ -348,6 +358,7 @@ impl Session {
         self.state
             .chosen
             .set(summary(&chosen.metas(), &chosen.empty_folders));
+        self.state.chosen_files.set(chosen.files.len());
         self.files.set_value(chosen);
     }
 
@@ -367,6 +378,8 @@ impl Session {
             .with_value(|engine| engine.send_files(&to, chosen))?;
         self.files.set_value(Chosen::default());
         self.state.chosen.set(Vec::new());
+        self.state.chosen_files.set(0);
+        self.state.share_note.set(None);
         Ok(())
     }
 

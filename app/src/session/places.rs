@@ -5,16 +5,40 @@
 use ferry_protocol::{ErrorCode, PairCode, Place, RoomId, Roster};
 use leptos::prelude::*;
 
-use super::{Phase, Session, sentence};
+use std::time::Duration;
+
+use super::{Phase, Session, sentence, words};
+use crate::core::backoff::Backoff;
 use crate::web::address::{room_link, server_info, show_room};
-use crate::web::{JsError, random_bytes};
+use crate::web::{JsError, log, random_bytes, sleep};
 
 impl Session {
-    /// Asks the server about its lobby, so the join screen offers what it has.
+    /// Asks the server about its lobby, so the join screen offers what it has; while the
+    /// server cannot be reached (this device is offline, or the page came from the service
+    /// worker's copy), says so and asks again.
     pub fn learn_lobby(self) {
         leptos::task::spawn_local(async move {
-            if let Some(info) = server_info().await {
-                self.state.lobby.set(info.lobby);
+            let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+            loop {
+                match server_info().await {
+                    Ok(info) => {
+                        if let Some(info) = info {
+                            self.state.lobby.set(info.lobby);
+                        }
+                        if self.state.server_trouble.get_untracked() == Some(words::OFFLINE) {
+                            self.state.server_trouble.set(None);
+                        }
+                        return;
+                    }
+                    Err(error) => {
+                        log(&error.to_string());
+                        if self.state.phase.get_untracked() != Phase::Joined {
+                            self.state.server_trouble.set(Some(words::OFFLINE));
+                        }
+                        let delay = backoff.next_delay(js_sys::Math::random());
+                        sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+                    }
+                }
             }
         });
     }

@@ -84,6 +84,7 @@ impl Session {
             SignalingEvent::Said(code, message) => self.refused_in_room(code, &message),
             SignalingEvent::IceServers(servers) => engine.set_ice_servers(servers),
             SignalingEvent::Lost => state.server_trouble.set(Some(words::CONNECTION_LOST)),
+            SignalingEvent::Offline => state.server_trouble.set(Some(words::OFFLINE)),
             SignalingEvent::Restarting => state.server_trouble.set(Some(words::RESTARTING)),
             SignalingEvent::UsersChanged { joined, left, away } => {
                 let change = self

@@ -6,6 +6,10 @@ use ferry_protocol::ErrorCode;
 /// The banner while the connection to the server is down and being made again.
 pub(super) const CONNECTION_LOST: &str = "Connection to the server lost — reconnecting…";
 
+/// The banner while the server cannot be reached at all, before this page ever joined: the
+/// device is offline, or the server is down; the page keeps trying.
+pub(super) const OFFLINE: &str = "Offline — can't reach the Ferry server; reconnecting…";
+
 /// The banner while the service cannot take a join (its shared store is restarting).
 pub(super) const RESTARTING: &str = "The service is restarting, retrying…";
 
@@ -41,27 +45,26 @@ pub fn sentence(message: &str) -> String {
 }
 
 /// What to tell the user when joining fails.
-pub(super) fn refusal(code: Option<ErrorCode>, message: &str, nick: &str) -> String {
+pub(super) fn refusal(code: ErrorCode, message: &str, nick: &str) -> String {
     match code {
-        Some(ErrorCode::NickTaken) => {
+        ErrorCode::NickTaken => {
             format!("The nickname “{nick}” is taken: someone online uses it. Try another.")
         }
-        Some(ErrorCode::InvalidNick) => format!("That nickname won't do: {message}."),
-        Some(ErrorCode::TooManySessions) => {
+        ErrorCode::InvalidNick => format!("That nickname won't do: {message}."),
+        ErrorCode::TooManySessions => {
             "Too many people from your network are on this server right now. Try again in a \
              minute."
                 .to_owned()
         }
-        Some(ErrorCode::UnsupportedVersion) => {
+        ErrorCode::UnsupportedVersion => {
             "This page is out of date. Reload it to get the current Ferry.".to_owned()
         }
-        Some(ErrorCode::WrongCode) => "No room has that code: it may be mistyped, used already \
+        ErrorCode::WrongCode => "No room has that code: it may be mistyped, used already \
              or expired. Check the digits, or ask for a new code."
             .to_owned(),
-        Some(
-            ErrorCode::TooManyTries | ErrorCode::RoomFull | ErrorCode::NoLobby | ErrorCode::NoCode,
-        ) => sentence(message),
-        Some(_) => format!("The server refused: {message}."),
-        None => message.to_owned(),
+        ErrorCode::TooManyTries | ErrorCode::RoomFull | ErrorCode::NoLobby | ErrorCode::NoCode => {
+            sentence(message)
+        }
+        _ => format!("The server refused: {message}."),
     }
 }

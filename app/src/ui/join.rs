@@ -110,6 +110,9 @@ pub fn JoinScreen() -> impl IntoView {
                             }
                         })
                 }}
+                <p class="note" role="status" hidden=move || state.share_note.with(Option::is_none)>
+                    {move || state.share_note.get().map(|note| format!("{note} Join to see who is here."))}
+                </p>
                 <HeldElsewhere/>
             </form>
         </main>

@@ -22,6 +22,8 @@ use crate::session::{Phase, Session};
 pub fn mount() {
     crate::web::boot::dismiss();
     leptos::mount::mount_to_body(App);
+    // The moment the page works, for the page-load benchmark.
+    crate::web::mark("ferry:mounted");
 }
 
 /// The whole app.
@@ -34,6 +36,7 @@ pub fn App() -> impl IntoView {
     session.prepare_storage();
     session.learn_lobby();
     session.rejoin();
+    session.take_share();
 
     // Files dropped anywhere on the page are chosen for sending.
     let over = window_event_listener(ev::dragover, move |event| {

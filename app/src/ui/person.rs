@@ -52,7 +52,8 @@ pub fn PersonPanel() -> impl IntoView {
                 .map(|user| (id.clone(), user.nick.as_str().to_owned()))
         })
     });
-    let text = RwSignal::new(String::new());
+    // The draft outlives a change of person: a shared text waits in it for whoever is picked.
+    let text = state.text_draft;
     move || {
         let (peer, nick) = selected.get()?;
         let standing = {

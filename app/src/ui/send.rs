@@ -29,6 +29,17 @@ pub fn SendPanel() -> impl IntoView {
             .map(|user| user.nick.as_str().to_owned())
     };
     let can_send = move || recipient().is_some() && !state.chosen.get().is_empty();
+    let title = move || {
+        let what = match state.chosen_files.get() {
+            0 => return "Send files".to_owned(),
+            1 => "1 file".to_owned(),
+            n => format!("{n} files"),
+        };
+        match recipient() {
+            Some(nick) => format!("Send {what} to {nick}"),
+            None => format!("Send {what} to…"),
+        }
+    };
     let send = move |_| match session.send() {
         Ok(()) => {
             error.set(None);
@@ -43,7 +54,10 @@ pub fn SendPanel() -> impl IntoView {
     };
     view! {
         <section class="panel send" aria-labelledby="send-title">
-            <h2 id="send-title">"Send files"</h2>
+            <h2 id="send-title">{title}</h2>
+            <p class="note" role="status" hidden=move || state.share_note.with(Option::is_none)>
+                {move || state.share_note.get()}
+            </p>
             <div class="picker">
                 <input
                     id="files"

@@ -38,17 +38,20 @@ pub fn room_link(room: &RoomId) -> String {
     link(&location().origin().unwrap_or_default(), room)
 }
 
-/// What the server says about itself; `None` when it cannot be asked (an older server, or
-/// none), which counts as a lobby for everyone.
-pub async fn server_info() -> Option<ServerInfo> {
+/// What the server says about itself; `Ok(None)` when it does not say (an older server), which
+/// counts as a lobby for everyone.
+///
+/// # Errors
+/// When the server cannot be reached at all (this device is offline, or the server is down).
+pub async fn server_info() -> Result<Option<ServerInfo>, JsError> {
     let response = gloo_net::http::Request::get("/api/server")
         .send()
         .await
-        .ok()?;
+        .map_err(|error| JsError::plain("asking the server about itself", error.to_string()))?;
     if !response.ok() {
-        return None;
+        return Ok(None);
     }
-    response.json().await.ok()
+    Ok(response.json().await.ok())
 }
 
 /// Copies `text` to the clipboard.

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod opfs;
 pub mod peer;
 pub mod prefs;
+pub mod shared;
 pub mod signaling;
 pub mod sink;
 pub mod writer;

@@ -53,15 +53,18 @@ pub enum SignalingEvent {
     Said(ErrorCode, String),
     /// Fresh TURN credentials for open and new peer connections.
     IceServers(Vec<IceServer>),
-    /// Joining was refused, or the server could not be reached at first; the client stopped.
+    /// Joining was refused; the client stopped.
     Refused {
-        /// The server's reason, `None` when it was unreachable.
-        code: Option<ErrorCode>,
+        /// The server's reason.
+        code: ErrorCode,
         /// What to tell the user.
         message: String,
     },
     /// The connection dropped; reconnecting.
     Lost,
+    /// The server could not be reached for the first join (this device is offline, or the
+    /// server is down); trying again.
+    Offline,
     /// The server cannot take a join just now (its shared store is restarting); this side
     /// tries again by itself.
     Restarting,
@@ -191,22 +194,15 @@ async fn run(
                 sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
             }
             Outcome::Refused(code, message) => {
-                events(SignalingEvent::Refused {
-                    code: Some(code),
-                    message,
-                });
-                return;
-            }
-            Outcome::Lost if !session.joined_once => {
-                events(SignalingEvent::Refused {
-                    code: None,
-                    message: "Cannot reach the Ferry server. Check your connection and try again."
-                        .to_owned(),
-                });
+                events(SignalingEvent::Refused { code, message });
                 return;
             }
             Outcome::Lost => {
-                events(SignalingEvent::Lost);
+                events(if session.joined_once {
+                    SignalingEvent::Lost
+                } else {
+                    SignalingEvent::Offline
+                });
                 let delay = session.backoff.next_delay(js_sys::Math::random());
                 sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
             }

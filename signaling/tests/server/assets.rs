@@ -51,6 +51,8 @@ fn built_app() -> anyhow::Result<tempfile::TempDir> {
         ("index.html", "<h1>Ferry</h1>"),
         (WASM, "the wasm"),
         ("style.css", "body {}"),
+        ("manifest.webmanifest", "{}"),
+        ("sw.js", "self;"),
     ] {
         std::fs::write(dir.path().join(name), content)?;
         std::fs::write(
@@ -108,7 +110,16 @@ async fn hashed_files_are_kept_for_good_and_everything_else_is_asked_about_again
     });
     let wasm = get(&state, &format!("/{WASM}"), "br").await?;
     assert_eq!(wasm.header(header::CACHE_CONTROL), FOR_EVER);
-    for path in ["/", "/index.html", "/style.css", "/some/deep/link"] {
+    // The manifest and the service worker keep their names from build to build: a browser
+    // must ask again to see a new one.
+    for path in [
+        "/",
+        "/index.html",
+        "/style.css",
+        "/some/deep/link",
+        "/manifest.webmanifest",
+        "/sw.js",
+    ] {
         let got = get(&state, path, "br").await?;
         assert_eq!(got.status, StatusCode::OK, "{path}");
         assert_eq!(got.header(header::CACHE_CONTROL), "no-cache", "{path}");
@@ -129,5 +140,47 @@ async fn hashed_files_are_kept_for_good_and_everything_else_is_asked_about_again
         .await?;
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(response.headers()[header::CACHE_CONTROL], FOR_EVER);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_manifest_and_the_service_worker_go_with_the_types_browsers_require()
+-> anyhow::Result<()> {
+    let dir = built_app()?;
+    let state = AppState::new(Config {
+        static_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    });
+    let manifest = get(&state, "/manifest.webmanifest", "br").await?;
+    assert_eq!(manifest.status, StatusCode::OK);
+    assert_eq!(
+        manifest.header(header::CONTENT_TYPE),
+        "application/manifest+json"
+    );
+    // A browser registers a service worker only when it comes as JavaScript.
+    let worker = get(&state, "/sw.js", "").await?;
+    assert_eq!(worker.header(header::CONTENT_TYPE), "text/javascript");
+    assert_eq!(worker.body, b"self;");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_share_the_service_worker_did_not_take_opens_the_page_to_say_so() -> anyhow::Result<()> {
+    let dir = built_app()?;
+    let state = AppState::new(Config {
+        static_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    });
+    let response = app(state)
+        .oneshot(
+            Request::post("/share")
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=x")
+                .body(Body::from(
+                    "--x\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi\r\n--x--\r\n",
+                ))?,
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/?shared");
     Ok(())
 }

@@ -9,6 +9,7 @@ mod browsers;
 mod folders;
 mod instances;
 mod people;
+mod phone;
 mod reach;
 mod resume;
 mod rooms;

@@ -9,7 +9,8 @@
 //! connections). `--rtt-ms`, `--loss-pct` and `--rate-mbit` put an emulated wide-area link
 //! between the browsers; `--sender` and `--receiver` pick Chromium or Firefox; `--relayed`
 //! sends through coturn. `--folder-files N` sends a folder of N small files instead, and times
-//! Accept to the folder's zip ([`folder`]).
+//! Accept to the folder's zip ([`folder`]). `--page-load` times the page itself on a slow phone
+//! connection instead ([`page`]).
 //!
 //! It reuses the end-to-end harness (the real server in-process, one browser per person over
 //! WebDriver, the file generator and the download check) but asserts no timing: it measures.
@@ -23,6 +24,7 @@
 mod bare;
 mod folder;
 mod marks;
+mod page;
 mod sampler;
 
 use std::fs;
@@ -132,6 +134,16 @@ struct Args {
     /// The size of each file of `--folder-files`, in bytes.
     #[arg(long, default_value_t = 1024)]
     file_bytes: usize,
+    /// Instead of a transfer, time Ferry's page on a throttled connection: first text and
+    /// interactive page, first and repeat visit, and the bytes each took.
+    #[arg(long)]
+    page_load: bool,
+    /// `--page-load`'s connection speed, in kilobits per second.
+    #[arg(long, default_value_t = 1600)]
+    throttle_kbit: u64,
+    /// `--page-load`'s added latency, in milliseconds.
+    #[arg(long, default_value_t = 150)]
+    throttle_latency_ms: u64,
     /// Give up on a transfer that has not ended after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -196,6 +208,9 @@ async fn main() {
 
 async fn bench(args: Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");
+    if args.page_load {
+        return page::bench(&args).await;
+    }
     if let Some(count) = args.folder_files {
         return bench_folder(&args, count).await;
     }
