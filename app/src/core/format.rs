@@ -4,21 +4,26 @@
 //! the issue's own examples ("1.2 GB") do.
 
 /// Formats a byte count: "0 B", "999 B", "1.5 kB", "12.3 MB", "1.2 GB".
+///
+/// Whole-number arithmetic only: formatting a float would bring the float formatter into the
+/// wasm for this one function.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
     if bytes < 1000 {
         return format!("{bytes} B");
     }
-    // Precision loss above 2^53 bytes is far below what one decimal shows.
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64 / 1000.0;
+    // Tenths of a unit of `divisor` bytes, rounded to the nearest (sizes past an exabyte,
+    // where ten times the count would overflow, are nothing a browser sends).
+    let tenths = |divisor: u64| bytes.saturating_mul(10).saturating_add(divisor / 2) / divisor;
+    let mut divisor = 1000;
     let mut unit = 0;
-    // Rounding to one decimal can turn 999.96 into "1000.0", so step up before that happens.
-    while value >= 999.95 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
+    // Rounding can turn 999.96 into "1000.0", so step up before that happens.
+    while tenths(divisor) >= 10_000 && unit + 1 < UNITS.len() {
+        divisor *= 1000;
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    let shown = tenths(divisor);
+    format!("{}.{} {}", shown / 10, shown % 10, UNITS[unit])
 }
 
 /// "12.3 MB of 64.0 MB".
@@ -59,6 +64,7 @@ mod tests {
         assert_eq!(human_size(64 * 1024 * 1024), "67.1 MB");
         assert_eq!(human_size(1_200_000_000), "1.2 GB");
         assert_eq!(human_size(999_960), "1.0 MB");
+        assert_eq!(human_size(8 << 40), "8.8 TB");
     }
 
     #[test]

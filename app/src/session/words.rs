@@ -40,7 +40,9 @@ pub(super) fn announce(news: &[(String, String)]) -> String {
 /// Capitalizes a message and ends it with a full stop.
 pub fn sentence(message: &str) -> String {
     let mut chars = message.chars();
-    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    // The messages are English and begin with an ASCII letter; Unicode's case tables would
+    // weigh on the wasm for nothing.
+    let first = chars.next().map(|c| c.to_ascii_uppercase().to_string());
     format!("{}{}.", first.unwrap_or_default(), chars.as_str())
 }
 

@@ -61,10 +61,8 @@ pub fn People() -> impl IntoView {
     }
 }
 
-/// The first letter of a nick, for its avatar (drawn by CSS, so it is not part of the name).
+/// The first letter of a nick, for its avatar (drawn by CSS, so it is not part of the name,
+/// and capitalised there).
 fn initial(nick: &str) -> String {
-    nick.chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
+    nick.chars().next().map(String::from).unwrap_or_default()
 }

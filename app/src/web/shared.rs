@@ -124,7 +124,9 @@ async fn shared_file(response: &JsValue) -> Result<File, JsError> {
         .map(String::from)
         .unwrap_or_else(|| "shared file".to_owned());
     let kind = header("content-type").unwrap_or_default();
-    let modified = header("x-ferry-modified").and_then(|millis| millis.parse::<f64>().ok());
+    // Whole milliseconds, read as an integer: parsing a float would bring the float parser's
+    // tables into the wasm for this one number.
+    let modified = header("x-ferry-modified").and_then(|millis| millis.parse::<u64>().ok());
     let blob = wait(
         call_method(response, "blob", &[], "reading a shared file")?.unchecked_into(),
         "reading a shared file",
@@ -133,7 +135,7 @@ async fn shared_file(response: &JsValue) -> Result<File, JsError> {
     let options = Object::new();
     let _ = Reflect::set(&options, &"type".into(), &kind.into());
     if let Some(modified) = modified {
-        let _ = Reflect::set(&options, &"lastModified".into(), &modified.into());
+        let _ = Reflect::set(&options, &"lastModified".into(), &(modified as f64).into());
     }
     let parts = Array::of1(&blob);
     File::new_with_blob_sequence_and_options(&parts, &name, options.unchecked_ref())

@@ -35,6 +35,35 @@ async fn the_page_shows_ferry_before_the_app_has_arrived() -> Result<()> {
     .await
 }
 
+/// The most the app's code (wasm and JavaScript) may weigh as served, brotli-compressed: what a
+/// phone downloads before Ferry works. The issue's goal is 250 KiB; the app is above it (see
+/// the README), and this keeps it from growing while it comes down.
+const SERVED_BUDGET: u64 = 350 * 1024;
+
+#[test]
+fn the_app_downloads_within_its_budget() -> Result<()> {
+    let dist = default_static_dir();
+    let mut served = Vec::new();
+    for entry in std::fs::read_dir(&dist).with_context(|| format!("reading {}", dist.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wasm.br") || (name.ends_with(".js.br") && name != "sw.js.br") {
+            served.push((std::fs::metadata(dist.join(&name))?.len(), name));
+        }
+    }
+    ensure!(
+        served.iter().any(|(_, name)| name.ends_with(".wasm.br")),
+        "no brotli copy of the wasm in {}: build the app with trunk first",
+        dist.display()
+    );
+    let total: u64 = served.iter().map(|(len, _)| len).sum();
+    ensure!(
+        total <= SERVED_BUDGET,
+        "the app's code weighs {total} bytes as served, over its budget of {SERVED_BUDGET}: \
+         {served:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_opens_without_the_server_says_so_and_joins_again_once_it_is_back() -> Result<()> {
     run(async |h: &Harness| {
