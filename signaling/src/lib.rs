@@ -254,14 +254,19 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (cluster, work) = Cluster::new(config.redis.as_deref(), config.instance_ttl)
-        .map_err(std::io::Error::other)?;
+    // Only instances that share Redis form a cluster; one alone holds everything itself.
+    let cluster = match config.redis.as_deref() {
+        Some(url) => Some(Cluster::new(url, config.instance_ttl).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let state = AppState::listening(
         config,
         Some(listener.local_addr()?),
-        Some(Arc::clone(&cluster)),
+        cluster.as_ref().map(|(cluster, _)| Arc::clone(cluster)),
     );
-    cluster::start(&state, &cluster, work);
+    if let Some((cluster, work)) = cluster {
+        cluster::start(&state, &cluster, work);
+    }
     state.tasks().spawn(sweep(state.clone()));
     state.tasks().spawn(announce(state.clone()));
     let token = state.shutdown().clone();

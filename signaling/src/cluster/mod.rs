@@ -23,8 +23,6 @@
 
 mod listen;
 mod refresh;
-#[cfg(test)]
-mod tests;
 mod work;
 
 use std::net::IpAddr;
@@ -40,7 +38,7 @@ use crate::address;
 use crate::pairing::PairLimits;
 use crate::store::codes::{Codes, Found};
 use crate::store::redis::RedisStore;
-use crate::store::{Claim, Claimed, Store, Unreachable, memory::Memory};
+use crate::store::{Claim, Claimed, Store, Unreachable};
 
 /// How long an instance's liveness, its sessions' listing and their nick claims last past
 /// the instance's last refresh: how soon the service forgets an instance that died.
@@ -87,8 +85,6 @@ pub(crate) enum Outgoing {
 pub(crate) struct Outbox {
     /// This instance's id, which its news carries.
     pub(crate) instance: String,
-    /// Whether other instances share the store: presence news is sent only then.
-    pub(crate) shared: bool,
     pub(crate) tx: mpsc::UnboundedSender<Outgoing>,
 }
 
@@ -106,16 +102,13 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// An instance sharing its state through the Redis at `redis`, or alone; with the queue
-    /// its worker reads.
+    /// An instance sharing its state through the Redis at `redis`, with the queue its worker
+    /// reads. An instance alone has no part in a cluster: its registry holds its nicks.
     pub(crate) fn new(
-        redis: Option<&str>,
+        redis: &str,
         ttl: Duration,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
-        let store = match redis {
-            Some(url) => Store::Redis(Box::new(RedisStore::open(url, settle(ttl))?)),
-            None => Store::Memory(Memory::default()),
-        };
+        let store = Store::Redis(Box::new(RedisStore::open(redis, settle(ttl))?));
         let (tx, rx) = mpsc::unbounded_channel();
         let cluster = Self {
             instance: instance_id(),
@@ -132,7 +125,6 @@ impl Cluster {
     pub(crate) fn outbox(&self) -> Outbox {
         Outbox {
             instance: self.instance.clone(),
-            shared: matches!(self.store, Store::Redis(_)),
             tx: self.tx.clone(),
         }
     }
@@ -143,18 +135,9 @@ impl Cluster {
         self.tx
             .send(Outgoing::Claim(claim, reply))
             .map_err(|_| Unreachable("the server is shutting down".into()))?;
-        let answered = match self.store {
-            // The memory store is this process: a queue ahead of the claim is the server's
-            // own backlog (a crowd joining at once), never a store out of reach, and a client
-            // must not be refused for it.
-            Store::Memory(_) => Ok(answer.await),
-            // The worker answers within its own call's timeout once it reaches this claim; a
-            // long queue ahead of it is Redis too slow to wait for.
-            Store::Redis(_) => {
-                tokio::time::timeout(crate::store::redis::CALL_TIMEOUT * 2, answer).await
-            }
-        };
-        match answered {
+        // The worker answers within its own call's timeout once it reaches this claim; a long
+        // queue ahead of it is Redis too slow to wait for.
+        match tokio::time::timeout(crate::store::redis::CALL_TIMEOUT * 2, answer).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(Unreachable("the server is shutting down".into())),
             Err(_) => Err(Unreachable("the store is too slow to answer".into())),

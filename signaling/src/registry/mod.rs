@@ -415,7 +415,7 @@ impl Registry {
         self.ws_presence.remove(id);
         self.lingering.remove(id);
         self.pairing.forget(id);
-        if self.out.as_ref().is_some_and(|out| out.shared) {
+        if self.out.is_some() {
             self.send_out(Outgoing::ForgetCode(id.clone()));
         }
         if let Some(from) = session.from {

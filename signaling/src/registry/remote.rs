@@ -211,10 +211,10 @@ impl Registry {
         self.sessions.values().map(super::Session::claim).collect()
     }
 
-    /// Tells the rest of the service, when there is a rest: presence news goes only to other
-    /// instances, and only when the store is shared.
+    /// Tells the rest of the service, when there is a rest (the instance shares Redis with
+    /// others): presence news goes only to other instances.
     pub(super) fn tell(&self, message: impl FnOnce(&str) -> ClusterMessage) {
-        if let Some(out) = self.out.as_ref().filter(|out| out.shared) {
+        if let Some(out) = self.out.as_ref() {
             let _ = out.tx.send(Outgoing::Presence(message(&out.instance)));
         }
     }

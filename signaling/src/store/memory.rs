@@ -1,5 +1,5 @@
-//! The shared state of an instance alone: nick claims and the places of each limit in maps,
-//! with the same meaning as the Redis store's.
+//! Nick claims and the places of each limit in a process's memory, with the same meaning as
+//! the Redis store's: the model the store's behaviour suite holds Redis to.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

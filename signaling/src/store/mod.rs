@@ -1,7 +1,9 @@
 //! What the instances of one service share, behind one seam: nick claims that no two sessions
-//! anywhere hold at once. One instance alone keeps them in its memory ([`memory`], the
-//! default); instances given the same Redis URL keep them in Redis ([`redis`]) and become one
-//! service, telling each other who is where through it ([`crate::cluster`]).
+//! anywhere hold at once. Instances given the same Redis URL keep them in Redis ([`redis`])
+//! and become one service, telling each other who is where through it ([`crate::cluster`]);
+//! an instance alone needs no store, as its registry holds its nicks. [`memory`] keeps claims
+//! the same way in a process's memory: the reference the store's behaviour suite holds Redis
+//! to.
 //!
 //! A claim holds every lookalike key of a nick ([`crate::lookalike::keys`]) in a place, all or
 //! nothing, for an owner: the digest of the session's token, so the page that held a nick can
