@@ -1,4 +1,5 @@
-//! "Online users": everyone else, selectable; this user is shown apart as "you".
+//! "Online users": everyone else, selectable; this user is shown apart as "you"; below them
+//! the place (lobby or room, with its link and codes) and the privacy choice.
 
 use leptos::prelude::*;
 
@@ -19,8 +20,6 @@ pub fn People() -> impl IntoView {
                 <span class="nick">{move || state.me.get()}</span>
                 <span class="tag">"you"</span>
             </p>
-            <Privacy/>
-            <Room/>
             <ul class="users" aria-label="Online users">
                 <For
                     each=move || state.users.get()
@@ -57,6 +56,10 @@ pub fn People() -> impl IntoView {
                     "Nobody else is here yet. Open this page in another browser or share its address."
                 }}
             </p>
+            // Where this user is and how to bring others in come after the people, so that
+            // the list follows its heading and "you" at once.
+            <Room/>
+            <Privacy/>
         </section>
     }
 }

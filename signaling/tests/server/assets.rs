@@ -67,14 +67,20 @@ fn built_app() -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-#[tokio::test]
-async fn a_browser_gets_the_compressed_copy_it_takes_and_the_plain_file_otherwise()
--> anyhow::Result<()> {
+/// A server of [`built_app`], and the folder it serves from (deleted when dropped).
+fn serving_built_app() -> anyhow::Result<(tempfile::TempDir, AppState)> {
     let dir = built_app()?;
     let state = AppState::new(Config {
         static_dir: Some(dir.path().to_owned()),
         ..Config::default()
     });
+    Ok((dir, state))
+}
+
+#[tokio::test]
+async fn a_browser_gets_the_compressed_copy_it_takes_and_the_plain_file_otherwise()
+-> anyhow::Result<()> {
+    let (_dir, state) = serving_built_app()?;
     let path = format!("/{WASM}");
     for (encodings, encoding, body) in [
         ("br, gzip", "br", format!("br of {WASM}")),
@@ -103,11 +109,7 @@ async fn a_browser_gets_the_compressed_copy_it_takes_and_the_plain_file_otherwis
 #[tokio::test]
 async fn hashed_files_are_kept_for_good_and_everything_else_is_asked_about_again()
 -> anyhow::Result<()> {
-    let dir = built_app()?;
-    let state = AppState::new(Config {
-        static_dir: Some(dir.path().to_owned()),
-        ..Config::default()
-    });
+    let (_dir, state) = serving_built_app()?;
     let wasm = get(&state, &format!("/{WASM}"), "br").await?;
     assert_eq!(wasm.header(header::CACHE_CONTROL), FOR_EVER);
     // The manifest and the service worker keep their names from build to build: a browser
@@ -146,11 +148,7 @@ async fn hashed_files_are_kept_for_good_and_everything_else_is_asked_about_again
 #[tokio::test]
 async fn the_manifest_and_the_service_worker_go_with_the_types_browsers_require()
 -> anyhow::Result<()> {
-    let dir = built_app()?;
-    let state = AppState::new(Config {
-        static_dir: Some(dir.path().to_owned()),
-        ..Config::default()
-    });
+    let (_dir, state) = serving_built_app()?;
     let manifest = get(&state, "/manifest.webmanifest", "br").await?;
     assert_eq!(manifest.status, StatusCode::OK);
     assert_eq!(
@@ -166,11 +164,7 @@ async fn the_manifest_and_the_service_worker_go_with_the_types_browsers_require(
 
 #[tokio::test]
 async fn a_share_the_service_worker_did_not_take_opens_the_page_to_say_so() -> anyhow::Result<()> {
-    let dir = built_app()?;
-    let state = AppState::new(Config {
-        static_dir: Some(dir.path().to_owned()),
-        ..Config::default()
-    });
+    let (_dir, state) = serving_built_app()?;
     let response = app(state)
         .oneshot(
             Request::post("/share")
