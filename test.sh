@@ -20,7 +20,7 @@ cargo fmt --all --check
 step "lints (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "lints (wasm32)"
-cargo clippy -p ferry-protocol -p ferry-app --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+cargo clippy -p ferry-protocol -p ferry-core -p ferry-app --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 step "native tests"
 cargo test --workspace --exclude ferry-e2e --locked

@@ -8,13 +8,14 @@
 //! - [`web`]: all browser glue, the engine's tasks among it (sending, receiving, the links,
 //!   storage), one job per file;
 //! - [`core`]: the native core the glue drives — the transfer state machine, block
-//!   verification, the striping scheduler, flow control, rows — plain Rust with native tests.
+//!   verification, the striping scheduler, flow control, rows — plain Rust with native tests,
+//!   in the `ferry-core` crate, which a native peer shares.
 //!
 //! Everything but [`core`] exists only on `wasm32`.
 
 #![forbid(unsafe_code)]
 
-pub mod core;
+pub use ferry_core as core;
 
 #[cfg(target_arch = "wasm32")]
 pub mod session;

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use ferry_app::core::paths::arrange;
-use ferry_app::core::resume::{held_digest, read_held};
+use ferry_core::paths::arrange;
+use ferry_core::resume::{held_digest, read_held};
 use ferry_protocol::chunk::ChunkHeader;
 use ferry_protocol::pieces::Joiner;
 use ferry_protocol::{

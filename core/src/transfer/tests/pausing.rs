@@ -74,7 +74,7 @@ fn a_broken_connection_pauses_both_sides_and_resuming_sends_only_what_is_missing
     assert_eq!(answer[1].blocks, Vec::<[u32; 2]>::new());
     assert!(!answer[0].complete);
     let held =
-        crate::core::resume::read_held(&answer, &[("a", sizes[0]), ("b", sizes[1])], &digests)
+        crate::resume::read_held(&answer, &[("a", sizes[0]), ("b", sizes[1])], &digests)
             .unwrap();
     sender.resume_sending(&held);
     assert_eq!(
@@ -126,7 +126,7 @@ fn a_file_the_receiver_held_whole_at_the_break_completes_on_resume() {
     receiver.pause();
     let answer = receiver.resume_receiving();
     assert!(answer[0].complete);
-    let held = crate::core::resume::read_held(
+    let held = crate::resume::read_held(
         &answer,
         &[("small", 10)],
         &[vec![Some(hash(&content(10)))]],
@@ -173,7 +173,7 @@ fn a_receivers_record_brings_the_transfer_back_after_a_reload() {
     assert!(record.held[1].complete);
     // It is kept as JSON in the browser's storage.
     let json = serde_json::to_string(&record).unwrap();
-    let read: crate::core::record::Record = serde_json::from_str(&json).unwrap();
+    let read: crate::record::Record = serde_json::from_str(&json).unwrap();
     assert_eq!(read, record);
 
     let mut restored = Transfer::restored(&read).unwrap();
@@ -255,7 +255,7 @@ fn a_record_that_does_not_hold_together_is_not_restored() {
     for bad in [missing_digest, past_end, fewer_files] {
         assert!(Transfer::restored(&bad).is_none(), "{bad:?}");
     }
-    use crate::core::record::Kept;
+    use crate::record::Kept;
     assert!(!good.is_stale(1_000 + 6 * 24 * 3600));
     assert!(good.is_stale(1_000 + 8 * 24 * 3600));
 }
@@ -282,7 +282,7 @@ fn a_reloaded_senders_transfer_asks_for_its_files_and_waits_once_they_are_right(
     restored.picked_again(true);
     assert_eq!(restored.shown(0).to_string(), "Paused — waiting for bo");
     // The receiver held nothing yet: everything goes.
-    let held = crate::core::resume::read_held(
+    let held = crate::resume::read_held(
         &[ferry_protocol::HeldFile {
             complete: false,
             blocks: vec![],

@@ -3,9 +3,9 @@
 use ferry_protocol::{DigestHex, HeldFile, TransferId, TransferMessage};
 
 use super::{Phase, Status, Transfer};
-use crate::core::blocks::{Assembly, block_count};
-use crate::core::record::{Record, RecordedFile, SentFile, SentRecord};
-use crate::core::resume::{Held, from_ranges, to_ranges};
+use crate::blocks::{Assembly, block_count};
+use crate::record::{Record, RecordedFile, SentFile, SentRecord};
+use crate::resume::{Held, from_ranges, to_ranges};
 
 impl Transfer {
     /// Whether the connection broke and the transfer waits to go on.
@@ -211,7 +211,7 @@ impl Transfer {
     }
 
     /// Sender: the receiver is back and holds `held` (read with
-    /// [`crate::core::resume::read_held`]): files it holds whole are complete, the others are
+    /// [`crate::resume::read_held`]): files it holds whole are complete, the others are
     /// sent on from what it holds.
     pub fn resume_sending(&mut self, held: &[Held]) {
         if self.phase != Phase::Paused {

@@ -4,8 +4,8 @@
 
 use ferry_protocol::{FileMeta, TransferId};
 
-use crate::core::format::human_size;
-use crate::core::paths::{has_folders, top_folder};
+use crate::format::human_size;
+use crate::paths::{has_folders, top_folder};
 
 /// An offer waiting for this user's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]

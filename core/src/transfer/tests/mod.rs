@@ -4,9 +4,9 @@
 use ferry_protocol::BLOCK_SIZE;
 
 use super::*;
-use crate::core::blocks::{block_count, block_digest, block_range, file_digest};
-use crate::core::chunking::chunk_ranges;
-use crate::core::route::NoPath;
+use crate::blocks::{block_count, block_digest, block_range, file_digest};
+use crate::chunking::chunk_ranges;
+use crate::route::NoPath;
 
 const CHUNK: usize = 256 * 1024;
 

@@ -5,7 +5,7 @@
 
 use ferry_protocol::{DigestHex, HeldFile};
 
-use crate::core::blocks::{block_count, block_range, file_digest};
+use crate::blocks::{block_count, block_range, file_digest};
 
 /// Why a receiver's account of what it holds cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -50,7 +50,7 @@ pub fn commitment(nonce: &Nonce) -> [u8; 32] {
 }
 
 /// The two fingerprints of one connection, by role: the opener's (who committed) and the
-/// answerer's, each as [`crate::core::sdp::fingerprint`] reads it.
+/// answerer's, each as [`crate::sdp::fingerprint`] reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprints {
     /// The opener's certificate.

@@ -2,7 +2,7 @@
 //! one they share, and a folder that arrived whole but could not be handed over.
 
 use super::{Status, Transfer};
-use crate::core::paths::top_folder;
+use crate::paths::top_folder;
 
 impl Transfer {
     /// Every file arrived, but the folder could not be handed over (its zip could not be

@@ -18,8 +18,8 @@ use ferry_protocol::{DigestHex, FileMeta, TRANSFER_VERSION, TransferId, Transfer
 
 pub use self::pausing::no_longer_held;
 pub use self::status::{LocalError, Status, TransferError};
-use crate::core::blocks::{Assembly, Next, Verdict};
-use crate::core::paths::has_folders;
+use crate::blocks::{Assembly, Next, Verdict};
+use crate::paths::has_folders;
 
 /// Which way a transfer goes, seen from this browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +233,7 @@ impl Transfer {
     }
 
     /// Sender: the receiver stored `bytes` more of file `file` (a block). (That the block was
-    /// in flight is checked by [`crate::core::flow::SendWindow::on_stored`].)
+    /// in flight is checked by [`crate::flow::SendWindow::on_stored`].)
     pub fn stored(&mut self, file: u32, bytes: u64) {
         if let Some(file) = self.files.get_mut(file as usize) {
             file.done = (file.done + bytes).min(file.meta.size);

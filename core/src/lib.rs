@@ -1,6 +1,8 @@
-//! The native core: what decides how a transfer goes, as plain data with unit tests. The web
-//! glue feeds it what happens (bytes read, chunks and messages arriving, blocks hashed) and
-//! does what it says.
+//! Ferry's core: what decides how a transfer goes, as plain data with unit tests. A peer's glue
+//! (the browser app's) feeds it what happens (bytes read, chunks and messages arriving, blocks
+//! hashed) and does what it says.
+
+#![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod blocks;

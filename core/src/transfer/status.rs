@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::core::route::NoPath;
+use crate::route::NoPath;
 
 /// What a file row says, exactly as the user reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,7 +121,7 @@ pub enum TransferError {
     NewerPeer(String),
     /// The offer names a folder that cannot be recreated safely.
     #[error("refused: {0}")]
-    UnsafePath(#[from] crate::core::paths::PathError),
+    UnsafePath(#[from] crate::paths::PathError),
     /// The other browser reported a failure; this is its reason.
     #[error("{0}")]
     Remote(String),
@@ -131,7 +131,7 @@ pub enum TransferError {
     /// What the receiver says it holds cannot be used to go on (another file was picked
     /// again, or the account is broken).
     #[error("{0}")]
-    Resume(#[from] crate::core::resume::ResumeError),
+    Resume(#[from] crate::resume::ResumeError),
 }
 
 /// Something this browser could not do with a file: what Ferry was doing, and what the

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use ferry_protocol::TransferId;
 
-use crate::core::rate::RateEstimator;
-use crate::core::route::Route;
-use crate::core::transfer::{Direction, Status, Transfer};
+use crate::rate::RateEstimator;
+use crate::route::Route;
+use crate::transfer::{Direction, Status, Transfer};
 
 /// One file of one transfer, as a row shows it.
 #[derive(Clone, Debug, PartialEq)]
