@@ -74,8 +74,7 @@ fn a_broken_connection_pauses_both_sides_and_resuming_sends_only_what_is_missing
     assert_eq!(answer[1].blocks, Vec::<[u32; 2]>::new());
     assert!(!answer[0].complete);
     let held =
-        crate::resume::read_held(&answer, &[("a", sizes[0]), ("b", sizes[1])], &digests)
-            .unwrap();
+        crate::resume::read_held(&answer, &[("a", sizes[0]), ("b", sizes[1])], &digests).unwrap();
     sender.resume_sending(&held);
     assert_eq!(
         sender.files[0].done,
@@ -126,12 +125,9 @@ fn a_file_the_receiver_held_whole_at_the_break_completes_on_resume() {
     receiver.pause();
     let answer = receiver.resume_receiving();
     assert!(answer[0].complete);
-    let held = crate::resume::read_held(
-        &answer,
-        &[("small", 10)],
-        &[vec![Some(hash(&content(10)))]],
-    )
-    .unwrap();
+    let held =
+        crate::resume::read_held(&answer, &[("small", 10)], &[vec![Some(hash(&content(10)))]])
+            .unwrap();
     sender.resume_sending(&held);
     assert_eq!(statuses(&sender), ["Complete"]);
     assert!(sender.is_ended());
