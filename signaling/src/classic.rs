@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use crate::AppState;
 use crate::refused::Refused;
 use crate::registry::HttpRefusal;
-use crate::store::Store;
 use crate::store::classic::{self as shared, Registered};
 use crate::store::redis::RedisStore;
 
@@ -57,12 +56,12 @@ pub(crate) async fn root(
         {
             return Refused::TooFast.into_response();
         }
-        let body = match state.cluster().and_then(|cluster| cluster.shared()) {
-            Some((store, redis)) => {
+        let body = match state.cluster().map(|cluster| cluster.redis()) {
+            Some(redis) => {
                 if !shared_request_allowed(&state, redis, from).await {
                     return Refused::TooFast.into_response();
                 }
-                answer_shared(&state, (store, redis), &query, from, now).await
+                answer_shared(&state, redis, &query, from, now).await
             }
             None => answer(&state, &query, from, now),
         };
@@ -159,7 +158,7 @@ async fn shared_request_allowed(
 /// asked now is answered as not done or not there.
 async fn answer_shared(
     state: &AppState,
-    (store, redis): (&Store, &RedisStore),
+    redis: &RedisStore,
     query: &Query,
     from: Option<IpAddr>,
     now: Instant,
@@ -173,7 +172,7 @@ async fn answer_shared(
             // An invalid nick or identity, or no lobby to register in, does nothing.
             let done = match (Nick::new(username), &lobby) {
                 (Ok(nick), Some(lobby)) if identity == "0" => {
-                    Some(shared::unregister(store, redis, lobby, &nick, &network).await)
+                    Some(shared::unregister(redis, lobby, &nick, &network).await)
                 }
                 (Ok(nick), Some(lobby)) if valid_identity(identity) => {
                     let asked = shared::Asked {
@@ -184,7 +183,7 @@ async fn answer_shared(
                     };
                     let ttl = state.config().presence_ttl;
                     let limits = (limits.per_ip, limits.total);
-                    Some(shared::register(store, redis, &asked, ttl, limits).await)
+                    Some(shared::register(redis, &asked, ttl, limits).await)
                 }
                 _ => None,
             };

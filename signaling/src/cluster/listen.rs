@@ -18,9 +18,7 @@ use crate::store::redis::RedisStore;
 /// Listens to the other instances until shutdown, reconnecting (and reading a fresh
 /// snapshot) whenever the subscription drops.
 pub(super) async fn listen(state: AppState, cluster: Arc<Cluster>) {
-    let Some(redis) = cluster.redis() else {
-        return;
-    };
+    let redis = cluster.redis();
     loop {
         let listened = tokio::select! {
             () = state.shutdown().cancelled() => return,
@@ -170,9 +168,7 @@ fn apply(state: &AppState, cluster: &Cluster, news: ClusterMessage) {
 /// Forgets, three times per time-to-live, the sessions of instances whose liveness key is
 /// gone.
 pub(super) async fn reap(state: AppState, cluster: Arc<Cluster>) {
-    let Some(redis) = cluster.redis() else {
-        return;
-    };
+    let redis = cluster.redis();
     let mut ticks = crate::every(cluster.ttl / 3);
     while state.next_tick(&mut ticks).await {
         let known: Vec<String> = state.registry().remote_instances().into_iter().collect();

@@ -1,13 +1,13 @@
-//! Several instances as one service: every nick is claimed in the shared store before a join
-//! succeeds, and with Redis each instance tells the others who is listed where and hands on
-//! signals for the sessions they hold.
+//! Several instances as one service on one Redis: every nick is claimed there before a join
+//! succeeds, and each instance tells the others who is listed where and hands on signals for
+//! the sessions they hold. An instance alone has no cluster: its registry holds everything.
 //!
 //! One worker per instance runs what the registry queues ([`Outgoing`]), in order: a claim
 //! waits behind the release of the session that held the nick before it, and a signal
 //! never overtakes the presence news sent before it. Consecutive publications go to Redis in
 //! one pipeline.
 //!
-//! With Redis, an instance also:
+//! Each instance also:
 //! - keeps a liveness key (`ferry:alive:ID`) and a hash of its listed sessions
 //!   (`ferry:members:ID`) for [`INSTANCE_TTL`] past its last refresh, and refreshes its
 //!   sessions' nick claims for as long;
@@ -38,7 +38,7 @@ use crate::address;
 use crate::pairing::PairLimits;
 use crate::store::codes::{Codes, Found};
 use crate::store::redis::RedisStore;
-use crate::store::{Claim, Claimed, Store, Unreachable};
+use crate::store::{Claim, Claimed, Unreachable};
 
 /// How long an instance's liveness, its sessions' listing and their nick claims last past
 /// the instance's last refresh: how soon the service forgets an instance that died.
@@ -92,7 +92,8 @@ pub(crate) struct Outbox {
 #[derive(Debug)]
 pub(crate) struct Cluster {
     instance: String,
-    store: Store,
+    /// The Redis every instance of the service shares.
+    redis: RedisStore,
     ttl: Duration,
     tx: mpsc::UnboundedSender<Outgoing>,
     /// Whether the store answered the last time it was asked.
@@ -108,11 +109,11 @@ impl Cluster {
         redis: &str,
         ttl: Duration,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Outgoing>), redis::RedisError> {
-        let store = Store::Redis(Box::new(RedisStore::open(redis, settle(ttl))?));
+        let redis = RedisStore::open(redis, settle(ttl))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let cluster = Self {
             instance: instance_id(),
-            store,
+            redis,
             ttl,
             tx,
             healthy: AtomicBool::new(true),
@@ -149,16 +150,9 @@ impl Cluster {
         let _ = self.tx.send(Outgoing::Release(claim));
     }
 
-    /// Whether pairing codes live in the shared store (with Redis) rather than in the
-    /// registry.
-    pub(crate) fn shares_codes(&self) -> bool {
-        self.redis().is_some()
-    }
-
-    /// The store and Redis, when several instances share them: the classic API's
-    /// registrations live there then.
-    pub(crate) fn shared(&self) -> Option<(&Store, &RedisStore)> {
-        self.redis().map(|redis| (&self.store, redis))
+    /// The Redis the instances share, where the classic API's registrations live.
+    pub(crate) fn redis(&self) -> &RedisStore {
+        &self.redis
     }
 
     /// A code into `room` for `maker`, drawn from `candidates`, within `limits`; `None` when
@@ -170,13 +164,10 @@ impl Cluster {
         limits: &PairLimits,
         candidates: Vec<PairCode>,
     ) -> Result<Option<PairCode>, Unreachable> {
-        let redis = self
-            .redis()
-            .ok_or_else(|| Unreachable("no shared store".into()))?;
         let made = self
             .codes
             .make(
-                redis,
+                &self.redis,
                 maker,
                 room,
                 limits.lifetime,
@@ -195,14 +186,11 @@ impl Cluster {
         from: Option<IpAddr>,
         limits: &PairLimits,
     ) -> Result<Found, Unreachable> {
-        let redis = self
-            .redis()
-            .ok_or_else(|| Unreachable("no shared store".into()))?;
         let address = from.map_or_else(|| "none".to_owned(), |ip| address::place(ip).to_string());
         let found = self
             .codes
             .find(
-                redis,
+                &self.redis,
                 code,
                 &address,
                 limits.tries_per_address,
@@ -216,10 +204,7 @@ impl Cluster {
     /// Uses `code` up for a join it leads in, before the join is taken, so that no two
     /// people anywhere get in by one code: false when someone else used it first.
     pub(crate) async fn take_code(&self, code: &PairCode) -> Result<bool, Unreachable> {
-        let redis = self
-            .redis()
-            .ok_or_else(|| Unreachable("no shared store".into()))?;
-        let taken = self.codes.take(redis, code).await;
+        let taken = self.codes.take(&self.redis, code).await;
         self.note(&taken);
         taken
     }
@@ -237,13 +222,6 @@ impl Cluster {
                 Ok(_) => tracing::info!("the shared store answers again"),
                 Err(error) => tracing::warn!(%error, "the shared store does not answer"),
             }
-        }
-    }
-
-    fn redis(&self) -> Option<&RedisStore> {
-        match &self.store {
-            Store::Redis(redis) => Some(redis),
-            Store::Memory(_) => None,
         }
     }
 }
@@ -268,8 +246,8 @@ fn instance_id() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Starts the instance's part: the worker and the refresher, and with Redis the listener and
-/// the reaper, until shutdown.
+/// Starts the instance's part: the worker, the refresher, the listener and the reaper, until
+/// shutdown.
 pub(crate) fn start(
     state: &AppState,
     cluster: &Arc<Cluster>,
@@ -281,14 +259,12 @@ pub(crate) fn start(
     state
         .tasks()
         .spawn(refresh::refresh(state.clone(), Arc::clone(cluster)));
-    if cluster.redis().is_some() {
-        state
-            .tasks()
-            .spawn(listen::listen(state.clone(), Arc::clone(cluster)));
-        state
-            .tasks()
-            .spawn(listen::reap(state.clone(), Arc::clone(cluster)));
-    }
+    state
+        .tasks()
+        .spawn(listen::listen(state.clone(), Arc::clone(cluster)));
+    state
+        .tasks()
+        .spawn(listen::reap(state.clone(), Arc::clone(cluster)));
 }
 
 /// The key whose life is an instance's.

@@ -7,39 +7,34 @@ use ferry_protocol::{ClusterMessage, Wire};
 
 use super::{Cluster, Outgoing, PRESENCE_CHANNEL, alive_key, members_key};
 use crate::AppState;
-use crate::store::redis::{RedisStore, millis};
+use crate::store::redis::millis;
 use crate::store::{Claim, Claimed, Unreachable};
 
-/// Keeps this instance's nick claims (and with Redis its liveness and listing) alive, three
-/// times per time-to-live.
+/// Keeps this instance's nick claims, its liveness and its listing alive, three times per
+/// time-to-live.
 pub(super) async fn refresh(state: AppState, cluster: Arc<Cluster>) {
     let mut ticks = crate::every(cluster.ttl / 3);
     while state.next_tick(&mut ticks).await {
         // Claims first, liveness after: a dead instance's claims run out just before its
         // liveness does, so by the time the others see it gone its people's nicks are free.
         let claims = state.registry().claims();
-        let refreshed = cluster.store.refresh(&claims, cluster.ttl).await;
+        let refreshed = cluster.redis.refresh(&claims, cluster.ttl).await;
         cluster.note(&refreshed);
         if refreshed.is_err() {
             continue;
         }
-        if let Some(redis) = cluster.redis() {
-            let alive = keep_alive(&state, &cluster, redis).await;
-            cluster.note(&alive);
-            if alive.is_ok() {
-                let _ = cluster.tx.send(Outgoing::Flush);
-            }
+        let alive = keep_alive(&state, &cluster).await;
+        cluster.note(&alive);
+        if alive.is_ok() {
+            let _ = cluster.tx.send(Outgoing::Flush);
         }
     }
 }
 
 /// Refreshes the instance's liveness key and hash; when the key was gone (the instance just
 /// started, or Redis restarted and lost everything) writes the hash and the claims anew.
-async fn keep_alive(
-    state: &AppState,
-    cluster: &Cluster,
-    redis: &RedisStore,
-) -> Result<(), Unreachable> {
+async fn keep_alive(state: &AppState, cluster: &Cluster) -> Result<(), Unreachable> {
+    let redis = cluster.redis();
     let ttl = millis(cluster.ttl);
     let mut set = redis::cmd("SET");
     set.arg(alive_key(&cluster.instance))
@@ -65,15 +60,13 @@ pub(super) async fn restore(
     listed: Vec<ClusterMessage>,
     claims: Vec<Claim>,
 ) -> Result<(), Unreachable> {
-    let Some(redis) = cluster.redis() else {
-        return Ok(());
-    };
+    let redis = cluster.redis();
     tracing::info!(
         sessions = listed.len(),
         "writing this instance's sessions to the store"
     );
     for claim in &claims {
-        if cluster.store.claim(claim, cluster.ttl, true).await? != Claimed::Won {
+        if redis.claim(claim, cluster.ttl, true).await? != Claimed::Won {
             tracing::warn!(
                 place = %claim.place,
                 "a session elsewhere took a nick one here holds while the store was away"

@@ -35,7 +35,7 @@ pub(super) async fn work(
         };
         match next {
             Outgoing::Claim(claim, reply) => {
-                let won = cluster.store.claim(&claim, cluster.ttl, false).await;
+                let won = cluster.redis.claim(&claim, cluster.ttl, false).await;
                 cluster.note(&won);
                 let _ = reply.send(won);
             }
@@ -44,9 +44,7 @@ pub(super) async fn work(
                 cluster.note(&restored);
             }
             Outgoing::ForgetCode(maker) => {
-                if let Some(redis) = cluster.redis() {
-                    let _ = cluster.codes.forget(redis, &maker).await;
-                }
+                let _ = cluster.codes.forget(&cluster.redis, &maker).await;
             }
             Outgoing::Flush => {
                 if !unsent.is_empty() {
@@ -54,7 +52,7 @@ pub(super) async fn work(
                 }
             }
             Outgoing::Release(claim) => {
-                if let Err(error) = cluster.store.release(&claim).await {
+                if let Err(error) = cluster.redis.release(&claim).await {
                     // The claim runs out by itself within the time-to-live.
                     tracing::debug!(%error, "could not let a nick go");
                 }
@@ -89,9 +87,7 @@ async fn publish(
     batch: Vec<Outgoing>,
     unsent: &mut Vec<ClusterMessage>,
 ) {
-    let Some(redis) = cluster.redis() else {
-        return;
-    };
+    let redis = cluster.redis();
     let members = members_key(&cluster.instance);
     let mut pipe = redis::pipe();
     let mut news = std::mem::take(unsent);

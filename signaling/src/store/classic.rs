@@ -15,7 +15,7 @@ use ferry_protocol::Nick;
 use sha2::{Digest, Sha256};
 
 use super::redis::RedisStore;
-use super::{Claim, Claimed, Store, Unreachable};
+use super::{Claim, Claimed, Unreachable};
 
 /// How a registration went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +82,6 @@ pub struct Asked<'a> {
 /// Registers or renews what was `asked` for `ttl`, with at most `per_address` registrations
 /// from its network and `total` in all.
 pub async fn register(
-    store: &Store,
     redis: &RedisStore,
     asked: &Asked<'_>,
     ttl: Duration,
@@ -98,7 +97,7 @@ pub async fn register(
     let claim = Claim::owned(place, nick.as_str(), owner.clone())
         .limited(format!("http:{from}"), per_address)
         .limited("http", total);
-    match store.claim(&claim, ttl, false).await? {
+    match redis.claim(&claim, ttl, false).await? {
         Claimed::Won => {}
         Claimed::Taken => return Ok(Registered::Taken),
         Claimed::Limited(0) => return Ok(Registered::TooManyFromAddress),
@@ -122,7 +121,6 @@ pub async fn register(
 /// Removes the registration of `nick` in `place`, if the network `from` made it; nothing to
 /// remove counts as done.
 pub async fn unregister(
-    store: &Store,
     redis: &RedisStore,
     place: &str,
     nick: &Nick,
@@ -137,7 +135,7 @@ pub async fn unregister(
     let claim = Claim::owned(place, &record.nick, record.owner.clone())
         .limited(format!("http:{}", record.from), 0)
         .limited("http", 0);
-    store.release(&claim).await?;
+    redis.release(&claim).await?;
     let mut pipe = redis::pipe();
     pipe.hdel(records(place), &key).ignore();
     for key in &claim.keys {

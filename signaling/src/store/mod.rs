@@ -109,7 +109,7 @@ pub fn owner_of(token: &SessionToken) -> String {
 /// Where the shared state lives.
 #[derive(Debug)]
 pub enum Store {
-    /// In this process: the server is one instance alone.
+    /// In this process: the model the behaviour suite holds Redis to.
     Memory(memory::Memory),
     /// In Redis, shared by every instance given the same URL.
     Redis(Box<redis::RedisStore>),

@@ -167,7 +167,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn claim(
+    pub(crate) async fn claim(
         &self,
         claim: &Claim,
         ttl: Duration,
@@ -206,7 +206,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {
+    pub(crate) async fn release(&self, claim: &Claim) -> Result<(), Unreachable> {
         let mut invocation = self.release.prepare_invoke();
         for name in claim.names().chain(claim.limit_names()) {
             invocation.key(name);
@@ -215,7 +215,7 @@ impl RedisStore {
         self.call::<i64>(Invocation(invocation)).await.map(drop)
     }
 
-    pub(super) async fn refresh(&self, claims: &[Claim], ttl: Duration) -> Result<(), Unreachable> {
+    pub(crate) async fn refresh(&self, claims: &[Claim], ttl: Duration) -> Result<(), Unreachable> {
         let held: Vec<(String, &str)> = claims
             .iter()
             .flat_map(|claim| {

@@ -138,11 +138,7 @@ impl Reader {
         place: &Place,
     ) -> Result<(Target, Option<PairCode>), Refusal> {
         let now = Instant::now();
-        let shared = self
-            .state
-            .cluster()
-            .filter(|cluster| cluster.shares_codes());
-        let (Place::Code(code), Some(cluster)) = (place, shared) else {
+        let (Place::Code(code), Some(cluster)) = (place, self.state.cluster()) else {
             let target = self.state.registry().target(nick, place, self.from, now)?;
             return Ok((target, None));
         };
@@ -176,11 +172,7 @@ impl Reader {
                 return Some(Ending::Internal);
             }
         };
-        let Some(cluster) = self
-            .state
-            .cluster()
-            .filter(|cluster| cluster.shares_codes())
-        else {
+        let Some(cluster) = self.state.cluster() else {
             let made = self
                 .state
                 .registry()
