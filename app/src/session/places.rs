@@ -2,15 +2,15 @@
 //! names), a new room, a pairing code made or typed, leaving a room, and what the server
 //! answers about them.
 
+use std::time::Duration;
+
 use ferry_protocol::{ErrorCode, PairCode, Place, RoomId, Roster};
 use leptos::prelude::*;
-
-use std::time::Duration;
 
 use super::{Phase, Session, sentence, words};
 use crate::core::backoff::Backoff;
 use crate::web::address::{room_link, server_info, show_room};
-use crate::web::{JsError, log, random_bytes, sleep};
+use crate::web::{JsError, back_off, log, random_bytes};
 
 impl Session {
     /// Asks the server about its lobby, so the join screen offers what it has; while the
@@ -35,8 +35,7 @@ impl Session {
                         if self.state.phase.get_untracked() != Phase::Joined {
                             self.state.server_trouble.set(Some(words::OFFLINE));
                         }
-                        let delay = backoff.next_delay(js_sys::Math::random());
-                        sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+                        back_off(&mut backoff).await;
                     }
                 }
             }

@@ -145,6 +145,12 @@ pub async fn sleep(millis: u32) {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Waits out the next delay of `backoff`, jittered by the page's random numbers.
+pub async fn back_off(backoff: &mut crate::core::backoff::Backoff) {
+    let delay = backoff.next_delay(js_sys::Math::random());
+    sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+}
+
 /// Seconds on a monotonic clock, for rates and throttling.
 pub fn now_secs() -> f64 {
     let performance = property(&js_sys::global(), "performance");

@@ -20,7 +20,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use wasm_bindgen_futures::spawn_local;
 
-use super::{log, sleep};
+use super::{back_off, log, sleep};
 use crate::core::backoff::Backoff;
 
 /// What the signaling connection reports.
@@ -190,8 +190,7 @@ async fn run(
             }
             Outcome::Refused(ErrorCode::Unavailable, _) => {
                 events(SignalingEvent::Restarting);
-                let delay = session.backoff.next_delay(js_sys::Math::random());
-                sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+                back_off(&mut session.backoff).await;
             }
             Outcome::Refused(code, message) => {
                 events(SignalingEvent::Refused { code, message });
@@ -203,8 +202,7 @@ async fn run(
                 } else {
                     SignalingEvent::Offline
                 });
-                let delay = session.backoff.next_delay(js_sys::Math::random());
-                sleep(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX)).await;
+                back_off(&mut session.backoff).await;
             }
         }
     }

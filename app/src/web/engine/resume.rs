@@ -19,7 +19,7 @@ use crate::core::resume::{from_ranges, read_held};
 use crate::core::transfer::{Direction, TransferError, check_version, no_longer_held};
 use crate::web::channel::Channel;
 use crate::web::peer::PeerLink;
-use crate::web::{JsError, Notify, log, mark, sleep};
+use crate::web::{JsError, Notify, back_off, log, mark, sleep};
 
 /// The first wait between attempts to reach a peer again; it doubles up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -158,10 +158,8 @@ impl Engine {
                 }
                 Err(Attempt::Unreachable) => {}
             }
-            let delay = u32::try_from(backoff.next_delay(js_sys::Math::random()).as_millis())
-                .unwrap_or(u32::MAX);
             select! {
-                () = sleep(delay).fuse() => {},
+                () = back_off(&mut backoff).fuse() => {},
                 _ = job.back.notified().fuse() => {},
             }
         }
