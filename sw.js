@@ -21,6 +21,11 @@ const APP_FILE = /^\/[^?#\s]+\.(?:js|wasm|css|webmanifest|png)$/;
 // A name with its content's hash in it, as trunk writes them (the server's rule too).
 const HASHED = /[0-9a-f]{12,}[^/]*$/;
 
+// Whether `response` is the app's page rather than one of its files.
+function isPage(response) {
+  return (response.headers.get("content-type") || "").startsWith("text/html");
+}
+
 function named(html) {
   return [...new Set([...html.matchAll(NAMED_FILE)].map((match) => match[1]))];
 }
@@ -75,7 +80,7 @@ async function page(event) {
       fromNetwork,
       new Promise((_, fail) => setTimeout(() => fail(new Error("slow")), PAGE_TIMEOUT_MS)),
     ]);
-    if (fresh.ok && (fresh.headers.get("content-type") || "").startsWith("text/html")) {
+    if (fresh.ok && isPage(fresh)) {
       event.waitUntil(keep(fresh.clone()).catch(() => {}));
     }
     return fresh;
@@ -95,7 +100,7 @@ async function appFile(request) {
   try {
     const fresh = await fetch(request);
     // A name the server does not hold is answered with the page, which is not that file.
-    if (fresh.ok && !(fresh.headers.get("content-type") || "").startsWith("text/html")) {
+    if (fresh.ok && !isPage(fresh)) {
       const copy = fresh.clone();
       caches.open(SHELL).then((cache) => cache.put(request, copy));
     }
