@@ -32,6 +32,8 @@ step "building the browser tests"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 cargo test -p ferry-app --target wasm32-unknown-unknown --locked --no-run
 cargo test -p ferry-e2e --locked --no-run
+# The end-to-end scenarios run `ferry`, the command-line peer, from beside their own binary.
+cargo build -p ferry-cli --locked
 
 # Inside the namespace there is no registry to reach, so cargo must not try.
 export CARGO_NET_OFFLINE=true

@@ -207,6 +207,41 @@ pub fn zip_tree(path: &Path) -> Result<Tree> {
     Ok(tree)
 }
 
+/// The files and empty folders under `dir` as a [`Tree`], paths from `dir` (so a received
+/// folder's own name leads each path, as in [`sample_tree`]).
+///
+/// # Errors
+/// When the disk cannot be read.
+pub fn disk_tree(dir: &Path) -> Result<Tree> {
+    fn walk(root: &Path, dir: &Path, tree: &mut Tree) -> Result<()> {
+        let mut empty = true;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            empty = false;
+            if path.is_dir() {
+                walk(root, &path, tree)?;
+            } else {
+                tree.insert(relative(root, &path)?, Some(std::fs::read(&path)?));
+            }
+        }
+        if empty && dir != root {
+            tree.insert(relative(root, dir)?, None);
+        }
+        Ok(())
+    }
+    fn relative(root: &Path, path: &Path) -> Result<String> {
+        let parts: Option<Vec<&str>> = path
+            .strip_prefix(root)?
+            .components()
+            .map(|part| part.as_os_str().to_str())
+            .collect();
+        Ok(parts.context("a name that is not Unicode")?.join("/"))
+    }
+    let mut tree = Tree::new();
+    walk(dir, dir, &mut tree)?;
+    Ok(tree)
+}
+
 /// Fails unless `got` is `expected`, naming the first path that differs.
 ///
 /// # Errors

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod browser;
+pub mod cli;
 mod driver;
 mod files;
 pub mod folders;

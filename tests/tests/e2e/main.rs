@@ -6,6 +6,7 @@
 //! the harness makes scenarios take turns, because each one keeps two browsers busy.
 
 mod browsers;
+mod cli;
 mod folders;
 mod instances;
 mod people;
