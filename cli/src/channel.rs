@@ -82,6 +82,12 @@ impl Sender {
         self.channel.send(message).await.map_err(|_| Closed)
     }
 
+    /// The bytes handed to the channel that the peer has not acknowledged yet.
+    pub async fn waiting(&self) -> u64 {
+        let waiting = self.channel.outstanding_bytes().await.unwrap_or(0);
+        u64::try_from(waiting).unwrap_or(u64::MAX)
+    }
+
     /// Waits (up to `limit`) until the peer acknowledged everything sent: closing the
     /// connection drops what is still queued, a last verdict included.
     pub async fn flushed(&self, limit: std::time::Duration) {

@@ -23,6 +23,10 @@ use crate::signaling::Outbox;
 /// The largest message either side may send: Chromium's limit, and Ferry's largest chunk.
 const MAX_MESSAGE: u32 = 256 * 1024;
 
+/// How many bytes a peer may have in flight towards this side on one connection (SCTP's
+/// advertised window).
+const RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
+
 /// Why a connection cannot be made.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot make a WebRTC connection: {0}")]
@@ -163,7 +167,8 @@ impl Link {
             configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
         }
         let mut engine = SettingEngineBuilder::new()
-            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE));
+            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE))
+            .with_sctp_max_receive_buffer_size(RECEIVE_WINDOW);
         let bind = match settings.bind {
             // A given address is bound as it is, loopback included; multicast DNS needs the
             // machine's interfaces, which a chosen address says not to use.

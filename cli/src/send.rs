@@ -11,10 +11,12 @@ use ferry_core::blocks::{block_count, block_digest, block_range, file_digest};
 use ferry_core::chunking::{chunk_ranges, chunk_size};
 use ferry_core::flow::{SendWindow, WINDOW};
 use ferry_core::format::human_size;
+use ferry_core::stripes::{Lanes, Striping, pick_lane};
 use ferry_core::transfer::{Reaction, Transfer, TransferError, check_version};
 use ferry_protocol::chunk::CHUNK_HEADER_BYTES;
 use ferry_protocol::{
-    DigestHex, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId, TransferMessage, UserInfo,
+    DATA_CHANNEL_PREFIX, DigestHex, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
+    TransferMessage, UserInfo,
 };
 use serde_json::json;
 use tokio::sync::Notify;
@@ -174,6 +176,7 @@ pub async fn send(
         &format!("{nick} accepted."),
     );
     let limit = link.max_message_size().await.map(f64::from);
+    let lanes = open_lanes(session, to, &id, total, sender.clone()).await;
     let state = Arc::new(Mutex::new(State {
         transfer,
         window: SendWindow::new(WINDOW),
@@ -192,7 +195,8 @@ pub async fn send(
     let pipeline = Pipeline {
         state: Arc::clone(&state),
         wake,
-        sender: sender.clone(),
+        control: sender.clone(),
+        lanes,
         sources,
         chunk: chunk_size(limit) - CHUNK_HEADER_BYTES,
     };
@@ -211,6 +215,36 @@ pub async fn send(
     // The last words (a cancel, a failure) reach the peer before the connection closes.
     sender.flushed(FLUSH_LIMIT).await;
     result
+}
+
+/// The channels a transfer's chunks go over: the control channel, and for a large transfer a
+/// data channel on each extra connection (lane) that opened in time; a lane that does not
+/// open is left out.
+async fn open_lanes(
+    session: &Session,
+    to: &UserInfo,
+    id: &TransferId,
+    total: u64,
+    control: Sender,
+) -> Vec<Sender> {
+    let count = Striping::new(Lanes::default(), total, None).lanes();
+    let label = format!("{DATA_CHANNEL_PREFIX}{id}");
+    let extra = (1..count).map(|lane| {
+        let label = label.clone();
+        async move {
+            let link = session
+                .peers
+                .link(&to.id, u32::try_from(lane).unwrap_or(u32::MAX))
+                .await
+                .ok()?;
+            let mut channel = link.open(&label).await.ok()?;
+            let opened = tokio::time::timeout(CONNECT_DEADLINE, channel.opened()).await;
+            matches!(opened, Ok(true)).then(|| channel.sender.clone())
+        }
+    });
+    let mut lanes = vec![control];
+    lanes.extend(futures::future::join_all(extra).await.into_iter().flatten());
+    lanes
 }
 
 /// The error a cancel or failure from the peer means.
@@ -316,7 +350,10 @@ impl State {
 struct Pipeline<'a> {
     state: Shared,
     wake: Arc<Notify>,
-    sender: Sender,
+    /// The control channel: announcements and verdicts.
+    control: Sender,
+    /// Where chunks go: the control channel first, then the extra lanes' data channels.
+    lanes: Vec<Sender>,
     sources: &'a Sources,
     chunk: usize,
 }
@@ -330,7 +367,7 @@ impl Pipeline<'_> {
                 digests.push(self.send_block(index, source, block).await?);
             }
             let digest: DigestHex = file_digest(&digests);
-            self.sender
+            self.control
                 .send(&TransferMessage::FileEnd {
                     index,
                     digest: digest.clone(),
@@ -373,6 +410,7 @@ impl Pipeline<'_> {
     ) -> Result<[u8; 32], SendError> {
         let range = block_range(source.meta.size, block);
         let len = range.end - range.start;
+        let lane = self.emptiest_lane().await;
         loop {
             {
                 let mut state = lock(&self.state);
@@ -381,7 +419,7 @@ impl Pipeline<'_> {
                     return Err(ended.unwrap_or(SendError::Cancelled));
                 }
                 if state.window.may_send(len) {
-                    state.window.on_sent(file, block, 0, len);
+                    state.window.on_sent(file, block, lane, len);
                     break;
                 }
             }
@@ -402,7 +440,7 @@ impl Pipeline<'_> {
             path: source.disk.display().to_string(),
             reason,
         })?;
-        self.sender
+        self.control
             .send(&TransferMessage::Block {
                 file,
                 index: block,
@@ -413,12 +451,21 @@ impl Pipeline<'_> {
         for part in chunk_ranges(len, self.chunk) {
             let slice = &bytes
                 [usize::try_from(part.start).unwrap_or(0)..usize::try_from(part.end).unwrap_or(0)];
-            self.sender
+            self.lanes[lane]
                 .send_chunk(file, range.start + part.start, slice)
                 .await
                 .map_err(|_| self.closed())?;
         }
         Ok(digest)
+    }
+
+    /// The lane with the fewest bytes waiting: a block goes whole over one lane.
+    async fn emptiest_lane(&self) -> usize {
+        let mut waiting = Vec::with_capacity(self.lanes.len());
+        for lane in &self.lanes {
+            waiting.push(lane.waiting().await);
+        }
+        pick_lane(&waiting, u64::MAX).unwrap_or(0)
     }
 
     fn closed(&self) -> SendError {

@@ -20,6 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 pub struct Terminal {
     nick: String,
     server: String,
+    bind: String,
     config: TempDir,
 }
 
@@ -60,8 +61,16 @@ impl Terminal {
         Ok(Self {
             nick: nick.to_owned(),
             server: server.to_owned(),
+            bind: "127.0.0.1".to_owned(),
             config: tempfile::tempdir()?,
         })
+    }
+
+    /// The same person with WebRTC bound to `ip` (another address of the namespace).
+    #[must_use]
+    pub fn bound_to(mut self, ip: std::net::IpAddr) -> Self {
+        self.bind = ip.to_string();
+        self
     }
 
     /// Starts `ferry ARGS…` with this person's nick, config and server, JSON events on.
@@ -70,7 +79,7 @@ impl Terminal {
     /// When it cannot start.
     pub fn start(&self, args: &[&str]) -> Result<Run> {
         let mut child = Command::new(binary()?)
-            .args(["--json", "--bind", "127.0.0.1", "--nick", &self.nick])
+            .args(["--json", "--bind", &self.bind, "--nick", &self.nick])
             .arg("--server")
             .arg(&self.server)
             .arg("--config-dir")

@@ -1,10 +1,20 @@
-//! `ferry`, the command-line peer, with the browsers: it sends to a Chromium page that accepts,
-//! and receives a folder a Firefox page sends, byte for byte and tree for tree.
+//! `ferry`, the command-line peer, with the browsers and with itself: it sends to a Chromium
+//! page that accepts, receives a folder a Firefox page sends, moves 256 MiB to another
+//! `ferry`, and goes through the TURN relay when the server says relayed paths only.
+
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use ferry_e2e::cli::Terminal;
 use ferry_e2e::folders::{disk_tree, drop_tree, same_tree, sample_tree};
-use ferry_e2e::{Harness, Kind, finished_download, random_file, run};
+use ferry_e2e::{
+    Harness, Kind, PRIVATE_IP, Relay, Setup, SourceFile, finished_download, random_file, run,
+    run_with,
+};
+use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
+
+/// The secret the relay checks credentials with.
+const SECRET: &str = "ferry-e2e-cli-relay-secret";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ferry_sends_a_file_that_a_chromium_page_accepts() -> Result<()> {
@@ -58,6 +68,59 @@ async fn a_firefox_page_sends_a_folder_that_ferry_receives_as_its_tree() -> Resu
         ana.wait_status("Fotos día", "Complete", |status| status == "Complete")
             .await?;
         same_tree("the target folder", &disk_tree(target.path())?, &tree)
+    })
+    .await
+}
+
+/// Starts `ferry receive --yes` as bo into a fresh folder, then `ferry send` of `file` as ana,
+/// and checks the bytes that landed.
+async fn terminal_to_terminal(ana: &Terminal, bo: &Terminal, file: &SourceFile) -> Result<()> {
+    let target = tempfile::tempdir()?;
+    let dir = target.path().display().to_string();
+    let mut receive = bo.start(&["receive", "--yes", "--dir", &dir])?;
+    receive.event("joined").await?;
+    let path = file.path.display().to_string();
+    let (sent, events) = ana.start(&["send", "--to", "bo", &path])?.finish().await?;
+    ensure!(sent == 0, "ferry send ended with {sent}: {events:?}");
+    let (received, events) = receive.finish().await?;
+    ensure!(
+        received == 0,
+        "ferry receive ended with {received}: {events:?}"
+    );
+    file.check_received(&target.path().join(&file.name)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ferry_sends_256_mib_to_another() -> Result<()> {
+    run(async |h: &Harness| {
+        let file = random_file(h.files_dir(), "quarter.bin", 256 << 20, 41).await?;
+        let ana = Terminal::new("ana", &h.server().url())?;
+        let bo = Terminal::new("bo", &h.server().url())?;
+        terminal_to_terminal(&ana, &bo, &file).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_relay_only_server_ferry_goes_through_the_relay() -> Result<()> {
+    let relay = Relay::start(PRIVATE_IP, SECRET).await?;
+    let setup = Setup {
+        ice: IceConfig {
+            fixed: Vec::new(),
+            turn: Some(TurnRest {
+                urls: vec![relay.url()],
+                secret: TurnSecret::new(SECRET),
+                ttl: Duration::from_secs(3600),
+            }),
+            relay_only: true,
+        },
+        ..Setup::default()
+    };
+    run_with(setup, async |h: &Harness| {
+        let file = random_file(h.files_dir(), "relayed.bin", 24 << 20, 42).await?;
+        let ana = Terminal::new("ana", &h.server().url())?.bound_to(PRIVATE_IP.into());
+        let bo = Terminal::new("bo", &h.server().url())?.bound_to(PRIVATE_IP.into());
+        terminal_to_terminal(&ana, &bo, &file).await
     })
     .await
 }
