@@ -163,7 +163,9 @@ async fn pump(channel: Arc<dyn DataChannel>, events: mpsc::UnboundedSender<Chann
                 open = true;
                 ChannelEvent::Open
             }
-            DataChannelEvent::OnClose => break,
+            // webrtc 0.21 may report the close before the channel's last messages, which
+            // still follow: the channel is read until it has nothing more.
+            DataChannelEvent::OnClose => continue,
             DataChannelEvent::OnMessage(message) if message.is_string => {
                 let read = std::str::from_utf8(&message.data)
                     .ok()

@@ -10,6 +10,8 @@ mod receive;
 mod receiving;
 mod report;
 mod send;
+mod sending;
+mod sent;
 mod session;
 mod signaling;
 mod sources;
@@ -26,10 +28,14 @@ use crate::link::LinkSettings;
 use crate::profile::{Profile, ProfileError};
 use crate::report::Report;
 use crate::send::SendError;
+use crate::sent::SentRecords;
 use crate::session::Session;
 use crate::signaling::{Connection, JoinError};
 use crate::sources::{SourceError, Sources};
 use crate::tls::{Trust, TrustError};
+
+/// How long a send waits for the one it names to be listed, when they just joined.
+const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The exit status of a run stopped with Ctrl-C, as shells report a SIGINT.
 const INTERRUPTED: u8 = 130;
@@ -117,7 +123,7 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> Result<ExitCode, Error> {
         }
         Command::Send { to, .. } => {
             let sources = sources.unwrap_or_default();
-            send_to(&session, &report, &to, &sources, stop).await
+            send_to(&session, &profile, &report, &to, &sources, stop).await
         }
         Command::Receive {
             dir,
@@ -151,15 +157,18 @@ fn who(session: &Session, report: &Report) {
 
 async fn send_to(
     session: &Session,
+    profile: &Profile,
     report: &Report,
     to: &str,
     sources: &Sources,
     stop: CancellationToken,
 ) -> Result<ExitCode, Error> {
     let peer = session
-        .find(to)
+        .wait_for(to, JOIN_PATIENCE)
+        .await
         .ok_or_else(|| SendError::Unknown(to.to_owned()))?;
-    match send::send(session, report, &peer, sources, stop).await {
+    let records = SentRecords::in_dir(&profile.sent_dir());
+    match send::send(session, report, &records, &peer, sources, stop).await {
         Ok(()) => {
             let nick = peer.nick.as_str();
             report.say(
@@ -175,6 +184,11 @@ async fn send_to(
                 json!({}),
                 "Cancelled; the other side was told.",
             );
+            Ok(ExitCode::from(INTERRUPTED))
+        }
+        Err(error @ SendError::Paused(_)) => {
+            let words = format!("Paused: {error}.");
+            report.say("paused", json!({ "to": peer.nick.as_str() }), &words);
             Ok(ExitCode::from(INTERRUPTED))
         }
         Err(error) => Err(error.into()),

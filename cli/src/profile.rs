@@ -95,6 +95,11 @@ impl Profile {
         Ok(made)
     }
 
+    /// Where the records of sends under way are kept.
+    pub fn sent_dir(&self) -> PathBuf {
+        self.dir.join("sent")
+    }
+
     /// The session token kept for the server at `origin`.
     pub fn token(&self, origin: &str) -> Option<SessionToken> {
         self.tokens().get(origin).cloned()

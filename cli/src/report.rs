@@ -41,7 +41,11 @@ impl Report {
     /// Says something happened: `words` for people, `event` with `fields` for scripts.
     pub fn say(&self, event: &str, fields: Value, words: &str) {
         if self.json {
-            let mut line = json!({ "event": event });
+            // When, in milliseconds since 1970, so a script can time what two ends saw.
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis());
+            let mut line = json!({ "event": event, "at": at });
             if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
                 line.extend(fields);
             }

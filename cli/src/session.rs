@@ -177,6 +177,21 @@ impl Session {
             .cloned()
     }
 
+    /// The one here called `nick`, waiting up to `patience` for them to be listed: a join
+    /// reaches the others' lists in the server's next batch, a moment after its welcome.
+    pub async fn wait_for(&self, nick: &str, patience: std::time::Duration) -> Option<UserInfo> {
+        let mut roster = self.roster.clone();
+        let found = tokio::time::timeout(patience, async {
+            loop {
+                if let Some(user) = self.find(nick) {
+                    return Some(user);
+                }
+                roster.changed().await.ok()?;
+            }
+        });
+        found.await.ok().flatten()
+    }
+
     /// The nick of `peer`, or its id when it is not listed.
     pub fn nick_of(&self, peer: &PeerId) -> String {
         self.roster

@@ -8,10 +8,12 @@ use ferry_protocol::FileMeta;
 /// One file on offer and where it is on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
-    /// Where to read it.
+    /// Where to read it (an absolute path).
     pub disk: PathBuf,
     /// How it is offered.
     pub meta: FileMeta,
+    /// When it last changed, in nanoseconds since 1970.
+    pub modified: u64,
 }
 
 /// Everything on offer.
@@ -56,13 +58,14 @@ impl Sources {
                 sources.walk(path, &name)?;
             } else {
                 sources.files.push(Source {
-                    disk: path.clone(),
+                    disk: std::fs::canonicalize(path).map_err(|error| unreadable(path, &error))?,
                     meta: FileMeta {
                         name,
                         path: String::new(),
                         size: meta.len(),
                         mime: String::new(),
                     },
+                    modified: modified(&meta),
                 });
             }
         }
@@ -97,18 +100,29 @@ impl Sources {
                 self.walk(&path, &format!("{folder}/{name}"))?;
             } else {
                 self.files.push(Source {
-                    disk: path,
+                    disk: std::fs::canonicalize(&path)
+                        .map_err(|error| unreadable(&path, &error))?,
                     meta: FileMeta {
                         name,
                         path: folder.to_owned(),
                         size: meta.len(),
                         mime: String::new(),
                     },
+                    modified: modified(&meta),
                 });
             }
         }
         Ok(())
     }
+}
+
+/// When a file last changed, in nanoseconds since 1970 (0 where the system does not say).
+fn modified(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|since| u64::try_from(since.as_nanos()).ok())
+        .unwrap_or(0)
 }
 
 fn base_name(path: &Path) -> Result<String, SourceError> {

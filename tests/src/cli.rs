@@ -147,6 +147,11 @@ impl Run {
         Ok((code, self.seen))
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends it SIGINT, as Ctrl-C does.
     ///
     /// # Errors

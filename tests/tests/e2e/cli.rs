@@ -124,3 +124,52 @@ async fn on_a_relay_only_server_ferry_goes_through_the_relay() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_stopped_with_ctrl_c_pauses_and_the_same_send_resumes_without_resending() -> Result<()>
+{
+    run(async |h: &Harness| {
+        let bo = h.open_user("bo").await?;
+        bo.join("bo").await?;
+        let file = random_file(h.files_dir(), "stopped midway.bin", 256 << 20, 43).await?;
+        let ana = Terminal::new("ana", &h.server().url())?;
+        let path = file.path.display().to_string();
+        let send = ["send", "--to", "bo", path.as_str()];
+        let first = ana.start(&send)?;
+        bo.incoming_offer().await?;
+        bo.accept().await?;
+        let arrived = bo.wait_progress_at_least(&file.name, 32 << 20).await?;
+        first.interrupt()?;
+        let (code, events) = first.finish().await?;
+        ensure!(
+            code == 130,
+            "Ctrl-C ended ferry send with {code}: {events:?}"
+        );
+        ensure!(
+            events
+                .last()
+                .is_some_and(|event| event["event"] == "paused"),
+            "ferry send's last word after Ctrl-C should be paused: {events:?}"
+        );
+        bo.wait_status(&file.name, "Paused", |status| status.starts_with("Paused"))
+            .await?;
+
+        let mut second = ana.start(&send)?;
+        let resumed = second.event("resumed").await?;
+        let held = resumed["held"].as_u64().unwrap_or_default();
+        ensure!(
+            held >= arrived && held < file.len,
+            "bo held {held} bytes when ferry came back, where {arrived} had arrived: {resumed}"
+        );
+        let (code, events) = second.finish().await?;
+        ensure!(
+            code == 0,
+            "the second ferry send ended with {code}: {events:?}"
+        );
+        bo.wait_status(&file.name, "Complete", |status| status == "Complete")
+            .await?;
+        let saved = finished_download(bo.downloads(), &file.name).await?;
+        file.check_received(&saved).await
+    })
+    .await
+}

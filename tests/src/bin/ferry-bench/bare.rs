@@ -167,14 +167,7 @@ pub async fn run(
     }
     .await;
     let [receiver, sender] = sampler.stop().await?;
-    Ok(Run {
-        seconds: ended?,
-        receiver,
-        sender,
-        load: load_average()?,
-        waits: None,
-        lanes: None,
-    })
+    Ok(Run::plain(ended?, receiver, sender, load_average()?))
 }
 
 /// Session descriptions as the other browser must see them when an emulated link lies

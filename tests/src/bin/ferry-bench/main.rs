@@ -26,6 +26,7 @@ mod folder;
 mod marks;
 mod page;
 mod sampler;
+mod terminal;
 
 use std::fs;
 use std::path::PathBuf;
@@ -60,7 +61,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// polling over WebDriver, whose every query costs the renderer the CPU being measured. A row is
 /// an item holding a progress bar, as in the harness, and its status is a leaf element whose
 /// text starts with one of the final statuses.
-const TIMER: &str = r#"
+pub(crate) const TIMER: &str = r#"
 const bench = { accepted: null, ended: null, status: null };
 window.__ferryBench = bench;
 document.addEventListener('click', (event) => {
@@ -95,14 +96,15 @@ new MutationObserver(() => {
 /// side's renderer, per run and as medians.
 #[derive(Debug, Parser)]
 #[command(version)]
-struct Args {
+pub(crate) struct Args {
     /// Size of the file to send, in MiB.
     #[arg(long, default_value_t = 1024)]
     size_mib: u64,
     /// How many runs; each measures every mode, and the medians are printed last.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// What to measure in each run, in order: ferry, bare1, bare2, …
+    /// What to measure in each run, in order: ferry, bare1, bare2, …, cli, cli-to-browser,
+    /// browser-to-cli.
     #[arg(long, value_delimiter = ',', default_value = "ferry,bare1")]
     modes: Vec<Mode>,
     /// The trunk-built app to serve [default: <repo>/dist].
@@ -156,6 +158,8 @@ enum Mode {
     Ferry,
     /// Bare channels on this many peer connections.
     Bare(usize),
+    /// `ferry`, the command-line peer, at one end or both.
+    Cli(terminal::Route),
 }
 
 impl FromStr for Mode {
@@ -164,9 +168,15 @@ impl FromStr for Mode {
     fn from_str(name: &str) -> Result<Self> {
         match name {
             "ferry" => Ok(Self::Ferry),
+            "cli" => Ok(Self::Cli(terminal::Route::Both)),
+            "cli-to-browser" => Ok(Self::Cli(terminal::Route::ToBrowser)),
+            "browser-to-cli" => Ok(Self::Cli(terminal::Route::FromBrowser)),
             bare => match bare.strip_prefix("bare").map(str::parse) {
                 Some(Ok(count)) if count > 0 => Ok(Self::Bare(count)),
-                _ => bail!("{name:?} is not a mode: ferry, bare1, bare2, …"),
+                _ => bail!(
+                    "{name:?} is not a mode: ferry, bare1, bare2, …, cli, cli-to-browser, \
+                     browser-to-cli"
+                ),
             },
         }
     }
@@ -177,13 +187,16 @@ impl std::fmt::Display for Mode {
         match self {
             Self::Ferry => f.write_str("ferry"),
             Self::Bare(count) => write!(f, "bare{count}"),
+            Self::Cli(terminal::Route::Both) => f.write_str("cli"),
+            Self::Cli(terminal::Route::ToBrowser) => f.write_str("cli>br"),
+            Self::Cli(terminal::Route::FromBrowser) => f.write_str("br>cli"),
         }
     }
 }
 
 /// What one transfer measured.
 #[derive(Debug)]
-struct Run {
+pub(crate) struct Run {
     /// From Bo pressing Accept to Bo's row showing "Complete".
     seconds: f64,
     /// What Bo's browser used meanwhile.
@@ -196,6 +209,20 @@ struct Run {
     waits: Option<Waits>,
     /// Over how many peer connections Ferry striped the transfer, as Bo's row says.
     lanes: Option<usize>,
+}
+
+impl Run {
+    /// A run without the app's waits and lanes (a bare channel's, or `ferry`'s).
+    pub(crate) fn plain(seconds: f64, receiver: Usage, sender: Usage, load: f64) -> Self {
+        Self {
+            seconds,
+            receiver,
+            sender,
+            load,
+            waits: None,
+            lanes: None,
+        }
+    }
 }
 
 #[tokio::main]
@@ -220,7 +247,11 @@ async fn bench(args: Args) -> Result<()> {
     let files = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
     let name = format!("bench-{}MiB.bin", args.size_mib);
     // The bare channels send bytes they make themselves, so only Ferry needs a file.
-    let file = if args.modes.contains(&Mode::Ferry) {
+    let file = if args
+        .modes
+        .iter()
+        .any(|mode| matches!(mode, Mode::Ferry | Mode::Cli(_)))
+    {
         eprintln!("writing {len} random bytes to {name}");
         Some(random_file(files.path(), &name, len, 0xfe22).await?)
     } else {
@@ -256,7 +287,12 @@ async fn bench(args: Args) -> Result<()> {
             let result = match (mode, &file) {
                 (Mode::Ferry, Some(file)) => one_run(&harness, &args, file, timeout).await,
                 (Mode::Bare(count), _) => bare::run(&harness, &args, count, len, timeout).await,
-                (Mode::Ferry, None) => unreachable!("a file is made when Ferry is measured"),
+                (Mode::Cli(route), Some(file)) => {
+                    terminal::run(&harness, &args, route, file, timeout).await
+                }
+                (Mode::Ferry | Mode::Cli(_), None) => {
+                    unreachable!("a file is made when Ferry is measured")
+                }
             };
             harness.finish(result.is_err()).await;
             let run = result.with_context(|| format!("run {index}, {mode}"))?;
@@ -466,7 +502,7 @@ async fn one_run(
 
 /// Waits until the timer in Bo's page saw a final status, and returns the seconds from Accept
 /// to it and the status.
-async fn wait_for_end(bo: &User, timeout: Duration) -> Result<(f64, String)> {
+pub(crate) async fn wait_for_end(bo: &User, timeout: Duration) -> Result<(f64, String)> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let bench = bo
@@ -489,7 +525,7 @@ async fn wait_for_end(bo: &User, timeout: Duration) -> Result<(f64, String)> {
 }
 
 /// The one-minute load average, which says how much else competed for the two cores.
-fn load_average() -> Result<f64> {
+pub(crate) fn load_average() -> Result<f64> {
     let loadavg = fs::read_to_string("/proc/loadavg")?;
     let first = loadavg
         .split_whitespace()

@@ -56,39 +56,59 @@ pub struct Sampler {
 impl Sampler {
     /// Starts sampling the browsers of `receiver` and `sender`.
     pub fn start(receiver: &User, sender: &User) -> Self {
-        let profiles = [
-            (receiver.profile().to_owned(), receiver.kind()),
-            (sender.profile().to_owned(), sender.kind()),
-        ];
+        Self::watching([Watched::of(receiver), Watched::of(sender)])
+    }
+
+    /// Starts sampling the receiver's side and the sender's, browsers or `ferry` processes.
+    pub fn watching(sides: [Watched; 2]) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let task = {
             let stop = Arc::clone(&stop);
-            tokio::task::spawn_blocking(move || sample_browsers(&profiles, &stop))
+            tokio::task::spawn_blocking(move || sample_browsers(&sides, &stop))
         };
         Self { stop, task }
     }
 
-    /// Stops sampling and returns what the receiver's and the sender's browsers used.
+    /// Stops sampling; returns what the receiver's browser used, then the sender's.
     pub async fn stop(self) -> Result<[Usage; 2]> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await?
     }
 }
 
-/// Reads each browser's processes until `stop` is set, and returns what one browser, named by
-/// its profile folder, used meanwhile.
+/// One side of a transfer: a browser, named by its profile folder, or the `ferry` process.
+#[derive(Clone, Debug)]
+pub enum Watched {
+    /// A browser of this kind started with this profile.
+    Browser(PathBuf, Kind),
+    /// `ferry`, the command-line peer, with this process id.
+    Terminal(u32),
+}
+
+impl Watched {
+    /// The browser of `user`.
+    pub fn of(user: &User) -> Self {
+        Self::Browser(user.profile().to_owned(), user.kind())
+    }
+}
+
+/// The role `ferry`'s one process has: its memory counts as a renderer's does.
+const TERMINAL: &str = "ferry";
+
+/// Reads each side's processes until `stop` is set, and returns what each used meanwhile.
 ///
 /// The page's renderer is the browser's largest; the others (Chromium's own UI, a spare one it
 /// keeps for new tabs) are small.
-fn sample_browsers(profiles: &[(PathBuf, Kind); 2], stop: &AtomicBool) -> Result<[Usage; 2]> {
+fn sample_browsers(profiles: &[Watched; 2], stop: &AtomicBool) -> Result<[Usage; 2]> {
     let mut usage: [Usage; 2] = Default::default();
     let mut tick = 0u32;
     while !stop.load(Ordering::Relaxed) {
         if tick.is_multiple_of(RESCAN_EVERY) {
-            for (usage, (profile, kind)) in usage.iter_mut().zip(profiles) {
-                let processes = match kind {
-                    Kind::Chromium => chromium_processes(profile)?,
-                    Kind::Firefox => firefox_processes(profile)?,
+            for (usage, side) in usage.iter_mut().zip(profiles) {
+                let processes = match side {
+                    Watched::Browser(profile, Kind::Chromium) => chromium_processes(profile)?,
+                    Watched::Browser(profile, Kind::Firefox) => firefox_processes(profile)?,
+                    Watched::Terminal(pid) => vec![(*pid, TERMINAL.to_owned())],
                 };
                 for (pid, role) in processes {
                     usage.processes.entry(pid).or_insert_with(|| Tracked {
@@ -109,12 +129,8 @@ fn sample_browsers(profiles: &[(PathBuf, Kind); 2], stop: &AtomicBool) -> Result
         usage.sample();
         usage.memory.quarters = quarter_peaks(&usage.samples);
     }
-    for (usage, (profile, _)) in usage.iter().zip(profiles) {
-        ensure!(
-            usage.memory.peak > 0,
-            "found no renderer of the browser with profile {}",
-            profile.display()
-        );
+    for (usage, side) in usage.iter().zip(profiles) {
+        ensure!(usage.memory.peak > 0, "found no renderer of {side:?}");
     }
     Ok(usage)
 }
@@ -142,7 +158,7 @@ impl Usage {
     fn sample(&mut self) {
         let mut largest = None;
         for (&pid, tracked) in &mut self.processes {
-            if tracked.role == "renderer" {
+            if tracked.role == "renderer" || tracked.role == TERMINAL {
                 largest = largest.max(resident(pid));
             }
             if let Some(ticks) = cpu_ticks(pid) {
