@@ -1,7 +1,8 @@
 //! Where received files go: each is written under a partial name in `DIR/.ferry/ID/` until its
 //! digest matches, then moved to its place, numbered ("name (2)") rather than overwriting
 //! anything; a folder's tree is recreated under a top folder that is also never merged into
-//! one already there.
+//! one already there. Beside the partial files, `DIR/.ferry/ID.json` keeps what arrived and
+//! where each file goes, so a paused transfer goes on after `ferry receive` itself restarts.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use ferry_core::filename::numbered;
 use ferry_core::paths::{Arranged, join};
+use ferry_core::record::Record;
 use ferry_protocol::TransferId;
+use serde::{Deserialize, Serialize};
 
 /// The folder the partial files of transfers live in, inside the target folder.
 pub const PARTIAL_DIR: &str = ".ferry";
@@ -35,11 +38,21 @@ fn disk_error(path: &Path, error: &std::io::Error) -> DiskError {
 /// One transfer's files on disk.
 #[derive(Debug)]
 pub struct Landing {
+    dir: PathBuf,
     partial_dir: PathBuf,
-    /// Each file's partial file, open for writing at any offset.
-    partials: Vec<File>,
-    /// Each file's place once whole, relative to nothing: a full path.
-    targets: Vec<PathBuf>,
+    /// Each file's partial file, open for writing at any offset (`None` once it is in place).
+    partials: Vec<Option<File>>,
+    /// Each file's place once whole, relative to the target folder.
+    targets: Vec<String>,
+}
+
+/// What the target folder keeps of a transfer under way.
+#[derive(Debug, Serialize, Deserialize)]
+struct Kept {
+    /// What arrived, as the shared record says it.
+    record: Record,
+    /// Where each file goes, relative to the target folder.
+    targets: Vec<String>,
 }
 
 impl Landing {
@@ -59,18 +72,76 @@ impl Landing {
             let file = File::create(&path).map_err(|error| disk_error(&path, &error))?;
             file.set_len(meta.size)
                 .map_err(|error| disk_error(&path, &error))?;
-            partials.push(file);
-            targets.push(dir.join(relocated(&tops, &join(&meta.path, &meta.name))));
+            partials.push(Some(file));
+            targets.push(relocated(&tops, &join(&meta.path, &meta.name)));
         }
         for folder in &arranged.empty_folders {
             let path = dir.join(relocated(&tops, folder));
             std::fs::create_dir_all(&path).map_err(|error| disk_error(&path, &error))?;
         }
         Ok(Self {
+            dir: dir.to_owned(),
             partial_dir,
             partials,
             targets,
         })
+    }
+
+    /// The transfer `id` kept in `dir` by an earlier run: its record and its files, open
+    /// again where they are still partial.
+    ///
+    /// # Errors
+    /// When there is no such record, or its files cannot be opened.
+    pub fn reopen(dir: &Path, id: &TransferId) -> Result<(Self, Record), DiskError> {
+        let path = kept_path(dir, id);
+        let refused = |reason: String| DiskError {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| refused(error.to_string()))?;
+        let kept: Kept = serde_json::from_str(&text).map_err(|error| refused(error.to_string()))?;
+        if kept.targets.len() != kept.record.files.len() {
+            return Err(refused("it does not hold together".into()));
+        }
+        let partial_dir = dir.join(PARTIAL_DIR).join(id.as_str());
+        let mut partials = Vec::with_capacity(kept.targets.len());
+        for (index, held) in kept.record.held.iter().enumerate() {
+            if held.complete {
+                partials.push(None);
+                continue;
+            }
+            let path = partial_dir.join(format!("{index}.part"));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|error| disk_error(&path, &error))?;
+            partials.push(Some(file));
+        }
+        let landing = Self {
+            dir: dir.to_owned(),
+            partial_dir,
+            partials,
+            targets: kept.targets,
+        };
+        Ok((landing, kept.record))
+    }
+
+    /// Keeps `record` (what arrived so far) beside the partial files, whole or not at all.
+    ///
+    /// # Errors
+    /// When the disk refuses.
+    pub fn keep(&self, record: Record) -> Result<(), DiskError> {
+        let id = record.id.clone();
+        let kept = Kept {
+            record,
+            targets: self.targets.clone(),
+        };
+        let path = kept_path(&self.dir, &id);
+        let partial = path.with_extension("partial");
+        let text = serde_json::to_string(&kept).unwrap_or_default();
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|error| disk_error(&path, &error))
     }
 
     /// Writes a checked block of file `index` at `offset`.
@@ -79,9 +150,10 @@ impl Landing {
     /// When the disk refuses.
     pub fn write(&self, index: usize, offset: u64, bytes: &[u8]) -> Result<(), DiskError> {
         let path = || self.partial_dir.join(format!("{index}.part"));
-        let file = self.partials.get(index).ok_or_else(|| DiskError {
+        let file = self.partials.get(index).and_then(Option::as_ref);
+        let file = file.ok_or_else(|| DiskError {
             path: path(),
-            reason: "no such file in the offer".into(),
+            reason: "no such partial file".into(),
         })?;
         file.write_all_at(bytes, offset)
             .map_err(|error| disk_error(&path(), &error))
@@ -94,10 +166,11 @@ impl Landing {
     /// When the disk refuses.
     pub fn finish(&self, index: usize) -> Result<PathBuf, DiskError> {
         let partial = self.partial_dir.join(format!("{index}.part"));
-        let target = &self.targets[index];
-        self.partials[index]
-            .sync_all()
-            .map_err(|error| disk_error(&partial, &error))?;
+        let target = self.dir.join(&self.targets[index]);
+        if let Some(Some(file)) = self.partials.get(index) {
+            file.sync_all()
+                .map_err(|error| disk_error(&partial, &error))?;
+        }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|error| disk_error(parent, &error))?;
         }
@@ -118,9 +191,10 @@ impl Landing {
         Ok(free)
     }
 
-    /// Everything is in place: the partial folder goes.
+    /// Everything is in place: the partial folder and the record go.
     pub fn done(&self) {
         let _ = std::fs::remove_dir_all(&self.partial_dir);
+        let _ = std::fs::remove_file(self.partial_dir.with_extension("json"));
         if let Some(parent) = self.partial_dir.parent() {
             // Only when no other transfer's partials are there.
             let _ = std::fs::remove_dir(parent);
@@ -131,6 +205,11 @@ impl Landing {
     pub fn abandon(&self) {
         self.done();
     }
+}
+
+/// Where the record of transfer `id` is kept in the target folder `dir`.
+fn kept_path(dir: &Path, id: &TransferId) -> PathBuf {
+    dir.join(PARTIAL_DIR).join(format!("{}.json", id.as_str()))
 }
 
 /// A free name in `dir` for each top-level name of the offer (a lone file's name, or a
@@ -205,6 +284,43 @@ mod tests {
         assert_eq!(second, dir.path().join("trip (2)/day/b.bin"));
         assert_eq!(std::fs::read(&second).unwrap(), b"xy");
         assert!(dir.path().join("trip (2)/empty").is_dir());
+        assert!(!dir.path().join(PARTIAL_DIR).exists());
+    }
+
+    #[test]
+    fn a_kept_transfer_reopens_with_its_record_and_its_places() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"taken").unwrap();
+        let arranged = Arranged {
+            files: vec![meta("", "a.txt", 4), meta("", "b.txt", 2)],
+            empty_folders: Vec::new(),
+        };
+        let id = TransferId::from_random_bytes([2; 16]);
+        let landing = Landing::prepare(dir.path(), &id, &arranged).unwrap();
+        landing.write(0, 0, b"wx").unwrap();
+        landing.write(1, 0, b"ok").unwrap();
+        let mut transfer =
+            ferry_core::transfer::Transfer::incoming(id.clone(), "ana", arranged.files.clone());
+        transfer.accept();
+        landing.keep(transfer.record("ferry", 1)).unwrap();
+        drop(landing);
+
+        let (again, record) = Landing::reopen(dir.path(), &id).unwrap();
+        assert_eq!(record.from, "ana");
+        again.write(0, 2, b"yz").unwrap();
+        let placed = again.finish(0).unwrap();
+        assert_eq!(
+            placed,
+            dir.path().join("a (2).txt"),
+            "the place chosen first is kept"
+        );
+        assert_eq!(std::fs::read(placed).unwrap(), b"wxyz");
+        assert_eq!(std::fs::read(again.finish(1).unwrap()).unwrap(), b"ok");
+        again.done();
+        assert!(
+            Landing::reopen(dir.path(), &id).is_err(),
+            "nothing is kept once done"
+        );
         assert!(!dir.path().join(PARTIAL_DIR).exists());
     }
 }

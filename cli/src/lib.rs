@@ -1,6 +1,7 @@
 //! `ferry`, the command-line peer: joins a Ferry server as browsers do and sends files to them,
 //! or receives theirs, over the same WebRTC data channels and the same versioned protocol.
 
+mod answer;
 pub mod args;
 mod channel;
 mod disk;

@@ -1,27 +1,23 @@
 //! `ferry receive`: wait for offers, ask (or accept with `--yes`), and receive each accepted
-//! one into the target folder; answer the small talk a browser opens a channel for (hello,
-//! texts, questions about transfers this side no longer holds).
+//! one into the target folder; go on with transfers that paused (kept there), and answer the
+//! small talk a browser opens a channel for (hello, texts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_core::offer::IncomingOffer;
-use ferry_core::paths::arrange;
-use ferry_core::transfer::{Transfer, TransferError, check_version, no_longer_held};
 use ferry_protocol::{
-    DATA_CHANNEL_PREFIX, FileMeta, PeerId, TRANSFER_CHANNEL_LABEL, TRANSFER_VERSION, TransferId,
-    TransferMessage,
+    DATA_CHANNEL_PREFIX, PeerId, TRANSFER_CHANNEL_LABEL, TransferId, TransferMessage,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::{Channel, ChannelEvent, FLUSH_LIMIT};
-use crate::disk::Landing;
+use crate::answer::{Answer, Asked, Opened, answer};
+use crate::channel::{Channel, ChannelEvent};
 use crate::link::Incoming;
-use crate::receiving::{self, ReceiveError};
+use crate::receiving::ReceiveError;
 use crate::report::Report;
 use crate::session::Session;
 
@@ -48,25 +44,26 @@ pub struct Outcome {
     pub received: u32,
     /// Offers declined.
     pub declined: u32,
+    /// Transfers that paused when this side stopped, kept to go on later.
+    pub paused: u32,
     /// Transfers that failed, and why.
     pub failed: Vec<String>,
 }
-
-/// An offer that came in, with its channel.
-struct Offered {
-    peer: PeerId,
-    nick: String,
-    id: TransferId,
-    files: Vec<FileMeta>,
-    empty_folders: Vec<String>,
-    version: u32,
-    control: Channel,
-}
-
-/// A transfer being received: where its lanes' channels go, and how to cancel it.
+/// A transfer being received: who sends it and where its lanes' channels go.
 struct Running {
     peer: PeerId,
     lanes: mpsc::UnboundedSender<Channel>,
+}
+
+/// What the loop keeps track of.
+#[derive(Default)]
+struct Book {
+    running: HashMap<TransferId, Running>,
+    /// Transfers that paused here because the connection broke: the loop waits for them.
+    paused: HashSet<TransferId>,
+    /// Offers (and resumes of transfers begun elsewhere) answered.
+    answered: u32,
+    outcome: Outcome,
 }
 
 /// Answers offers until `options.count` were answered and the accepted ones ended.
@@ -81,65 +78,94 @@ pub async fn listen(
 ) -> Result<Outcome, std::io::Error> {
     std::fs::create_dir_all(&options.dir)?;
     let me = session.welcome.nick.clone();
-    let (offers_tx, mut offers) = mpsc::unbounded_channel();
-    let mut running: HashMap<TransferId, Running> = HashMap::new();
+    let (opened_tx, mut opened) = mpsc::unbounded_channel();
     let mut transfers: JoinSet<(TransferId, Result<(), ReceiveError>)> = JoinSet::new();
-    let mut outcome = Outcome::default();
-    let mut answered = 0;
+    let mut book = Book::default();
     let mut lost = session.lost.clone();
     loop {
-        if answered >= options.count && transfers.is_empty() {
-            return Ok(outcome);
+        if book.answered >= options.count && transfers.is_empty() && book.paused.is_empty() {
+            return Ok(book.outcome);
         }
         tokio::select! {
             () = stop.cancelled() => {
-                // Each running transfer sees the same token, tells its sender and cleans up.
+                // Each running transfer sees the same token and pauses, keeping what arrived.
                 while let Some(done) = transfers.join_next().await {
-                    if let Ok((_, Err(error))) = done {
-                        outcome.failed.push(error.to_string());
+                    if let Ok((id, result)) = done {
+                        book.ended(&id, result, report);
                     }
                 }
-                return Ok(outcome);
+                return Ok(book.outcome);
             }
             _ = lost.changed() => {
                 let why = lost.borrow().clone().unwrap_or_default();
-                outcome.failed.push(format!("the server ended the session: {why}"));
-                return Ok(outcome);
+                book.outcome.failed.push(format!("the server ended the session: {why}"));
+                return Ok(book.outcome);
             }
             incoming = session.incoming.recv() => {
-                let Some(incoming) = incoming else { return Ok(outcome) };
-                route(incoming, &running, &offers_tx, &me, report, session);
+                let Some(incoming) = incoming else { return Ok(book.outcome) };
+                route(incoming, &book.running, &opened_tx, report, session);
             }
-            offered = offers.recv() => {
-                let Some(offered) = offered else { continue };
-                if answered >= options.count {
-                    let _ = offered.control.sender.send(&TransferMessage::Decline).await;
+            asked = opened.recv() => {
+                let Some(asked) = asked else { continue };
+                let is_offer = matches!(asked.asked, Asked::Offer { .. });
+                if is_offer && book.answered >= options.count {
+                    let _ = asked.control.sender.send(&TransferMessage::Decline).await;
                     continue;
                 }
-                answered += 1;
-                match answer(offered, options, report, &me, &stop).await {
-                    Answer::Accepted { id, peer, lanes, task } => {
-                        running.insert(id.clone(), Running { peer, lanes });
+                let resuming_here = book.paused.remove(&asked.id);
+                match answer(asked, options, report, &me, &stop).await {
+                    Answer::Receiving { id, peer, lanes, task } => {
+                        if !resuming_here {
+                            book.answered += 1;
+                        }
+                        book.running.insert(id.clone(), Running { peer, lanes });
                         transfers.spawn(async move {
-                            let result = task.await.unwrap_or(Err(ReceiveError::CancelledHere));
+                            let result = task.await.unwrap_or(Err(ReceiveError::Stopped));
                             (id, result)
                         });
                     }
-                    Answer::Declined => outcome.declined += 1,
-                    Answer::Refused(why) => outcome.failed.push(why),
+                    Answer::Declined => {
+                        book.answered += 1;
+                        book.outcome.declined += 1;
+                    }
+                    Answer::Refused(why) => {
+                        book.answered += u32::from(is_offer);
+                        book.outcome.failed.push(why);
+                    }
+                    Answer::Said => {}
                 }
             }
             Some(done) = transfers.join_next(), if !transfers.is_empty() => {
                 if let Ok((id, result)) = done {
-                    running.remove(&id);
-                    match result {
-                        Ok(()) => outcome.received += 1,
-                        Err(error) => {
-                            report.say("failed", json!({ "id": id.as_str(), "error": error.to_string() }), &error.to_string());
-                            outcome.failed.push(error.to_string());
-                        }
-                    }
+                    book.ended(&id, result, report);
                 }
+            }
+        }
+    }
+}
+
+impl Book {
+    /// Takes the end of transfer `id`'s task.
+    fn ended(&mut self, id: &TransferId, result: Result<(), ReceiveError>, report: &Report) {
+        self.running.remove(id);
+        match result {
+            Ok(()) => self.outcome.received += 1,
+            Err(error @ ReceiveError::Paused(_)) => {
+                report.say("paused", json!({ "id": id.as_str() }), &error.to_string());
+                self.paused.insert(id.clone());
+            }
+            Err(error @ ReceiveError::PausedHere(_)) => {
+                report.say("paused", json!({ "id": id.as_str() }), &error.to_string());
+                self.outcome.paused += 1;
+            }
+            Err(error) => {
+                let words = error.to_string();
+                report.say(
+                    "failed",
+                    json!({ "id": id.as_str(), "error": words }),
+                    &words,
+                );
+                self.outcome.failed.push(words);
             }
         }
     }
@@ -149,8 +175,7 @@ pub async fn listen(
 fn route(
     incoming: Incoming,
     running: &HashMap<TransferId, Running>,
-    offers: &mpsc::UnboundedSender<Offered>,
-    me: &str,
+    opened: &mpsc::UnboundedSender<Opened>,
     report: &Report,
     session: &Session,
 ) {
@@ -180,18 +205,16 @@ fn route(
     tokio::spawn(first_message(
         incoming,
         nick,
-        me.to_owned(),
-        offers.clone(),
+        opened.clone(),
         report.clone(),
     ));
 }
 
-/// Reads what a control channel is for, and answers it unless it is an offer.
+/// Reads what a control channel is for: answers small talk at once, and hands the rest on.
 async fn first_message(
     incoming: Incoming,
     nick: String,
-    me: String,
-    offers: mpsc::UnboundedSender<Offered>,
+    opened: mpsc::UnboundedSender<Opened>,
     report: Report,
 ) {
     let mut control = incoming.channel;
@@ -210,25 +233,25 @@ async fn first_message(
         return;
     };
     let sender = control.sender.clone();
-    match message {
+    let (id, version, asked) = match message {
         TransferMessage::Offer {
             id,
             files,
             version,
             empty_folders,
-        } => {
-            let _ = offers.send(Offered {
-                peer: incoming.peer,
-                nick,
-                id,
+        } => (
+            id,
+            version,
+            Asked::Offer {
                 files,
                 empty_folders,
-                version,
-                control,
-            });
-        }
+            },
+        ),
+        TransferMessage::Resume { id, version } => (id, version, Asked::Resume),
+        TransferMessage::Probe { id, version } => (id, version, Asked::Probe),
         TransferMessage::Hello => {
             let _ = sender.send(&TransferMessage::Hello).await;
+            return;
         }
         TransferMessage::Text { text } => {
             report.say(
@@ -237,152 +260,19 @@ async fn first_message(
                 &format!("Text from {nick}: {text}"),
             );
             let _ = sender.send(&TransferMessage::Delivered).await;
+            return;
         }
-        TransferMessage::Resume { .. } | TransferMessage::Probe { .. } => {
-            let _ = sender.send(&no_longer_held(&me)).await;
+        _ => {
+            sender.close().await;
+            return;
         }
-        _ => sender.close().await,
-    }
-}
-
-enum Answer {
-    Accepted {
-        id: TransferId,
-        peer: PeerId,
-        lanes: mpsc::UnboundedSender<Channel>,
-        task: tokio::task::JoinHandle<Result<(), ReceiveError>>,
-    },
-    Declined,
-    Refused(String),
-}
-
-/// Asks about an offer (or takes it, with `--yes`) and starts receiving it.
-async fn answer(
-    offered: Offered,
-    options: &Options,
-    report: &Report,
-    me: &str,
-    stop: &CancellationToken,
-) -> Answer {
-    let Offered {
-        peer,
+    };
+    let _ = opened.send(Opened {
+        peer: incoming.peer,
         nick,
         id,
-        files,
-        empty_folders,
         version,
+        asked,
         control,
-    } = offered;
-    let sender = control.sender.clone();
-    let refuse = async |error: TransferError| {
-        let reason = error.for_peer(me).to_string();
-        let _ = sender.send(&TransferMessage::Failed { reason }).await;
-        sender.flushed(FLUSH_LIMIT).await;
-        let why = format!("refused an offer from {nick}: {error}");
-        report.say(
-            "refused",
-            json!({ "id": id.as_str(), "from": nick, "error": error.to_string() }),
-            &why,
-        );
-        Answer::Refused(why)
-    };
-    if let Err(error) = check_version(&nick, version) {
-        return refuse(error).await;
-    }
-    let arranged = match arrange(&files, &empty_folders) {
-        Ok(arranged) => arranged,
-        Err(error) => return refuse(TransferError::UnsafePath(error)).await,
-    };
-    let offer = IncomingOffer {
-        id: id.clone(),
-        from: nick.clone(),
-        files: arranged.files.clone(),
-        empty_folders: arranged.empty_folders.clone(),
-        memory_only: false,
-        memory_limit: u64::MAX,
-        room: None,
-    };
-    let summary = offer.summary();
-    report.say(
-        "offer",
-        json!({ "id": id.as_str(), "from": nick, "files": files.len(), "bytes": offer.total_size() }),
-        &format!("{nick} offers {summary}."),
-    );
-    let from_other = options
-        .from
-        .as_ref()
-        .is_some_and(|from| from.to_lowercase() != nick.to_lowercase());
-    let accepted = !from_other
-        && (options.yes || ask(&format!("Accept {summary} from {nick}? [y/N] "), stop).await);
-    if !accepted {
-        let _ = sender.send(&TransferMessage::Decline).await;
-        sender.flushed(FLUSH_LIMIT).await;
-        report.say(
-            "declined",
-            json!({ "id": id.as_str(), "from": nick }),
-            &format!("Declined {summary} from {nick}."),
-        );
-        return Answer::Declined;
-    }
-    let landing = match Landing::prepare(&options.dir, &id, &arranged) {
-        Ok(landing) => landing,
-        Err(error) => {
-            return refuse(TransferError::Local(ferry_core::transfer::LocalError {
-                doing: "preparing the target folder",
-                what: error.to_string(),
-            }))
-            .await;
-        }
-    };
-    let mut transfer = Transfer::incoming(id.clone(), &nick, arranged.files.clone())
-        .with_empty_folders(arranged.empty_folders.clone());
-    transfer.accept();
-    if sender
-        .send(&TransferMessage::Accept {
-            version: TRANSFER_VERSION,
-        })
-        .await
-        .is_err()
-    {
-        landing.abandon();
-        return Answer::Refused(format!("{nick} went away before the answer"));
-    }
-    let progress = report.progress(id.as_str(), offer.total_size(), &format!("from {nick}"));
-    let (lanes, lanes_rx) = mpsc::unbounded_channel();
-    let report = report.clone();
-    let stop = stop.clone();
-    let done_id = id.clone();
-    let task = tokio::spawn(async move {
-        let placed =
-            receiving::receive(control, lanes_rx, transfer, landing, progress, stop).await?;
-        let names: Vec<String> = placed
-            .iter()
-            .map(|path| path.display().to_string())
-            .collect();
-        report.say(
-            "done",
-            json!({ "id": done_id.as_str(), "from": nick, "files": names }),
-            &format!("Received {summary} from {nick}: {}", names.join(", ")),
-        );
-        Ok(())
     });
-    Answer::Accepted {
-        id,
-        peer,
-        lanes,
-        task,
-    }
-}
-
-/// Asks a yes/no question on the terminal; no unless the answer starts with y.
-async fn ask(question: &str, stop: &CancellationToken) -> bool {
-    eprint!("{question}");
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    });
-    tokio::select! {
-        line = line => matches!(line, Ok(Ok(line)) if line.trim().to_lowercase().starts_with('y')),
-        () = stop.cancelled() => false,
-    }
 }

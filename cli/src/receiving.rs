@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_core::blocks::{Next, Verdict, block_digest, block_of, block_range};
@@ -41,16 +42,28 @@ pub enum ReceiveError {
         /// What they said.
         reason: String,
     },
-    /// The connection closed before the end.
-    #[error("the connection to {0} closed before everything arrived")]
-    Closed(String),
-    /// This side stopped it (Ctrl-C); the sender was told.
-    #[error("cancelled")]
-    CancelledHere,
+    /// The connection broke before the end; what arrived is kept.
+    #[error(
+        "the connection to {0} broke; what arrived is kept, and the transfer goes on when they \
+         send again"
+    )]
+    Paused(String),
+    /// This side stopped it (Ctrl-C); what arrived is kept.
+    #[error(
+        "paused: what arrived is kept, and the transfer goes on when {0} sends again to a \
+         `ferry receive` into the same folder"
+    )]
+    PausedHere(String),
     /// A file could not be written.
     #[error(transparent)]
     Disk(#[from] DiskError),
+    /// The task receiving it ended without a word (it panicked).
+    #[error("the transfer stopped unexpectedly")]
+    Stopped,
 }
+
+/// What a record made here says kept its files (the browser names its tab there).
+const TAB: &str = "ferry";
 
 /// Where a chunk or message came from: the control channel or a lane's data channel.
 enum From {
@@ -58,11 +71,15 @@ enum From {
     Lane(ChannelEvent),
 }
 
-/// Receives `transfer` (accepted) over `control` and the data channels that come on `lanes`,
-/// into `landing`; returns where each file went.
+/// How often the record of what arrived is written while bytes arrive.
+const RECORD_EVERY: Duration = Duration::from_millis(250);
+
+/// Receives `transfer` (accepted or resumed) over `control` and the data channels that come on
+/// `lanes`, into `landing`; returns where each file went.
 ///
 /// # Errors
-/// When the transfer fails, as [`ReceiveError`] says; the partial files are gone then.
+/// When the transfer fails, as [`ReceiveError`] says: then the partial files are gone; when
+/// it pauses (the connection broke, or `stop`), they stay with their record.
 pub async fn receive(
     control: Channel,
     lanes: mpsc::UnboundedReceiver<Channel>,
@@ -76,6 +93,7 @@ pub async fn receive(
     tokio::spawn(forward(control, events.clone(), From::Control));
     tokio::spawn(attach_lanes(lanes, events));
     let mut receiving = Receiving {
+        recorded: Instant::now(),
         sender: sender.clone(),
         landing: Arc::new(landing),
         placed: vec![None; transfer.files.len()],
@@ -87,12 +105,13 @@ pub async fn receive(
         let heard = tokio::select! {
             heard = heard.recv() => heard,
             () = stop.cancelled() => {
-                let _ = sender.send(&TransferMessage::Cancel).await;
-                break Err(ReceiveError::CancelledHere);
+                // The sender sees the channel close and pauses too.
+                sender.close().await;
+                break Err(ReceiveError::PausedHere(receiving.transfer.peer.clone()));
             }
         };
         let Some(from) = heard else {
-            break Err(ReceiveError::Closed(receiving.transfer.peer.clone()));
+            break Err(ReceiveError::Paused(receiving.transfer.peer.clone()));
         };
         match receiving.take(from).await {
             Ok(true) => break Ok(receiving.placed.iter().flatten().cloned().collect()),
@@ -105,6 +124,11 @@ pub async fn receive(
             sender.flushed(FLUSH_LIMIT).await;
             receiving.progress.finish();
             receiving.landing.done();
+        }
+        Err(ReceiveError::Paused(_) | ReceiveError::PausedHere(_)) => {
+            receiving.transfer.pause();
+            receiving.keep_record()?;
+            receiving.progress.finish();
         }
         Err(error) => {
             receiving.landing.abandon();
@@ -145,6 +169,8 @@ async fn attach_lanes(
 }
 
 struct Receiving {
+    /// When the record of what arrived was last written.
+    recorded: Instant,
     sender: Sender,
     landing: Arc<Landing>,
     transfer: Transfer,
@@ -161,7 +187,7 @@ impl Receiving {
         match from {
             From::Control(ChannelEvent::Message(message)) => self.message(message).await,
             From::Control(ChannelEvent::Closed) => {
-                Err(ReceiveError::Closed(self.transfer.peer.clone()))
+                Err(ReceiveError::Paused(self.transfer.peer.clone()))
             }
             From::Control(ChannelEvent::Chunk { header, message })
             | From::Lane(ChannelEvent::Chunk { header, message }) => {
@@ -266,6 +292,9 @@ impl Receiving {
                 }
                 self.transfer.block_stored(file, block);
                 self.send(&TransferMessage::Stored { file, block }).await?;
+                if self.recorded.elapsed() >= RECORD_EVERY {
+                    self.keep_record()?;
+                }
                 self.progress
                     .set(self.transfer.files.iter().map(|file| file.done).sum());
                 let whole = self
@@ -300,7 +329,16 @@ impl Receiving {
         self.sender
             .send(message)
             .await
-            .map_err(|_| ReceiveError::Closed(self.transfer.peer.clone()))
+            .map_err(|_| ReceiveError::Paused(self.transfer.peer.clone()))
+    }
+
+    /// Writes down what arrived, so a restart of `ferry receive` can go on from there.
+    fn keep_record(&mut self) -> Result<(), ReceiveError> {
+        self.recorded = Instant::now();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        Ok(self.landing.keep(self.transfer.record(TAB, now))?)
     }
 
     fn failed(&self, error: TransferError) -> ReceiveError {

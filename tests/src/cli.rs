@@ -2,7 +2,7 @@
 //! with a config folder of its own, bound to loopback, printing JSON events that a scenario
 //! reads line by line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -33,23 +33,26 @@ pub struct Run {
     seen: Vec<Value>,
 }
 
-/// The `ferry` binary: `cargo build -p ferry-cli` puts it beside the test binaries' folder.
+/// The `ferry` binary of the same build: `cargo build -p ferry-cli` puts it beside the
+/// benchmark's binary, and beside the folder of the test binaries (`deps/`).
 ///
 /// # Errors
 /// When it was not built.
 pub fn binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the test binary has no folder")?;
-    let path = dir.join("ferry");
-    ensure!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p ferry-cli`",
-        path.display()
-    );
-    Ok(path)
+    let dir = exe.parent().context("the running binary has no folder")?;
+    let beside = [Some(dir), dir.parent()];
+    beside
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("ferry"))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "no ferry beside {}: build it with `cargo build -p ferry-cli`",
+                exe.display()
+            )
+        })
 }
 
 impl Terminal {
@@ -106,6 +109,18 @@ impl Run {
     /// # Errors
     /// When the CLI ends first or the deadline passes.
     pub async fn event(&mut self, name: &str) -> Result<Value> {
+        self.event_where(name, |_| true).await
+    }
+
+    /// Waits for an event named `name` that `fits`, and returns it.
+    ///
+    /// # Errors
+    /// When the CLI ends first or the deadline passes.
+    pub async fn event_where(
+        &mut self,
+        name: &str,
+        fits: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
         let wait = async {
             loop {
                 let Some(line) = self.events.next_line().await? else {
@@ -117,7 +132,7 @@ impl Run {
                 let event: Value = serde_json::from_str(&line)
                     .with_context(|| format!("ferry printed {line:?}, not JSON"))?;
                 self.seen.push(event.clone());
-                if event["event"] == name {
+                if event["event"] == name && fits(&event) {
                     return Ok(event);
                 }
             }

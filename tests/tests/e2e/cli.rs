@@ -173,3 +173,59 @@ async fn ferry_stopped_with_ctrl_c_pauses_and_the_same_send_resumes_without_rese
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_receive_stopped_with_ctrl_c_goes_on_from_its_folder_when_run_again() -> Result<()> {
+    run(async |h: &Harness| {
+        let target = tempfile::tempdir()?;
+        let dir = target.path().display().to_string();
+        let receive = ["receive", "--yes", "--dir", dir.as_str()];
+        let bo = Terminal::new("bo", &h.server().url())?;
+        let mut first = bo.start(&receive)?;
+        first.event("joined").await?;
+        let ana = h.open_user("ana").await?;
+        ana.join("ana").await?;
+        let file = random_file(h.files_dir(), "paused here.bin", 256 << 20, 44).await?;
+        ana.send("bo", &[&file]).await?;
+        let progress = first
+            .event_where("progress", |event| {
+                event["done"].as_u64().is_some_and(|done| done >= 32 << 20)
+            })
+            .await?;
+        first.interrupt()?;
+        let (code, events) = first.finish().await?;
+        ensure!(
+            code == 130,
+            "Ctrl-C ended ferry receive with {code}: {events:?}"
+        );
+        ensure!(
+            events.iter().any(|event| event["event"] == "paused"),
+            "ferry receive should say it paused: {events:?}"
+        );
+        ana.wait_status(&file.name, "Paused", |status| status.starts_with("Paused"))
+            .await?;
+
+        let mut second = bo.start(&receive)?;
+        let resumed = second.event("resumed").await?;
+        let held = resumed["held"].as_u64().unwrap_or_default();
+        let arrived = progress["done"].as_u64().unwrap_or_default();
+        ensure!(
+            held >= arrived && held < file.len,
+            "bo held {held} bytes when ana came back, where {arrived} had arrived: {resumed}"
+        );
+        let (code, events) = second.finish().await?;
+        ensure!(
+            code == 0,
+            "the second ferry receive ended with {code}: {events:?}"
+        );
+        ana.wait_status(&file.name, "Complete", |status| status == "Complete")
+            .await?;
+        file.check_received(&target.path().join(&file.name)).await?;
+        ensure!(
+            !target.path().join(".ferry").exists(),
+            "the partial files and their record are gone once the file is whole"
+        );
+        Ok(())
+    })
+    .await
+}
