@@ -75,15 +75,8 @@ pub async fn answer(
     me: &str,
     stop: &CancellationToken,
 ) -> Answer {
-    let sender = opened.control.sender.clone();
     if let Err(error) = check_version(&opened.nick, opened.version) {
-        let reason = error.for_peer(me).to_string();
-        let _ = sender.send(&TransferMessage::Failed { reason }).await;
-        sender.flushed(FLUSH_LIMIT).await;
-        return Answer::Refused(format!(
-            "refused {} from {}: {error}",
-            opened.id, opened.nick
-        ));
+        return refuse(&opened, &error, report, me).await;
     }
     match opened.asked {
         Asked::Offer {
@@ -164,21 +157,9 @@ async fn offer(
 ) -> Answer {
     let (id, nick) = (opened.id.clone(), opened.nick.clone());
     let sender = opened.control.sender.clone();
-    let refuse = async |error: TransferError| {
-        let reason = error.for_peer(me).to_string();
-        let _ = sender.send(&TransferMessage::Failed { reason }).await;
-        sender.flushed(FLUSH_LIMIT).await;
-        let why = format!("refused an offer from {nick}: {error}");
-        report.say(
-            "refused",
-            json!({ "id": id.as_str(), "from": nick, "error": error.to_string() }),
-            &why,
-        );
-        Answer::Refused(why)
-    };
     let arranged = match arrange(files, empty_folders) {
         Ok(arranged) => arranged,
-        Err(error) => return refuse(TransferError::UnsafePath(error)).await,
+        Err(error) => return refuse(&opened, &TransferError::UnsafePath(error), report, me).await,
     };
     let offer = IncomingOffer {
         id: id.clone(),
@@ -215,11 +196,11 @@ async fn offer(
     let landing = match Landing::prepare(&options.dir, &id, &arranged) {
         Ok(landing) => landing,
         Err(error) => {
-            return refuse(TransferError::Local(ferry_core::transfer::LocalError {
+            let error = TransferError::Local(ferry_core::transfer::LocalError {
                 doing: "preparing the target folder",
                 what: error.to_string(),
-            }))
-            .await;
+            });
+            return refuse(&opened, &error, report, me).await;
         }
     };
     let mut transfer = Transfer::incoming(id.clone(), &nick, arranged.files.clone())
@@ -233,6 +214,22 @@ async fn offer(
         return Answer::Refused(format!("{nick} went away before the answer"));
     }
     start(opened, transfer, landing, summary, total, report, stop)
+}
+
+/// Refuses what `opened` asks for, telling the peer why.
+async fn refuse(opened: &Opened, error: &TransferError, report: &Report, me: &str) -> Answer {
+    let sender = &opened.control.sender;
+    let reason = error.for_peer(me).to_string();
+    let _ = sender.send(&TransferMessage::Failed { reason }).await;
+    sender.flushed(FLUSH_LIMIT).await;
+    let (id, nick) = (&opened.id, &opened.nick);
+    let why = format!("refused {id} from {nick}: {error}");
+    report.say(
+        "refused",
+        json!({ "id": id.as_str(), "from": nick, "error": error.to_string() }),
+        &why,
+    );
+    Answer::Refused(why)
 }
 
 /// Starts the task that receives `transfer` into `landing`.

@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use ferry_e2e::cli::Terminal;
+use ferry_e2e::cli::{Run, Terminal};
 use ferry_e2e::folders::{disk_tree, drop_tree, same_tree, sample_tree};
 use ferry_e2e::{
-    Harness, Kind, PRIVATE_IP, Relay, Setup, SourceFile, finished_download, random_file, run,
+    Harness, Kind, PRIVATE_IP, Relay, Setup, SourceFile, User, finished_download, random_file, run,
     run_with,
 };
 use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
+use serde_json::Value;
 
 /// The secret the relay checks credentials with.
 const SECRET: &str = "ferry-e2e-cli-relay-secret";
@@ -32,8 +33,7 @@ async fn ferry_sends_a_file_that_a_chromium_page_accepts() -> Result<()> {
             file.name
         );
         bo.accept().await?;
-        let (code, events) = send.finish().await?;
-        ensure!(code == 0, "ferry send ended with {code}: {events:?}");
+        let events = succeeded(send).await?;
         ensure!(
             events.last().is_some_and(|event| event["event"] == "done"),
             "ferry send's last word should be done: {events:?}"
@@ -63,8 +63,7 @@ async fn a_firefox_page_sends_a_folder_that_ferry_receives_as_its_tree() -> Resu
         ana.press_send().await?;
         let offer = receive.event("offer").await?;
         ensure!(offer["from"] == "ana", "the offer comes from ana: {offer}");
-        let (code, events) = receive.finish().await?;
-        ensure!(code == 0, "ferry receive ended with {code}: {events:?}");
+        succeeded(receive).await?;
         ana.wait_status("Fotos día", "Complete", |status| status == "Complete")
             .await?;
         same_tree("the target folder", &disk_tree(target.path())?, &tree)
@@ -80,13 +79,8 @@ async fn terminal_to_terminal(ana: &Terminal, bo: &Terminal, file: &SourceFile) 
     let mut receive = bo.start(&["receive", "--yes", "--dir", &dir])?;
     receive.event("joined").await?;
     let path = file.path.display().to_string();
-    let (sent, events) = ana.start(&["send", "--to", "bo", &path])?.finish().await?;
-    ensure!(sent == 0, "ferry send ended with {sent}: {events:?}");
-    let (received, events) = receive.finish().await?;
-    ensure!(
-        received == 0,
-        "ferry receive ended with {received}: {events:?}"
-    );
+    succeeded(ana.start(&["send", "--to", "bo", &path])?).await?;
+    succeeded(receive).await?;
     file.check_received(&target.path().join(&file.name)).await
 }
 
@@ -139,33 +133,10 @@ async fn ferry_stopped_with_ctrl_c_pauses_and_the_same_send_resumes_without_rese
         bo.incoming_offer().await?;
         bo.accept().await?;
         let arrived = bo.wait_progress_at_least(&file.name, 32 << 20).await?;
-        first.interrupt()?;
-        let (code, events) = first.finish().await?;
-        ensure!(
-            code == 130,
-            "Ctrl-C ended ferry send with {code}: {events:?}"
-        );
-        ensure!(
-            events
-                .last()
-                .is_some_and(|event| event["event"] == "paused"),
-            "ferry send's last word after Ctrl-C should be paused: {events:?}"
-        );
-        bo.wait_status(&file.name, "Paused", |status| status.starts_with("Paused"))
-            .await?;
-
+        stop_with_ctrl_c(first, &bo, &file.name).await?;
         let mut second = ana.start(&send)?;
-        let resumed = second.event("resumed").await?;
-        let held = resumed["held"].as_u64().unwrap_or_default();
-        ensure!(
-            held >= arrived && held < file.len,
-            "bo held {held} bytes when ferry came back, where {arrived} had arrived: {resumed}"
-        );
-        let (code, events) = second.finish().await?;
-        ensure!(
-            code == 0,
-            "the second ferry send ended with {code}: {events:?}"
-        );
+        held_at_least(&second.event("resumed").await?, arrived, file.len)?;
+        succeeded(second).await?;
         bo.wait_status(&file.name, "Complete", |status| status == "Complete")
             .await?;
         let saved = finished_download(bo.downloads(), &file.name).await?;
@@ -192,32 +163,11 @@ async fn ferry_receive_stopped_with_ctrl_c_goes_on_from_its_folder_when_run_agai
                 event["done"].as_u64().is_some_and(|done| done >= 32 << 20)
             })
             .await?;
-        first.interrupt()?;
-        let (code, events) = first.finish().await?;
-        ensure!(
-            code == 130,
-            "Ctrl-C ended ferry receive with {code}: {events:?}"
-        );
-        ensure!(
-            events.iter().any(|event| event["event"] == "paused"),
-            "ferry receive should say it paused: {events:?}"
-        );
-        ana.wait_status(&file.name, "Paused", |status| status.starts_with("Paused"))
-            .await?;
-
+        stop_with_ctrl_c(first, &ana, &file.name).await?;
         let mut second = bo.start(&receive)?;
-        let resumed = second.event("resumed").await?;
-        let held = resumed["held"].as_u64().unwrap_or_default();
         let arrived = progress["done"].as_u64().unwrap_or_default();
-        ensure!(
-            held >= arrived && held < file.len,
-            "bo held {held} bytes when ana came back, where {arrived} had arrived: {resumed}"
-        );
-        let (code, events) = second.finish().await?;
-        ensure!(
-            code == 0,
-            "the second ferry receive ended with {code}: {events:?}"
-        );
+        held_at_least(&second.event("resumed").await?, arrived, file.len)?;
+        succeeded(second).await?;
         ana.wait_status(&file.name, "Complete", |status| status == "Complete")
             .await?;
         file.check_received(&target.path().join(&file.name)).await?;
@@ -228,4 +178,36 @@ async fn ferry_receive_stopped_with_ctrl_c_goes_on_from_its_folder_when_run_agai
         Ok(())
     })
     .await
+}
+
+/// Stops `ferry` with SIGINT, as Ctrl-C does: it must say it paused and end with 130, and
+/// `peer`'s row of `file` must say paused.
+async fn stop_with_ctrl_c(run: Run, peer: &User, file: &str) -> Result<()> {
+    run.interrupt()?;
+    let (code, events) = run.finish().await?;
+    ensure!(code == 130, "Ctrl-C ended ferry with {code}: {events:?}");
+    ensure!(
+        events.iter().any(|event| event["event"] == "paused"),
+        "ferry should say it paused: {events:?}"
+    );
+    peer.wait_status(file, "Paused", |status| status.starts_with("Paused"))
+        .await?;
+    Ok(())
+}
+
+/// Checks a `resumed` event: the receiver held at least what had `arrived`, and not all `len`.
+fn held_at_least(resumed: &Value, arrived: u64, len: u64) -> Result<()> {
+    let held = resumed["held"].as_u64().unwrap_or_default();
+    ensure!(
+        held >= arrived && held < len,
+        "the receiver held {held} bytes on resuming, where {arrived} had arrived: {resumed}"
+    );
+    Ok(())
+}
+
+/// Waits for `ferry` to end, which it must do with 0; returns what it said.
+async fn succeeded(run: Run) -> Result<Vec<Value>> {
+    let (code, events) = run.finish().await?;
+    ensure!(code == 0, "ferry ended with {code}: {events:?}");
+    Ok(events)
 }

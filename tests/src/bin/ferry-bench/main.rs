@@ -44,7 +44,7 @@ use ferry_signaling::{IceConfig, TurnRest, TurnSecret};
 use serde_json::Value;
 
 use crate::marks::Waits;
-use crate::sampler::{Sampler, Usage};
+use crate::sampler::{Sampler, Usage, Watched};
 
 /// The secret `--relayed` shares between the server and coturn.
 const RELAY_SECRET: &str = "ferry-bench-relay-secret";
@@ -61,7 +61,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// polling over WebDriver, whose every query costs the renderer the CPU being measured. A row is
 /// an item holding a progress bar, as in the harness, and its status is a leaf element whose
 /// text starts with one of the final statuses.
-pub(crate) const TIMER: &str = r#"
+const TIMER: &str = r#"
 const bench = { accepted: null, ended: null, status: null };
 window.__ferryBench = bench;
 document.addEventListener('click', (event) => {
@@ -465,18 +465,7 @@ async fn one_run(
 ) -> Result<Run> {
     let (ana, bo) = harness.ana_and_bo_in(args.sender, args.receiver).await?;
     ana.send("bo", &[file]).await?;
-    bo.incoming_offer().await?;
-    bo.client().execute(TIMER, vec![]).await?;
-
-    let sampler = Sampler::start(&bo, &ana);
-    let ended = async {
-        bo.accept().await?;
-        wait_for_end(&bo, timeout).await
-    }
-    .await;
-    let [receiver, sender] = sampler.stop().await?;
-    let (seconds, status) = ended?;
-    ensure!(status == "Complete", "the transfer ended as {status:?}");
+    let (seconds, [receiver, sender]) = accept_timed(&bo, Watched::of(&ana), timeout).await?;
 
     // The page's word is checked against what a person sees, and the bytes against the source,
     // so a fast but wrong transfer cannot pass for a result.
@@ -500,9 +489,31 @@ async fn one_run(
     })
 }
 
+/// Waits for the offer on Bo's page, presses Accept and waits for "Complete", sampling Bo's
+/// browser and the sender meanwhile; returns the page's seconds from Accept to the end, and
+/// what each side used.
+pub(crate) async fn accept_timed(
+    bo: &User,
+    sender: Watched,
+    timeout: Duration,
+) -> Result<(f64, [Usage; 2])> {
+    bo.incoming_offer().await?;
+    bo.client().execute(TIMER, vec![]).await?;
+    let sampler = Sampler::watching([Watched::of(bo), sender]);
+    let ended = async {
+        bo.accept().await?;
+        wait_for_end(bo, timeout).await
+    }
+    .await;
+    let usage = sampler.stop().await?;
+    let (seconds, status) = ended?;
+    ensure!(status == "Complete", "the transfer ended as {status:?}");
+    Ok((seconds, usage))
+}
+
 /// Waits until the timer in Bo's page saw a final status, and returns the seconds from Accept
 /// to it and the status.
-pub(crate) async fn wait_for_end(bo: &User, timeout: Duration) -> Result<(f64, String)> {
+async fn wait_for_end(bo: &User, timeout: Duration) -> Result<(f64, String)> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let bench = bo

@@ -11,7 +11,7 @@ use ferry_e2e::{Harness, SourceFile, finished_download};
 use serde_json::Value;
 
 use crate::sampler::{Sampler, Watched};
-use crate::{Args, Run, TIMER, load_average, wait_for_end};
+use crate::{Args, Run, accept_timed, load_average};
 
 /// Which ends are `ferry`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,17 +73,7 @@ pub async fn run(
             bo.join("bo").await?;
             let ana = Terminal::new("ana", &url)?;
             let sending = ana.start(&send)?;
-            bo.incoming_offer().await?;
-            bo.client().execute(TIMER, vec![]).await?;
-            let sampler = Sampler::watching([Watched::of(&bo), pid(&sending)?]);
-            let ended = async {
-                bo.accept().await?;
-                wait_for_end(&bo, timeout).await
-            }
-            .await;
-            let [receiver, sender] = sampler.stop().await?;
-            let (seconds, status) = ended?;
-            ensure!(status == "Complete", "the transfer ended as {status:?}");
+            let (seconds, [receiver, sender]) = accept_timed(&bo, pid(&sending)?, timeout).await?;
             finished(sending).await?;
             let saved = finished_download(bo.downloads(), &file.name).await?;
             file.check_received(&saved).await?;
