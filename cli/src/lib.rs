@@ -94,17 +94,22 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> Result<ExitCode, Error> {
     let nick = profile.nick(cli.common.nick.as_deref())?;
     let origin = endpoint.origin.to_string();
     let certificate = profile.device_key()?;
+    let connection_place = endpoint.place.clone();
     let connection = Connection { endpoint, tls };
-    let (welcome, outbox, events) =
-        signaling::join(connection, &nick, profile.token(&origin)).await?;
+    let joined = signaling::join(connection, &nick, profile.token(&origin)).await?;
+    let welcome = joined.welcome.clone();
     profile.keep_token(&origin, &welcome.token)?;
     let report = Report::new(cli.common.json);
     report.say(
         "joined",
-        json!({ "nick": welcome.nick, "room": welcome.room.as_ref().map(|room| room.as_str()) }),
+        json!({ "nick": welcome.nick }),
         &format!("Joined {origin} as {}.", welcome.nick),
     );
-    if let Some(room) = &welcome.room {
+    let room = welcome.room.clone().or(match &connection_place {
+        ferry_protocol::Place::Room(room) => Some(room.clone()),
+        _ => None,
+    });
+    if let Some(room) = &room {
         let link = ferry_core::place::link(origin.trim_end_matches('/'), room);
         report.say("room", json!({ "link": link }), &format!("Room: {link}"));
     }
@@ -114,9 +119,9 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> Result<ExitCode, Error> {
         relay_only: welcome.relay_only,
         certificate,
         bind: cli.common.bind,
-        outbox: outbox.clone(),
+        outbox: joined.outbox.clone(),
     };
-    let mut session = Session::start(welcome, outbox, settings, events);
+    let mut session = Session::start(joined, settings);
     let result = match cli.command {
         Command::Who => {
             who(&session, &report);

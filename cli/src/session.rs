@@ -8,7 +8,10 @@ use ferry_protocol::{PeerId, Roster, SignalPayload, UserInfo};
 use tokio::sync::{mpsc, watch};
 
 use crate::link::{Incoming, Link, LinkError, LinkSettings};
-use crate::signaling::{Event, Outbox, Welcome};
+use crate::signaling::{Event, Joined, Outbox, Welcome};
+
+/// How long a leave may take to reach the server.
+const LEAVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The connections with everyone, by peer and lane.
 #[derive(Debug)]
@@ -98,16 +101,19 @@ pub struct Session {
     pub lost: watch::Receiver<Option<String>>,
     /// Channels peers open.
     pub incoming: mpsc::UnboundedReceiver<Incoming>,
+    /// The connection to the server.
+    signaling: tokio::task::JoinHandle<()>,
 }
 
 impl Session {
-    /// Starts routing the server's events for a session joined with `welcome`.
-    pub fn start(
-        welcome: Welcome,
-        outbox: Outbox,
-        settings: LinkSettings,
-        mut events: mpsc::UnboundedReceiver<Event>,
-    ) -> Self {
+    /// Starts routing the server's events for a session `joined`.
+    pub fn start(joined: Joined, settings: LinkSettings) -> Self {
+        let Joined {
+            welcome,
+            outbox,
+            mut events,
+            task: signaling,
+        } = joined;
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let peers = Arc::new(Peers {
             settings: Mutex::new(settings),
@@ -164,6 +170,7 @@ impl Session {
             roster,
             lost,
             incoming,
+            signaling,
         }
     }
 
@@ -201,9 +208,11 @@ impl Session {
             .map_or_else(|| peer.to_string(), |user| user.nick.as_str().to_owned())
     }
 
-    /// Leaves: the server is told and every connection closed.
-    pub async fn leave(&self) {
+    /// Leaves: the server is told (so nobody lists this session on), and every connection is
+    /// closed.
+    pub async fn leave(self) {
         self.outbox.leave();
         self.peers.close_all().await;
+        let _ = tokio::time::timeout(LEAVE_LIMIT, self.signaling).await;
     }
 }

@@ -125,6 +125,19 @@ pub struct Connection {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// A joined session's connection to the server, as [`join`] hands it over.
+#[derive(Debug)]
+pub struct Joined {
+    /// What the server said.
+    pub welcome: Welcome,
+    /// Sends to the server.
+    pub outbox: Outbox,
+    /// What the server says from now on.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// The task that keeps the connection; it ends once a leave has gone out.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
 /// Joins as `nick` (reclaiming `token`'s session when given), and keeps the session up.
 ///
 /// # Errors
@@ -133,14 +146,14 @@ pub async fn join(
     connection: Connection,
     nick: &str,
     token: Option<SessionToken>,
-) -> Result<(Welcome, Outbox, mpsc::UnboundedReceiver<Event>), JoinError> {
+) -> Result<Joined, JoinError> {
     let place = connection.endpoint.place.clone();
     let (socket, welcome) = match connect(&connection, nick, token.clone(), place.clone()).await {
         // A token the server no longer knows (or of another place) only fails the reclaim.
         Err(JoinError::Refused {
             code: ErrorCode::InvalidToken,
             ..
-        }) if token.is_some() => connect(&connection, nick, None, place).await?,
+        }) if token.is_some() => connect(&connection, nick, None, place.clone()).await?,
         other => other?,
     };
     let (outbox, queued) = mpsc::unbounded_channel();
@@ -149,14 +162,22 @@ pub async fn join(
         connection,
         nick: welcome.nick.clone(),
         token: welcome.token.clone(),
-        // A code works once: a rejoin goes to the room it led to (a room's welcome names it).
-        place: welcome.room.clone().map_or(Place::Lobby, Place::Room),
+        // A code works once: a rejoin goes to the room it led to, which the welcome names.
+        place: match (&welcome.room, place) {
+            (Some(room), _) => Place::Room(room.clone()),
+            (None, place) => place,
+        },
         heartbeat: welcome.heartbeat,
         queued,
         events,
     };
-    tokio::spawn(session.run(socket));
-    Ok((welcome, Outbox(outbox), heard))
+    let task = tokio::spawn(session.run(socket));
+    Ok(Joined {
+        welcome,
+        outbox: Outbox(outbox),
+        events: heard,
+        task,
+    })
 }
 
 struct Session {

@@ -263,10 +263,51 @@ async fn one_ferry_sends_a_folder_to_another_byte_for_byte() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_room_lists_only_who_is_in_it_and_says_its_link() -> Result<()> {
+    let server = server(false).await?;
+    let home = tempfile::tempdir()?;
+    let room = "0123456789abcdef0123456789abcdef";
+    let mut bo = ferry(home.path(), "bo", &server.url)
+        .args(["--room", room, "receive", "--dir"])
+        .arg(home.path().join("in"))
+        .spawn()?;
+    wait_listed_in(home.path(), &server.url, &["--room", room], "bo").await?;
+    let lobby = ferry(home.path(), "cy", &server.url)
+        .args(["--json", "who"])
+        .output()
+        .await?;
+    let said = String::from_utf8_lossy(&lobby.stdout);
+    ensure!(
+        said.contains(r#""users":[]"#),
+        "the lobby lists someone of the room: {said}"
+    );
+    let link = format!("{}#room={room}", server.url);
+    let in_room = ferry(home.path(), "dee", &link)
+        .args(["--json", "who"])
+        .output()
+        .await?;
+    let said = String::from_utf8_lossy(&in_room.stdout);
+    ensure!(
+        said.contains(r#""users":["bo"]"#) && said.contains(&link),
+        "a room link as --server joins the room and says its link: {said} {} {:?}",
+        stderr(&in_room),
+        in_room.status
+    );
+    bo.kill().await?;
+    Ok(())
+}
+
 /// Waits until `nick` is listed to someone else, so an offer to them cannot race their join.
 async fn wait_listed(home: &Path, server: &str, nick: &str) -> Result<()> {
+    wait_listed_in(home, server, &[], nick).await
+}
+
+/// Waits until `nick` is listed to someone else in the place `place` names.
+async fn wait_listed_in(home: &Path, server: &str, place: &[&str], nick: &str) -> Result<()> {
     for _ in 0..100 {
         let who = ferry(home, "watcher", server)
+            .args(place)
             .args(["--json", "who"])
             .output()
             .await?;
