@@ -15,6 +15,7 @@ mod sending;
 mod sent;
 mod session;
 mod signaling;
+mod sockets;
 mod sources;
 mod tls;
 
@@ -119,6 +120,7 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> Result<ExitCode, Error> {
         relay_only: welcome.relay_only,
         certificate,
         bind: cli.common.bind,
+        window: sockets::receive_window(),
         outbox: joined.outbox.clone(),
     };
     let mut session = Session::start(joined, settings);

@@ -19,13 +19,10 @@ use webrtc::peer_connection::{
 
 use crate::channel::{Channel, HIGH_WATER};
 use crate::signaling::Outbox;
+use crate::sockets::Buffered;
 
 /// The largest message either side may send: Chromium's limit, and Ferry's largest chunk.
 const MAX_MESSAGE: u32 = 256 * 1024;
-
-/// How many bytes a peer may have in flight towards this side on one connection (SCTP's
-/// advertised window).
-const RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
 
 /// Why a connection cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +59,8 @@ pub struct LinkSettings {
     pub certificate: RTCCertificate,
     /// Where to bind the UDP sockets (every interface when `None`).
     pub bind: Option<IpAddr>,
+    /// The SCTP window to advertise ([`crate::sockets::receive_window`]).
+    pub window: u32,
     /// Signals go out here.
     pub outbox: Outbox,
 }
@@ -168,7 +167,7 @@ impl Link {
         }
         let mut engine = SettingEngineBuilder::new()
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE))
-            .with_sctp_max_receive_buffer_size(RECEIVE_WINDOW);
+            .with_sctp_max_receive_buffer_size(settings.window);
         let bind = match settings.bind {
             // A given address is bound as it is, loopback included; multicast DNS needs the
             // machine's interfaces, which a chosen address says not to use.
@@ -183,6 +182,7 @@ impl Link {
             .with_configuration(configuration.build())
             .with_setting_engine(engine.build())
             .with_handler(Arc::new(Forward(happenings)))
+            .with_runtime(Arc::new(Buffered::default()))
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(HIGH_WATER)
             .build()
