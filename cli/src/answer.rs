@@ -210,7 +210,7 @@ async fn offer(
         version: TRANSFER_VERSION,
     };
     if sender.send(&accept).await.is_err() {
-        landing.abandon();
+        landing.done();
         return Answer::Refused(format!("{nick} went away before the answer"));
     }
     start(opened, transfer, landing, summary, total, report, stop)

@@ -191,7 +191,8 @@ impl Landing {
         Ok(free)
     }
 
-    /// Everything is in place: the partial folder and the record go.
+    /// The transfer is over, whole or given up: the partial folder and the record go; files
+    /// already in place stay.
     pub fn done(&self) {
         let _ = std::fs::remove_dir_all(&self.partial_dir);
         let _ = std::fs::remove_file(self.partial_dir.with_extension("json"));
@@ -199,11 +200,6 @@ impl Landing {
             // Only when no other transfer's partials are there.
             let _ = std::fs::remove_dir(parent);
         }
-    }
-
-    /// The transfer stopped: its partial files go; files already in place stay.
-    pub fn abandon(&self) {
-        self.done();
     }
 }
 

@@ -299,7 +299,7 @@ impl Driver {
         match happening {
             Happening::NegotiationNeeded => {
                 if let Err(error) = self.offer().await {
-                    tracing_note(&format!("an offer failed: {error}"));
+                    debug_note(&format!("an offer failed: {error}"));
                 }
             }
             Happening::Candidate(event) => {
@@ -382,7 +382,7 @@ impl Driver {
             }
         };
         if let Err(error) = applied {
-            tracing_note(&format!("a signal from the peer failed: {error}"));
+            debug_note(&format!("a signal from the peer failed: {error}"));
         }
     }
 
@@ -460,7 +460,7 @@ impl Driver {
 }
 
 /// Says what went wrong inside a link, where a person debugging can see it.
-fn tracing_note(what: &str) {
+pub(crate) fn debug_note(what: &str) {
     if std::env::var_os("FERRY_DEBUG").is_some() {
         eprintln!("ferry: {what}");
     }

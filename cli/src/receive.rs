@@ -42,10 +42,6 @@ pub struct Options {
 pub struct Outcome {
     /// Transfers that arrived whole.
     pub received: u32,
-    /// Offers declined.
-    pub declined: u32,
-    /// Transfers that paused when this side stopped, kept to go on later.
-    pub paused: u32,
     /// Transfers that failed, and why.
     pub failed: Vec<String>,
 }
@@ -124,10 +120,7 @@ pub async fn listen(
                             (id, result)
                         });
                     }
-                    Answer::Declined => {
-                        book.answered += 1;
-                        book.outcome.declined += 1;
-                    }
+                    Answer::Declined => book.answered += 1,
                     Answer::Refused(why) => {
                         book.answered += u32::from(is_offer);
                         book.outcome.failed.push(why);
@@ -150,13 +143,12 @@ impl Book {
         self.running.remove(id);
         match result {
             Ok(()) => self.outcome.received += 1,
-            Err(error @ ReceiveError::Paused(_)) => {
+            Err(error @ (ReceiveError::Paused(_) | ReceiveError::PausedHere(_))) => {
                 report.say("paused", json!({ "id": id.as_str() }), &error.to_string());
-                self.paused.insert(id.clone());
-            }
-            Err(error @ ReceiveError::PausedHere(_)) => {
-                report.say("paused", json!({ "id": id.as_str() }), &error.to_string());
-                self.outcome.paused += 1;
+                // Paused by the sender's going, it may come back while this run waits.
+                if matches!(error, ReceiveError::Paused(_)) {
+                    self.paused.insert(id.clone());
+                }
             }
             Err(error) => {
                 let words = error.to_string();

@@ -131,7 +131,7 @@ pub async fn receive(
             receiving.progress.finish();
         }
         Err(error) => {
-            receiving.landing.abandon();
+            receiving.landing.done();
             if let ReceiveError::Disk(_) | ReceiveError::Failed { .. } = error {
                 let reason = error.to_string();
                 let _ = sender.send(&TransferMessage::Failed { reason }).await;

@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::{Channel, ChannelEvent, FLUSH_LIMIT, Sender};
+use crate::link::Link;
 use crate::report::Report;
 use crate::sending::{self, Known};
 use crate::sent::{SentRecord, SentRecords};
@@ -97,14 +98,14 @@ pub async fn send(
     let link = session.peers.link(&to.id, 0).await?;
     let earlier = records.find(&nick, sources);
     let started = match earlier {
-        Some(record) => match resume(session, report, &nick, sources, &record, &stop).await? {
+        Some(record) => match resume(&link, report, &nick, sources, &record, &stop).await? {
             Some(started) => started,
             None => {
                 records.forget(&record.id);
-                offer(session, report, &nick, sources, &stop).await?
+                offer(session, &link, report, &nick, sources, &stop).await?
             }
         },
-        None => offer(session, report, &nick, sources, &stop).await?,
+        None => offer(session, &link, report, &nick, sources, &stop).await?,
     };
     let Started {
         transfer,
@@ -160,14 +161,10 @@ pub async fn send(
 
 /// Opens a new control channel with `nick` and waits for it to open.
 async fn control_channel(
-    session: &Session,
+    link: &Link,
     nick: &str,
     stop: &CancellationToken,
 ) -> Result<Channel, SendError> {
-    let peer = session
-        .find(nick)
-        .ok_or_else(|| SendError::Unknown(nick.to_owned()))?;
-    let link = session.peers.link(&peer.id, 0).await?;
     let mut control = link.open(TRANSFER_CHANNEL_LABEL).await?;
     let opened = tokio::select! {
         () = stop.cancelled() => return Err(SendError::Cancelled),
@@ -183,12 +180,13 @@ async fn control_channel(
 /// Offers `sources` to `nick` and waits for the answer.
 async fn offer(
     session: &Session,
+    link: &Link,
     report: &Report,
     nick: &str,
     sources: &Sources,
     stop: &CancellationToken,
 ) -> Result<Started, SendError> {
-    let mut control = control_channel(session, nick, stop).await?;
+    let mut control = control_channel(link, nick, stop).await?;
     let mut random = [0; 16];
     getrandom::fill(&mut random).map_err(|error| SendError::Read {
         path: "the system's randomness".into(),
@@ -275,14 +273,14 @@ async fn offer(
 /// Asks `nick` to go on with the transfer `record` names; `None` when they no longer hold it
 /// (then it is offered afresh).
 async fn resume(
-    session: &Session,
+    link: &Link,
     report: &Report,
     nick: &str,
     sources: &Sources,
     record: &SentRecord,
     stop: &CancellationToken,
 ) -> Result<Option<Started>, SendError> {
-    let mut control = control_channel(session, nick, stop).await?;
+    let mut control = control_channel(link, nick, stop).await?;
     let sender = control.sender.clone();
     let closed = || SendError::Closed(nick.to_owned());
     let ask = TransferMessage::Resume {

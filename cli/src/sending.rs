@@ -4,6 +4,7 @@
 //! requests to send a block again, and its verdicts.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -220,12 +221,14 @@ impl Pipeline<'_> {
             if held.complete {
                 continue;
             }
+            let file = open(source)?;
             for block in 0..block_count(source.meta.size) {
                 self.serve_again().await?;
                 if !held.wants(block) {
                     continue;
                 }
-                digests[block as usize] = Some(self.send_block(index, source, block).await?);
+                let digest = self.send_block(index, source, &file, block).await?;
+                digests[block as usize] = Some(digest);
             }
             let all: Option<Vec<[u8; 32]>> = digests.into_iter().collect();
             let digest: DigestHex = file_digest(&all.unwrap_or_default());
@@ -260,8 +263,8 @@ impl Pipeline<'_> {
             let Some((file, block)) = next else {
                 return Ok(());
             };
-            self.send_block(file, &self.sources.files[file as usize], block)
-                .await?;
+            let source = &self.sources.files[file as usize];
+            self.send_block(file, source, &open(source)?, block).await?;
         }
     }
 
@@ -271,6 +274,7 @@ impl Pipeline<'_> {
         &self,
         file: u32,
         source: &Source,
+        disk: &Arc<File>,
         block: u32,
     ) -> Result<[u8; 32], SendError> {
         let range = block_range(source.meta.size, block);
@@ -290,7 +294,7 @@ impl Pipeline<'_> {
             }
             self.wake.notified().await;
         }
-        let (bytes, digest) = read_block(source, range.start, len).await?;
+        let (bytes, digest) = read_block(source, disk, range.start, len).await?;
         self.control
             .send(&TransferMessage::Block {
                 file,
@@ -324,15 +328,30 @@ impl Pipeline<'_> {
     }
 }
 
-/// Reads `len` bytes of `source` at `offset` and hashes them, on a thread of their own.
+/// Opens `source` for reading, once for all its blocks.
+fn open(source: &Source) -> Result<Arc<File>, SendError> {
+    File::open(&source.disk)
+        .map(Arc::new)
+        .map_err(|error| unreadable(source, error.to_string()))
+}
+
+fn unreadable(source: &Source, reason: String) -> SendError {
+    SendError::Read {
+        path: source.disk.display().to_string(),
+        reason,
+    }
+}
+
+/// Reads `len` bytes of `source` (open as `file`) at `offset` and hashes them, on a thread of
+/// their own.
 async fn read_block(
     source: &Source,
+    file: &Arc<File>,
     offset: u64,
     len: u64,
 ) -> Result<(Vec<u8>, [u8; 32]), SendError> {
-    let disk = source.disk.clone();
+    let file = Arc::clone(file);
     let read = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&disk)?;
         let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
         file.read_exact_at(&mut bytes, offset)?;
         let digest = block_digest(&bytes);
@@ -341,10 +360,7 @@ async fn read_block(
     .await
     .map_err(|error| error.to_string())
     .and_then(|read| read.map_err(|error| error.to_string()));
-    read.map_err(|reason| SendError::Read {
-        path: source.disk.display().to_string(),
-        reason,
-    })
+    read.map_err(|reason| unreadable(source, reason))
 }
 
 /// Every block's digest of every unfinished file in `sources`, read from disk: what a resume
@@ -355,10 +371,12 @@ async fn read_block(
 pub async fn digests_of(sources: &Sources) -> Result<Vec<Vec<Option<[u8; 32]>>>, SendError> {
     let mut all = Vec::with_capacity(sources.files.len());
     for source in &sources.files {
+        let file = open(source)?;
         let mut digests = Vec::new();
         for block in 0..block_count(source.meta.size) {
             let range = block_range(source.meta.size, block);
-            let (_, digest) = read_block(source, range.start, range.end - range.start).await?;
+            let len = range.end - range.start;
+            let (_, digest) = read_block(source, &file, range.start, len).await?;
             digests.push(Some(digest));
         }
         all.push(digests);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ferry_protocol::{PeerId, Roster, SignalPayload, UserInfo};
 use tokio::sync::{mpsc, watch};
 
-use crate::link::{Incoming, Link, LinkError, LinkSettings};
+use crate::link::{Incoming, Link, LinkError, LinkSettings, debug_note};
 use crate::signaling::{Event, Joined, Outbox, Welcome};
 
 /// How long a leave may take to reach the server.
@@ -151,11 +151,7 @@ impl Session {
                             .unwrap_or_else(PoisonError::into_inner)
                             .ice_servers = servers;
                     }
-                    Event::Error(message) => {
-                        if std::env::var_os("FERRY_DEBUG").is_some() {
-                            eprintln!("ferry: the server said: {message}");
-                        }
-                    }
+                    Event::Error(message) => debug_note(&format!("the server said: {message}")),
                     Event::Lost(why) => {
                         let _ = lost_tx.send(Some(why));
                         break;

@@ -305,7 +305,9 @@ async fn wait_listed(home: &Path, server: &str, nick: &str) -> Result<()> {
 
 /// Waits until `nick` is listed to someone else in the place `place` names.
 async fn wait_listed_in(home: &Path, server: &str, place: &[&str], nick: &str) -> Result<()> {
-    for _ in 0..100 {
+    // Polls up to 30 s, returning as soon as the list names them: a busy machine is slow to
+    // start processes, not to list a join.
+    for _ in 0..300 {
         let who = ferry(home, "watcher", server)
             .args(place)
             .args(["--json", "who"])
